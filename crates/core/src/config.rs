@@ -1,0 +1,578 @@
+//! The configuration file: what an operator writes, and the validated form the gateway runs on.
+//!
+//! Loading happens in two stages. The TOML text is deserialized into the `Raw*` structs, with
+//! every key that no struct knows collected (not skipped); then [`Config::from_raw`] checks the
+//! whole thing and reports *every* problem at once, each with its path (`upstreams.demo.command`)
+//! and what to do about it. Only a configuration with no problem becomes a [`Config`].
+//!
+//! Secure defaults live here, in code, and are documented per field: nothing is exposed unless an
+//! `[[expose]]` entry names it, and an exposed tool is destructive unless declared read-only.
+//!
+//! This module never touches the file system: secrets named by path or environment variable are
+//! carried as [`SecretSource`] and resolved by the gateway.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::duration::parse_duration;
+use crate::exposure::{ExposeRule, Exposure, ToolPattern};
+
+/// Default per-upstream timeout for a single request.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default number of tools per `tools/list` page.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Default cap on an HTTP request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Where the problem is, as a dotted path (`upstreams.demo.command`, `expose[0].tools[1]`).
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a configuration file; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "the configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: RawGateway,
+    #[serde(default)]
+    upstreams: BTreeMap<String, RawUpstream>,
+    #[serde(default)]
+    expose: Vec<RawExpose>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawGateway {
+    listen: Option<String>,
+    separator: Option<String>,
+    page_size: Option<usize>,
+    max_body_bytes: Option<usize>,
+    allowed_hosts: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawUpstream {
+    kind: String,
+    // stdio
+    command: Option<String>,
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    inherit_env: Option<Vec<String>>,
+    cwd: Option<String>,
+    // http
+    url: Option<String>,
+    headers: Option<BTreeMap<String, RawSecret>>,
+    // both
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawSecret {
+    env: Option<String>,
+    file: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawExpose {
+    upstream: String,
+    tools: Vec<String>,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    destructive: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: GatewaySettings,
+    /// Upstreams in name order.
+    pub upstreams: Vec<UpstreamSpec>,
+    pub exposure: Exposure,
+}
+
+/// `[gateway]`: how the gateway serves its clients.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Address to listen on. Default `127.0.0.1:8080`: loopback only.
+    pub listen: String,
+    /// Between upstream name and tool name in a published name. Default `_`.
+    pub separator: String,
+    /// Tools per `tools/list` page. Default 100.
+    pub page_size: usize,
+    /// Largest accepted HTTP request body. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// Accepted `Host` header values (DNS-rebinding defence). Default: loopback names only.
+    pub allowed_hosts: Vec<String>,
+    /// Accepted browser `Origin`s. Default: none, so any request carrying an `Origin` is refused.
+    pub allowed_origins: Vec<String>,
+}
+
+/// One upstream MCP server.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    pub name: String,
+    pub transport: UpstreamTransport,
+    /// Longest wait for one upstream request. Default 60 s.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum UpstreamTransport {
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        /// Program to run; `$PORTCULLIS` means this very binary.
+        command: String,
+        args: Vec<String>,
+        /// Variables set for the child, which otherwise starts with an empty environment.
+        env: Vec<(String, String)>,
+        /// Names of the gateway's own variables passed through to the child.
+        inherit_env: Vec<String>,
+        cwd: Option<PathBuf>,
+    },
+    /// A Streamable HTTP MCP endpoint.
+    Http {
+        url: String,
+        /// Headers the gateway sends with its own credentials; never the client's.
+        headers: Vec<(String, SecretSource)>,
+    },
+}
+
+/// Where a header value comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// The named environment variable of the gateway process.
+    Env(String),
+    /// The contents of a file (trailing newline removed), relative to the config file.
+    File(PathBuf),
+    /// A literal, for values that are not secret.
+    Value(String),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "Env({name})"),
+            Self::File(path) => write!(f, "File({})", path.display()),
+            Self::Value(_) => f.write_str("Value(..)"),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration file's text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut unknown = Vec::new();
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| single("(file)", e))?;
+        let raw: RawConfig = serde_ignored::deserialize(deserializer, |path| {
+            unknown.push(path.to_string());
+        })
+        .map_err(|e| single("(file)", e))?;
+        let mut problems: Vec<ConfigProblem> = unknown
+            .into_iter()
+            .map(|path| ConfigProblem {
+                path,
+                message: "unknown key; remove it or check its spelling".into(),
+            })
+            .collect();
+        match Config::from_raw(raw, &mut problems) {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    fn from_raw(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Option<Config> {
+        let mut p = Problems(problems);
+        let gateway = gateway_settings(raw.gateway, &mut p);
+        let upstreams: Vec<UpstreamSpec> = raw
+            .upstreams
+            .into_iter()
+            .filter_map(|(name, up)| upstream_spec(name, up, &mut p))
+            .collect();
+        let mut rules = Vec::new();
+        for (i, e) in raw.expose.into_iter().enumerate() {
+            let path = format!("expose[{i}]");
+            if !upstreams.iter().any(|u| u.name == e.upstream) {
+                p.add(
+                    format!("{path}.upstream"),
+                    format!(
+                        "no upstream named `{}`; define [upstreams.{}] or fix the name",
+                        e.upstream, e.upstream
+                    ),
+                );
+            }
+            if e.tools.is_empty() {
+                p.add(
+                    format!("{path}.tools"),
+                    "empty list; name at least one tool (exact name or glob)",
+                );
+            }
+            let mut patterns = Vec::new();
+            for (j, t) in e.tools.iter().enumerate() {
+                match ToolPattern::parse(t) {
+                    Ok(pat) => patterns.push(pat),
+                    Err(msg) => p.add(format!("{path}.tools[{j}]"), msg),
+                }
+            }
+            match (e.read_only, e.destructive) {
+                (true, true) => p.add(
+                    path.clone(),
+                    "`read_only` and `destructive` are both true; a tool is one or the other",
+                ),
+                (false, false) => p.add(
+                    path.clone(),
+                    "tools are treated as destructive unless declared read-only: set \
+                     `read_only = true` if they only read, or `destructive = true` to expose \
+                     them as destructive on purpose",
+                ),
+                _ => {}
+            }
+            rules.push(ExposeRule {
+                upstream: e.upstream,
+                patterns,
+                read_only: e.read_only && !e.destructive,
+            });
+        }
+        Some(Config {
+            gateway,
+            upstreams,
+            exposure: Exposure::new(rules),
+        })
+    }
+}
+
+fn single(path: &str, e: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        problems: vec![ConfigProblem {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        }],
+    }
+}
+
+struct Problems<'a>(&'a mut Vec<ConfigProblem>);
+
+impl Problems<'_> {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> GatewaySettings {
+    let listen = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        p.add(
+            "gateway.listen",
+            format!("`{listen}` is not an address; write it like `127.0.0.1:8080`"),
+        );
+    }
+    let separator = raw.separator.unwrap_or_else(|| "_".into());
+    if separator.is_empty()
+        || separator.len() > 3
+        || !separator.chars().all(|c| matches!(c, '_' | '-' | '.'))
+    {
+        p.add(
+            "gateway.separator",
+            format!("`{separator}` is not allowed; use 1 to 3 of `_`, `-` or `.`"),
+        );
+    }
+    let page_size = raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if page_size == 0 {
+        p.add("gateway.page_size", "must be at least 1");
+    }
+    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes < 1024 {
+        p.add(
+            "gateway.max_body_bytes",
+            "must be at least 1024; MCP requests do not fit in less",
+        );
+    }
+    let allowed_hosts = raw
+        .allowed_hosts
+        .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]);
+    let allowed_origins = raw.allowed_origins.unwrap_or_default();
+    for (i, o) in allowed_origins.iter().enumerate() {
+        if o != "null" && !(o.starts_with("http://") || o.starts_with("https://")) {
+            p.add(
+                format!("gateway.allowed_origins[{i}]"),
+                format!("`{o}` has no scheme; write it like `https://app.example.com`"),
+            );
+        }
+    }
+    GatewaySettings {
+        listen,
+        separator,
+        page_size,
+        max_body_bytes,
+        allowed_hosts,
+        allowed_origins,
+    }
+}
+
+fn is_valid_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn upstream_spec(name: String, raw: RawUpstream, p: &mut Problems<'_>) -> Option<UpstreamSpec> {
+    let path = format!("upstreams.{name}");
+    if !is_valid_upstream_name(&name) {
+        p.add(
+            path.clone(),
+            "upstream names are 1 to 32 ASCII letters, digits or `-` (they prefix tool names)",
+        );
+    }
+    let timeout = match raw.timeout.as_deref().map(parse_duration) {
+        None => DEFAULT_UPSTREAM_TIMEOUT,
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            p.add(format!("{path}.timeout"), "must be longer than zero");
+            DEFAULT_UPSTREAM_TIMEOUT
+        }
+        Some(Err(msg)) => {
+            p.add(format!("{path}.timeout"), msg);
+            DEFAULT_UPSTREAM_TIMEOUT
+        }
+    };
+    let not_for = |p: &mut Problems<'_>, key: &str, present: bool, kind: &str| {
+        if present {
+            p.add(
+                format!("{path}.{key}"),
+                format!("not used by kind = \"{kind}\"; remove it"),
+            );
+        }
+    };
+    let transport = match raw.kind.as_str() {
+        "stdio" => {
+            not_for(p, "url", raw.url.is_some(), "stdio");
+            not_for(p, "headers", raw.headers.is_some(), "stdio");
+            let command = raw.command.unwrap_or_default();
+            if command.trim().is_empty() {
+                p.add(
+                    format!("{path}.command"),
+                    "missing; name the program that runs the MCP server",
+                );
+            }
+            let inherit_env = raw.inherit_env.unwrap_or_default();
+            for (i, v) in inherit_env.iter().enumerate() {
+                if v.is_empty() || v.contains('=') {
+                    p.add(format!("{path}.inherit_env[{i}]"), "not a variable name");
+                }
+            }
+            UpstreamTransport::Stdio {
+                command,
+                args: raw.args.unwrap_or_default(),
+                env: raw.env.unwrap_or_default().into_iter().collect(),
+                inherit_env,
+                cwd: raw.cwd.map(PathBuf::from),
+            }
+        }
+        "http" => {
+            for (key, present) in [
+                ("command", raw.command.is_some()),
+                ("args", raw.args.is_some()),
+                ("env", raw.env.is_some()),
+                ("inherit_env", raw.inherit_env.is_some()),
+                ("cwd", raw.cwd.is_some()),
+            ] {
+                not_for(p, key, present, "http");
+            }
+            let url = raw.url.unwrap_or_default();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                p.add(
+                    format!("{path}.url"),
+                    "missing or not an http(s) URL; write it like `https://mcp.example.com/mcp`",
+                );
+            }
+            let mut headers = Vec::new();
+            for (h, s) in raw.headers.unwrap_or_default() {
+                let hpath = format!("{path}.headers.{h}");
+                if h.eq_ignore_ascii_case("host") || h.eq_ignore_ascii_case("content-length") {
+                    p.add(hpath.clone(), "this header is set by the gateway itself");
+                }
+                match (s.env, s.file, s.value) {
+                    (Some(v), None, None) => headers.push((h, SecretSource::Env(v))),
+                    (None, Some(f), None) => headers.push((h, SecretSource::File(f.into()))),
+                    (None, None, Some(v)) => headers.push((h, SecretSource::Value(v))),
+                    _ => p.add(
+                        hpath,
+                        "give exactly one of `env = \"VAR\"`, `file = \"path\"` or `value = \"…\"`",
+                    ),
+                }
+            }
+            UpstreamTransport::Http { url, headers }
+        }
+        other => {
+            p.add(
+                format!("{path}.kind"),
+                format!("unknown kind `{other}`; use \"stdio\" or \"http\""),
+            );
+            return None;
+        }
+    };
+    Some(UpstreamSpec {
+        name,
+        transport,
+        timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Ok(_) => vec![],
+            Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_config_is_valid_and_exposes_nothing() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.gateway.listen, "127.0.0.1:8080");
+        assert!(c.gateway.allowed_origins.is_empty());
+        assert!(c.exposure.decide("any", "tool").is_none());
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_path() {
+        let p = problems(
+            r#"
+            [gateway]
+            listen = "everywhere"
+            colour = "blue"
+
+            [upstreams.demo]
+            kind = "stdio"
+            comand = "x"
+
+            [upstreams.web]
+            kind = "http"
+            url = "ftp://x"
+            command = "y"
+            headers.Authorization = { env = "A", file = "b" }
+
+            [[expose]]
+            upstream = "nope"
+            tools = ["echo", "[bad"]
+            "#,
+        );
+        let joined = p.join("\n");
+        for needle in [
+            "gateway.colour: unknown key",
+            "upstreams.demo.comand: unknown key",
+            "gateway.listen: `everywhere` is not an address",
+            "upstreams.demo.command: missing",
+            "upstreams.web.url: missing or not an http(s) URL",
+            "upstreams.web.command: not used by kind = \"http\"",
+            "upstreams.web.headers.Authorization: give exactly one of",
+            "expose[0].upstream: no upstream named `nope`",
+            "expose[0].tools[1]:",
+            "expose[0]: tools are treated as destructive unless declared read-only",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in\n{joined}");
+        }
+        assert_eq!(p.len(), 10, "{joined}");
+    }
+
+    #[test]
+    fn destructive_and_read_only_are_exclusive() {
+        let p = problems(
+            r#"
+            [upstreams.a]
+            kind = "stdio"
+            command = "x"
+            [[expose]]
+            upstream = "a"
+            tools = ["t"]
+            read_only = true
+            destructive = true
+            "#,
+        );
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("both true"));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let p = problems("[gateway\nlisten=");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("(file):"), "{p:?}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = Config::from_toml(
+            r#"
+            [upstreams.a]
+            kind = "http"
+            url = "http://127.0.0.1:1/mcp"
+            headers.Authorization = { value = "Bearer hunter2" }
+            "#,
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_upstream_names_and_timeouts_are_rejected() {
+        let p = problems(
+            r#"
+            [upstreams."a_b"]
+            kind = "stdio"
+            command = "x"
+            timeout = "soon"
+            [upstreams.c]
+            kind = "ws"
+            "#,
+        );
+        let joined = p.join("\n");
+        assert!(joined.contains("upstreams.a_b: upstream names"), "{joined}");
+        assert!(joined.contains("upstreams.a_b.timeout:"), "{joined}");
+        assert!(
+            joined.contains("upstreams.c.kind: unknown kind `ws`"),
+            "{joined}"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Deny-by-default exposure: which upstream tools may be published at all.
+//!
+//! A tool is exposed only when an `[[expose]]` entry for its upstream names it, exactly or by
+//! glob. Matching is exact-case. When several entries match, the most cautious wins: the tool is
+//! read-only only if every matching entry says so. Upstream annotations play no part here.
+
+use globset::{Glob, GlobMatcher};
+
+/// One tool name or glob from an `[[expose]]` entry.
+#[derive(Debug, Clone)]
+pub struct ToolPattern {
+    text: String,
+    glob: Option<GlobMatcher>,
+}
+
+impl ToolPattern {
+    pub fn parse(text: &str) -> Result<ToolPattern, String> {
+        if text.is_empty() {
+            return Err("empty tool name".into());
+        }
+        let is_glob = text.contains(['*', '?', '[', ']', '{', '}']);
+        let glob = if is_glob {
+            let g = Glob::new(text).map_err(|e| format!("`{text}` is not a valid glob: {e}"))?;
+            Some(g.compile_matcher())
+        } else {
+            None
+        };
+        Ok(ToolPattern {
+            text: text.to_string(),
+            glob,
+        })
+    }
+
+    fn matches(&self, tool: &str) -> Option<MatchKind> {
+        match &self.glob {
+            None if self.text == tool => Some(MatchKind::Exact),
+            Some(g) if g.is_match(tool) => Some(MatchKind::Glob),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatchKind {
+    Glob,
+    Exact,
+}
+
+/// A validated `[[expose]]` entry.
+#[derive(Debug, Clone)]
+pub struct ExposeRule {
+    pub upstream: String,
+    pub patterns: Vec<ToolPattern>,
+    pub read_only: bool,
+}
+
+/// What the exposure rules say about one upstream tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExposureDecision {
+    /// True when some entry names the tool exactly; false when only globs match.
+    pub named_exactly: bool,
+    /// True only when every matching entry declares the tool read-only.
+    pub read_only: bool,
+}
+
+/// All exposure rules of a configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Exposure {
+    rules: Vec<ExposeRule>,
+}
+
+impl Exposure {
+    pub fn new(rules: Vec<ExposeRule>) -> Exposure {
+        Exposure { rules }
+    }
+
+    /// `None` means the tool is not exposed.
+    pub fn decide(&self, upstream: &str, tool: &str) -> Option<ExposureDecision> {
+        let mut decision: Option<ExposureDecision> = None;
+        for rule in self.rules.iter().filter(|r| r.upstream == upstream) {
+            let Some(kind) = rule.patterns.iter().filter_map(|p| p.matches(tool)).max() else {
+                continue;
+            };
+            let d = decision.get_or_insert(ExposureDecision {
+                named_exactly: false,
+                read_only: true,
+            });
+            d.named_exactly |= kind == MatchKind::Exact;
+            d.read_only &= rule.read_only;
+        }
+        decision
+    }
+
+    /// Upstream names that some rule refers to.
+    pub fn upstreams(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.upstream.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(upstream: &str, patterns: &[&str], read_only: bool) -> ExposeRule {
+        ExposeRule {
+            upstream: upstream.into(),
+            patterns: patterns
+                .iter()
+                .map(|p| ToolPattern::parse(p).unwrap())
+                .collect(),
+            read_only,
+        }
+    }
+
+    #[test]
+    fn nothing_is_exposed_without_a_rule() {
+        let e = Exposure::new(vec![rule("a", &["echo"], true)]);
+        assert!(e.decide("a", "other").is_none());
+        assert!(e.decide("b", "echo").is_none());
+        assert!(e.decide("a", "echo").is_some());
+    }
+
+    #[test]
+    fn matching_is_exact_case() {
+        let e = Exposure::new(vec![rule("a", &["echo", "get_*"], true)]);
+        assert!(e.decide("a", "Echo").is_none());
+        assert!(e.decide("a", "GET_invoice").is_none());
+        assert!(e.decide("a", "get_invoice").is_some());
+    }
+
+    #[test]
+    fn globs_and_exact_names_are_told_apart() {
+        let e = Exposure::new(vec![
+            rule("a", &["get_*"], true),
+            rule("a", &["get_x"], true),
+        ]);
+        assert_eq!(
+            e.decide("a", "get_y"),
+            Some(ExposureDecision {
+                named_exactly: false,
+                read_only: true
+            })
+        );
+        assert!(e.decide("a", "get_x").unwrap().named_exactly);
+    }
+
+    #[test]
+    fn the_most_cautious_rule_wins() {
+        let e = Exposure::new(vec![rule("a", &["*"], true), rule("a", &["refund"], false)]);
+        assert!(!e.decide("a", "refund").unwrap().read_only);
+        assert!(e.decide("a", "echo").unwrap().read_only);
+    }
+}

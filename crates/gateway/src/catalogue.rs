@@ -1,0 +1,83 @@
+//! The live catalogue: rebuilt from the latest listing of every upstream whenever one changes,
+//! and read without blocking by every `tools/list` and `tools/call`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use portcullis_core::{Catalogue, Exposure, PublishedTool, UpstreamListing};
+use rmcp::model::Tool;
+use serde_json::Value;
+
+/// The published catalogue together with each tool's typed form, ready to serve.
+#[derive(Default)]
+pub struct Published {
+    pub catalogue: Catalogue,
+    pub typed: HashMap<String, Tool>,
+}
+
+impl Published {
+    pub fn tool(&self, name: &str) -> Option<&PublishedTool> {
+        self.catalogue.get(name)
+    }
+}
+
+pub struct CatalogueState {
+    exposure: Exposure,
+    separator: String,
+    listings: Mutex<BTreeMap<String, UpstreamListing>>,
+    current: RwLock<Arc<Published>>,
+}
+
+impl CatalogueState {
+    pub fn new(exposure: Exposure, separator: String) -> CatalogueState {
+        CatalogueState {
+            exposure,
+            separator,
+            listings: Mutex::default(),
+            current: RwLock::default(),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Published> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Records a new listing of one upstream and republishes.
+    pub fn update(&self, upstream: &str, tools: Vec<Value>, first_seen: BTreeSet<String>) {
+        let mut listings = self
+            .listings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        listings.insert(
+            upstream.to_string(),
+            UpstreamListing {
+                upstream: upstream.to_string(),
+                tools,
+                first_seen,
+            },
+        );
+        let all: Vec<UpstreamListing> = listings.values().cloned().collect();
+        let (catalogue, notes) = Catalogue::build(&self.exposure, &self.separator, &all);
+        for note in notes {
+            tracing::warn!("{note}");
+        }
+        let mut typed = HashMap::new();
+        for t in catalogue.tools() {
+            match serde_json::from_value::<Tool>(t.definition.clone()) {
+                Ok(tool) => {
+                    typed.insert(t.name.clone(), tool);
+                }
+                Err(e) => tracing::warn!(tool = %t.name, error = %e, "unusable tool definition"),
+            }
+        }
+        tracing::info!(upstream, published = catalogue.len(), "catalogue updated");
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Arc::new(Published { catalogue, typed });
+    }
+}

@@ -1,0 +1,18 @@
+//! The Portcullis gateway: everything that touches sockets and processes.
+//!
+//! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it.
+//! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP).
+//! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
+//! - [`http`] and [`stdio`]: the two downstream transports.
+//! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
+//! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
+
+pub mod catalogue;
+pub mod example_server;
+pub mod http;
+pub mod server;
+pub mod stdio;
+pub mod unmodeled;
+pub mod upstream;
+
+pub use server::{Gateway, GatewayServer};

@@ -1,0 +1,32 @@
+//! Serving one client over the gateway's own stdin and stdout.
+
+use std::sync::Arc;
+
+use rmcp::ServiceExt;
+use rmcp::service::RoleServer;
+
+use crate::server::Gateway;
+use crate::unmodeled::{lift_message, line_transport};
+
+/// Serves one client on stdin/stdout until it closes its end.
+pub async fn serve_stdio(gateway: Arc<Gateway>) -> Result<(), String> {
+    let transport = line_transport::<RoleServer>(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        |_| {},
+        |message| {
+            lift_message(message);
+        },
+        "client",
+    );
+    let running = gateway
+        .handler()
+        .serve(transport)
+        .await
+        .map_err(|e| format!("the client did not complete initialization: {e}"))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| format!("the session ended abnormally: {e}"))?;
+    Ok(())
+}

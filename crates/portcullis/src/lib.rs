@@ -1,0 +1,20 @@
+//! Portcullis, a secure-by-default gateway for the Model Context Protocol, as a library.
+//!
+//! The `portcullis` binary is a thin layer over this crate. Embedding starts from a validated
+//! [`Config`], a started [`Gateway`] and the [`http::router`] to mount in an axum app:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use portcullis::{Config, Gateway};
+//! let config = Config::from_toml(&std::fs::read_to_string("portcullis.toml")?)?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let gateway = Gateway::start(config, ".".into(), shutdown.clone());
+//! let app = portcullis::http::router(gateway, shutdown);
+//! # let _ = app; Ok(()) }
+//! ```
+
+pub use portcullis_core::{self as core, Config, ConfigError};
+pub use portcullis_gateway::{
+    self as gateway, Gateway, GatewayServer, example_server, http, stdio,
+};
+pub use portcullis_store::{self as store, DataDir};

@@ -1,0 +1,95 @@
+//! Where Portcullis keeps its state on disk.
+//!
+//! The data directory holds what must outlive a process (keys, pins, approvals, the audit log, as
+//! those arrive). It is chosen by `--data-dir`, else `PORTCULLIS_DATA_DIR`, else `.portcullis/`
+//! beside the configuration file, and is created on first use, readable by its owner only.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Name of the default data directory, created beside the configuration file.
+pub const DEFAULT_DIR_NAME: &str = ".portcullis";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("cannot create the data directory `{path}`: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("the data path `{path}` exists and is not a directory")]
+    NotADirectory { path: PathBuf },
+}
+
+/// The data directory, created and checked.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    /// Picks the data directory: the explicit choice if any, else beside the config file.
+    pub fn choose(explicit: Option<&Path>, config_file: &Path) -> PathBuf {
+        match explicit {
+            Some(p) => p.to_path_buf(),
+            None => config_file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join(DEFAULT_DIR_NAME),
+        }
+    }
+
+    /// Opens the directory, creating it (mode 0700 on Unix) if it does not exist.
+    pub fn open(path: PathBuf) -> Result<DataDir, DataDirError> {
+        if path.exists() && !path.is_dir() {
+            return Err(DataDirError::NotADirectory { path });
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&path)
+            .map_err(|source| DataDirError::Create {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(DataDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_beside_the_config() {
+        assert_eq!(
+            DataDir::choose(None, Path::new("/etc/pc/gw.toml")),
+            PathBuf::from("/etc/pc/.portcullis")
+        );
+        assert_eq!(
+            DataDir::choose(None, Path::new("gw.toml")),
+            PathBuf::from("./.portcullis")
+        );
+        assert_eq!(
+            DataDir::choose(Some(Path::new("/d")), Path::new("gw.toml")),
+            PathBuf::from("/d")
+        );
+    }
+
+    #[test]
+    fn creates_the_directory_and_refuses_a_file() {
+        let base = std::env::temp_dir().join(format!("pc-store-{}", std::process::id()));
+        let dir = DataDir::open(base.join("a/b")).unwrap();
+        assert!(dir.path().is_dir());
+        std::fs::write(base.join("f"), "x").unwrap();
+        assert!(matches!(
+            DataDir::open(base.join("f")),
+            Err(DataDirError::NotADirectory { .. })
+        ));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
