@@ -1,0 +1,149 @@
+//! Deny-by-default exposure, seen through the official Rust SDK client.
+
+use rmcp::model::PaginatedRequestParams;
+use rmcp::service::ServiceError;
+use serde_json::json;
+
+use crate::harness::{Gateway, call, example_config, text_of};
+
+#[tokio::test]
+async fn only_named_tools_are_listed_in_order_with_the_declared_hints() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "demo_cancellations",
+            "demo_crash",
+            "demo_echo",
+            "demo_environment",
+            "demo_get_invoice",
+            "demo_process_id",
+            "demo_refund",
+            "demo_slow_count",
+        ]
+    );
+    let hints = |name: &str| {
+        let t = tools.iter().find(|t| t.name == name).unwrap();
+        let a = t.annotations.as_ref().unwrap();
+        (a.read_only_hint, a.destructive_hint)
+    };
+    assert_eq!(hints("demo_echo"), (Some(true), Some(false)));
+    assert_eq!(hints("demo_refund"), (Some(false), Some(true)));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tool_not_named_is_neither_listed_nor_callable() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(!tools.iter().any(|t| t.name.contains("delete_user")));
+    for name in [
+        "demo_delete_user",
+        "delete_user",
+        "DEMO_ECHO",
+        "demo_echo ",
+        "nope",
+    ] {
+        let err = client
+            .call_tool(call(name, json!({"user_id": "u1"})))
+            .await
+            .unwrap_err();
+        match err {
+            ServiceError::McpError(e) => assert_eq!(e.code.0, -32602, "{name}: {e:?}"),
+            other => panic!("{name}: unexpected {other:?}"),
+        }
+    }
+    let ok = client
+        .call_tool(call("demo_echo", json!({"text": "hello"})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&ok), "hello");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn pagination_is_minted_by_the_gateway() {
+    let gw = Gateway::start(&example_config("[gateway]\npage_size = 3\n"));
+    let client = gw.rmcp_client().await;
+    let mut cursor = None;
+    let mut names = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_tools(Some(
+                PaginatedRequestParams::default().with_cursor(cursor.clone()),
+            ))
+            .await
+            .unwrap();
+        assert!(page.tools.len() <= 3);
+        names.extend(page.tools.iter().map(|t| t.name.to_string()));
+        pages += 1;
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names.len(), 8);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    let err = client
+        .list_tools(Some(
+            PaginatedRequestParams::default().with_cursor(Some("forged".into())),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::McpError(e) if e.code.0 == -32602));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn undeclared_capabilities_get_method_not_found() {
+    let gw = Gateway::start(&example_config(""));
+    for method in [
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+    ] {
+        let (answer, _) = gw.modern(method, json!({})).await;
+        assert_eq!(answer["error"]["code"], -32601, "{method}: {answer}");
+    }
+    let (discover, _) = gw.modern("server/discover", json!({})).await;
+    let caps = &discover["result"]["capabilities"];
+    assert!(caps.get("tools").is_some(), "{discover}");
+    assert!(
+        caps.get("resources").is_none() && caps.get("prompts").is_none(),
+        "{discover}"
+    );
+}
+
+#[tokio::test]
+async fn mcp_method_header_must_match_the_body() {
+    let gw = Gateway::start(&example_config(""));
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
+    let response = reqwest::Client::new()
+        .post(gw.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32020, "{answer}");
+}

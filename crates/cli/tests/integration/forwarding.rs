@@ -1,0 +1,286 @@
+//! Lossless forwarding: the rmcp traps a gateway falls into, each pinned by a test.
+
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequest, ClientRequest, ServerResult};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+use serde_json::{Value, json};
+
+use crate::harness::{Gateway, call, example_config, fixture, text_of};
+
+fn raw_upstream_config(extra: &str) -> String {
+    format!(
+        r#"
+[upstreams.raw]
+kind = "stdio"
+command = "python3"
+args = ["{}"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "raw"
+tools = ["tasky", "plain"]
+read_only = true
+{extra}
+"#,
+        fixture("raw_upstream.py")
+    )
+}
+
+fn tool<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {list}"))
+}
+
+#[tokio::test]
+async fn results_from_legacy_upstreams_get_result_type_for_modern_clients() {
+    let gw = Gateway::start(&raw_upstream_config(""));
+    let (answer, _) = gw.modern("tools/call", json!({"name": "raw_plain"})).await;
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "plain answer");
+}
+
+#[tokio::test]
+async fn fields_rmcp_does_not_model_survive_for_modern_clients() {
+    let gw = Gateway::start(&raw_upstream_config(""));
+    let (list, _) = gw.modern("tools/list", json!({})).await;
+    let tasky = tool(&list, "raw_tasky");
+    assert_eq!(
+        tasky["execution"],
+        json!({"taskSupport": "optional"}),
+        "{tasky}"
+    );
+    assert_eq!(tasky["x-vendor-field"], json!({"kept": true}), "{tasky}");
+    assert!(!list.to_string().contains("dev.portcullis"), "{list}");
+    // Upstream hints are replaced by the operator's declaration, not merged.
+    assert_eq!(
+        tool(&list, "raw_plain")["annotations"],
+        json!({"readOnlyHint": true, "destructiveHint": false})
+    );
+}
+
+/// A legacy session: initialize, then tools/list in the same session (answered as an event
+/// stream), checked on the wire.
+#[tokio::test]
+async fn fields_rmcp_does_not_model_survive_in_legacy_sessions() {
+    let gw = Gateway::start(&raw_upstream_config(""));
+    let http = reqwest::Client::new();
+    let post = |body: Value, session: Option<String>| {
+        let mut r = http
+            .post(gw.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = session {
+            r = r
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        r.send()
+    };
+    let init = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(init.status().is_success());
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = init.text().await.unwrap();
+    let ack = post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(session.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ack.status(), 202);
+    let list = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        Some(session),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let data = list
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| d.contains("\"tools\""))
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .or_else(|| serde_json::from_str::<Value>(&list).ok())
+        .unwrap_or_else(|| panic!("no tools/list answer in {list}"));
+    assert_eq!(
+        tool(&data, "raw_tasky")["execution"],
+        json!({"taskSupport": "optional"})
+    );
+    assert!(!list.contains("dev.portcullis"), "{list}");
+    assert!(
+        data["result"].get("resultType").is_none(),
+        "legacy clients get no resultType: {data}"
+    );
+}
+
+#[tokio::test]
+async fn progress_is_relayed_with_the_clients_own_token() {
+    let gw = Gateway::start(&example_config(""));
+    let (answer, notes) = gw
+        .modern(
+            "tools/call",
+            json!({"name": "demo_slow_count", "arguments": {"steps": 3, "delay_ms": 20},
+                   "_meta": {"progressToken": "client-tok-7"}}),
+        )
+        .await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "counted to 3",
+        "{answer}"
+    );
+    let progress: Vec<&Value> = notes
+        .iter()
+        .filter(|n| n["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{notes:?}");
+    for (i, n) in progress.iter().enumerate() {
+        assert_eq!(n["params"]["progressToken"], "client-tok-7", "{n}");
+        assert_eq!(n["params"]["progress"], json!(i as f64 + 1.0));
+        assert_eq!(n["params"]["total"], json!(3.0));
+    }
+}
+
+async fn wait_for_cancellations(gw: &Gateway, expected: &str) {
+    let client = gw.rmcp_client().await;
+    let mut seen = String::new();
+    for _ in 0..100 {
+        let r = client
+            .call_tool(call("demo_cancellations", json!({})))
+            .await
+            .unwrap();
+        seen = text_of(&r);
+        if seen == expected {
+            client.cancel().await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the upstream saw {seen} cancellations, expected {expected}");
+}
+
+#[tokio::test]
+async fn a_cancelled_call_is_cancelled_upstream() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(
+        "demo_slow_count",
+        json!({"steps": 100, "delay_ms": 100}),
+    )));
+    let handle = client
+        .peer()
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    handle.cancel(Some("changed my mind".into())).await.unwrap();
+    wait_for_cancellations(&gw, "1").await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_the_call_upstream() {
+    let gw = Gateway::start(&example_config(""));
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+        "name": "demo_slow_count", "arguments": {"steps": 100, "delay_ms": 100},
+        "_meta": {"progressToken": 1,
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
+    let mut response = reqwest::Client::new()
+        .post(gw.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "demo_slow_count")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    // Wait for the first progress event, so the call is surely running upstream, then hang up.
+    let first = response.chunk().await.unwrap();
+    assert!(first.is_some());
+    drop(response);
+    wait_for_cancellations(&gw, "1").await;
+}
+
+#[tokio::test]
+async fn upstream_errors_reach_the_client_as_errors() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let err = client
+        .call_tool(call("demo_slow_count", json!({"steps": 0, "delay_ms": 1})))
+        .await
+        .unwrap_err();
+    match err {
+        ServiceError::McpError(e) => {
+            assert_eq!(e.code.0, -32602);
+            assert!(e.message.contains("steps must be"), "{e:?}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_times_out_and_the_gateway_keeps_serving() {
+    let gw = Gateway::start(&example_config("").replace("timeout = \"20s\"", "timeout = \"1s\""));
+    let client = gw.rmcp_client().await;
+    let started = std::time::Instant::now();
+    let result = client
+        .call_tool(call(
+            "demo_slow_count",
+            json!({"steps": 20, "delay_ms": 500}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(true));
+    assert!(
+        text_of(&result).contains("did not answer within 1s"),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(9));
+    let ok = client
+        .call_tool(call("demo_echo", json!({"text": "still here"})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&ok), "still here");
+    wait_for_cancellations(&gw, "1").await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_typed_call_through_rmcp_returns_structured_content() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let response = client
+        .peer()
+        .send_request(ClientRequest::CallToolRequest(CallToolRequest::new(call(
+            "demo_get_invoice",
+            json!({"invoice_id": "INV-1"}),
+        ))))
+        .await
+        .unwrap();
+    let ServerResult::CallToolResult(result) = response else {
+        panic!("not a tool result: {response:?}");
+    };
+    assert_eq!(result.structured_content.unwrap()["invoice_id"], "INV-1");
+    client.cancel().await.unwrap();
+}

@@ -1,0 +1,197 @@
+//! Starting the real `portcullis` binary for a test, and talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// The repository root (for fixtures).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn fixture(name: &str) -> String {
+    repo_root()
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A running `portcullis serve`, stopped (by PID) when dropped.
+pub struct Gateway {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Writes `config` to a fresh directory and serves it on a free loopback port.
+    pub fn start(config: &str) -> Gateway {
+        Self::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::start_with(config, env, &[])
+    }
+
+    /// Also writes `files` (name, contents) beside the config file.
+    pub fn start_with(config: &str, env: &[(&str, &str)], files: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).unwrap();
+        }
+        let config_path = dir.path().join("portcullis.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("PORTCULLIS_LOG", "info,portcullis::upstream_stderr=warn")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
+                panic!("the gateway did not start; its log:\n{log}");
+            }
+        };
+        Gateway { child, addr, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Connects the official Rust SDK client over Streamable HTTP.
+    pub async fn rmcp_client(&self) -> RunningService<RoleClient, ()> {
+        ().serve(StreamableHttpClientTransport::from_uri(self.url()))
+            .await
+            .unwrap()
+    }
+
+    /// Sends one stateless 2026-07-28 request and returns the JSON-RPC message that answers it,
+    /// plus every notification that came before it (when the answer is an event stream). An
+    /// HTTP error status is fine as long as the body is a JSON-RPC message.
+    pub async fn modern(&self, method: &str, params: Value) -> (Value, Vec<Value>) {
+        let mut params = params;
+        params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
+        params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
+        params["_meta"]["io.modelcontextprotocol/clientInfo"] =
+            json!({"name": "test", "version": "1"});
+        let mut request = reqwest::Client::new()
+            .post(self.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = params.get("name").and_then(Value::as_str) {
+            request = request.header("mcp-name", name);
+        }
+        let response = request
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let is_sse = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
+        let body = response.text().await.unwrap();
+        if !is_sse {
+            let answer = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("{status}: {body}: not JSON-RPC: {e}"));
+            return (answer, vec![]);
+        }
+        let mut messages: Vec<Value> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let last = messages.pop().expect("an answer");
+        (last, messages)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn args(v: Value) -> JsonObject {
+    v.as_object().cloned().unwrap()
+}
+
+pub fn call(name: &str, arguments: Value) -> CallToolRequestParams {
+    CallToolRequestParams::new(name.to_string()).with_arguments(args(arguments))
+}
+
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// The quickstart-style config fronting the example server, plus `extra` TOML.
+pub fn example_config(extra: &str) -> String {
+    format!(
+        r#"
+[upstreams.demo]
+kind = "stdio"
+command = "$PORTCULLIS"
+args = ["example-server"]
+timeout = "20s"
+
+[[expose]]
+upstream = "demo"
+tools = ["echo", "get_invoice", "slow_count", "cancellations", "environment", "process_id"]
+read_only = true
+
+[[expose]]
+upstream = "demo"
+tools = ["refund", "crash"]
+destructive = true
+{extra}
+"#
+    )
+}

@@ -1,0 +1,263 @@
+//! Upstream processes and HTTP upstreams: sharing, restarts, environment, credentials, and
+//! catalogues that change under the gateway.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use rmcp::service::ServiceError;
+use serde_json::{Value, json};
+
+use crate::harness::{Gateway, call, example_config, fixture, text_of};
+
+#[tokio::test]
+async fn one_child_process_serves_every_client() {
+    let gw = Gateway::start(&example_config(""));
+    let a = gw.rmcp_client().await;
+    let b = gw.rmcp_client().await;
+    let pid_a = text_of(
+        &a.call_tool(call("demo_process_id", json!({})))
+            .await
+            .unwrap(),
+    );
+    let pid_b = text_of(
+        &b.call_tool(call("demo_process_id", json!({})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(pid_a, pid_b);
+    assert_eq!(
+        gw.log().matches("connected upstream=demo").count(),
+        1,
+        "{}",
+        gw.log()
+    );
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crashed_upstream_is_restarted() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let before = text_of(
+        &client
+            .call_tool(call("demo_process_id", json!({})))
+            .await
+            .unwrap(),
+    );
+    match client.call_tool(call("demo_crash", json!({}))).await {
+        Ok(r) => assert_eq!(r.is_error, Some(true), "{r:?}"),
+        Err(ServiceError::McpError(_)) => {}
+        Err(other) => panic!("the gateway itself failed: {other:?}"),
+    }
+    let mut after = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = client
+            .call_tool(call("demo_process_id", json!({})))
+            .await
+            .unwrap();
+        if r.is_error != Some(true) {
+            after = Some(text_of(&r));
+            break;
+        }
+        assert!(text_of(&r).contains("upstream `demo`"), "{r:?}");
+    }
+    let after = after.expect("the upstream came back within 10 s");
+    assert_ne!(before, after);
+    assert!(gw.log().contains("upstream process exited"), "{}", gw.log());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_child_environment_holds_only_what_the_config_passes() {
+    let config = example_config("").replace(
+        "timeout = \"20s\"",
+        "timeout = \"20s\"\nenv = { GREETING = \"hi\" }\ninherit_env = [\"PORTCULLIS_TEST_PASSED\", \"PORTCULLIS_TEST_UNSET\"]",
+    );
+    let gw = Gateway::start_with_env(
+        &config,
+        &[
+            ("PORTCULLIS_TEST_PASSED", "yes"),
+            ("PORTCULLIS_TEST_SECRET", "s3cret"),
+        ],
+    );
+    let client = gw.rmcp_client().await;
+    let env = text_of(
+        &client
+            .call_tool(call("demo_environment", json!({})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(env, "GREETING\nPORTCULLIS_TEST_PASSED");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn upstream_stderr_goes_to_the_gateway_log() {
+    let gw = Gateway::start_with_env(&example_config(""), &[("PORTCULLIS_LOG", "info")]);
+    let client = gw.rmcp_client().await;
+    client.cancel().await.unwrap();
+    let log = gw.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("portcullis::upstream_stderr") && l.contains("upstream=demo")),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_tool_that_appears_later_stays_hidden_unless_named() {
+    let config = format!(
+        r#"
+[upstreams.raw]
+kind = "stdio"
+command = "python3"
+args = ["{}"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "raw"
+tools = ["*"]
+read_only = true
+
+[[expose]]
+upstream = "raw"
+tools = ["late_exact"]
+read_only = true
+"#,
+        fixture("raw_upstream.py")
+    );
+    let gw = Gateway::start(&config);
+    let client = gw.rmcp_client().await;
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        tools.into_iter().map(|t| t.name.to_string()).collect()
+    };
+    let before = names(client.list_all_tools().await.unwrap());
+    assert_eq!(
+        before,
+        ["raw_grow", "raw_plain", "raw_seen_headers", "raw_tasky"]
+    );
+    client.call_tool(call("raw_grow", json!({}))).await.unwrap();
+    let mut after = before.clone();
+    for _ in 0..100 {
+        after = names(client.list_all_tools().await.unwrap());
+        if after != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        after,
+        [
+            "raw_grow",
+            "raw_late_exact",
+            "raw_plain",
+            "raw_seen_headers",
+            "raw_tasky"
+        ]
+    );
+    let err = client
+        .call_tool(call("raw_late_glob", json!({})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::McpError(e) if e.code.0 == -32602));
+    assert!(gw.log().contains("only a glob matches"), "{}", gw.log());
+    client.cancel().await.unwrap();
+}
+
+/// The raw upstream in HTTP mode, stopped (by PID) when dropped.
+struct HttpUpstream {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpUpstream {
+    fn start() -> HttpUpstream {
+        let dir = tempfile::tempdir().unwrap();
+        let portfile = dir.path().join("port");
+        let mut child = Command::new("python3")
+            .arg(fixture("raw_upstream.py"))
+            .arg("--http")
+            .arg(&portfile)
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if let Ok(port) = std::fs::read_to_string(&portfile) {
+                return HttpUpstream {
+                    child,
+                    url: format!("http://127.0.0.1:{port}/mcp"),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("the HTTP upstream did not start");
+    }
+}
+
+impl Drop for HttpUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn http_upstreams_get_the_gateways_credentials_never_the_clients() {
+    let upstream = HttpUpstream::start();
+    let config = format!(
+        r#"
+[upstreams.web]
+kind = "http"
+url = "{}"
+headers.Authorization = {{ env = "WEB_TOKEN" }}
+headers.X-Api-Key = {{ file = "web-key.txt" }}
+headers.X-Team = {{ value = "payments" }}
+
+[[expose]]
+upstream = "web"
+tools = ["plain", "seen_headers"]
+read_only = true
+"#,
+        upstream.url
+    );
+    let gw = Gateway::start_with(
+        &config,
+        &[("WEB_TOKEN", "Bearer gateway-own-token")],
+        &[("web-key.txt", "k-123\n")],
+    );
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "web_seen_headers", "arguments": {}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
+    let answer: Value = reqwest::Client::new()
+        .post(gw.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "web_seen_headers")
+        .header("authorization", "Bearer client-token")
+        .header("x-api-key", "client-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    let seen: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(seen["authorization"], "Bearer gateway-own-token", "{seen}");
+    assert_eq!(seen["x-api-key"], "k-123", "{seen}");
+    assert_eq!(seen["x-team"], "payments", "{seen}");
+    assert!(
+        !text.contains("client-token") && !text.contains("client-key"),
+        "{text}"
+    );
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+}
