@@ -164,7 +164,7 @@ async fn serve(
     }
     println!("listening on {bound}");
     println!("MCP endpoint: http://{bound}/mcp");
-    let app = portcullis::http::router(gateway.clone(), shutdown.clone());
+    let app = portcullis::http::router(gateway.clone(), shutdown.clone(), bound);
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -19,6 +19,8 @@ pub const MAX_TOOL_NAME_LEN: usize = 128;
 #[derive(Debug, Clone)]
 pub struct UpstreamListing {
     pub upstream: String,
+    /// Put before each tool name when published.
+    pub prefix: String,
     /// Tool definitions as the upstream sent them.
     pub tools: Vec<Value>,
     /// Names the upstream listed the first time it was listed in this run. A tool matched only by
@@ -91,7 +93,6 @@ fn valid_tool_name(name: &str) -> bool {
 impl Catalogue {
     pub fn build(
         exposure: &Exposure,
-        separator: &str,
         listings: &[UpstreamListing],
     ) -> (Catalogue, Vec<CatalogueNote>) {
         let mut notes = Vec::new();
@@ -120,7 +121,7 @@ impl Catalogue {
                     });
                     continue;
                 }
-                let name = format!("{}{separator}{tool}", listing.upstream);
+                let name = format!("{}{tool}", listing.prefix);
                 if !valid_tool_name(&name) {
                     notes.push(malformed(&format!(
                         "`{}` is not a valid MCP tool name once published",
@@ -285,6 +286,7 @@ mod tests {
     fn listing(upstream: &str, names: &[&str], first_seen: &[&str]) -> UpstreamListing {
         UpstreamListing {
             upstream: upstream.into(),
+            prefix: format!("{upstream}_"),
             tools: names
                 .iter()
                 .map(|n| json!({"name": n, "inputSchema": {"type": "object"}}))
@@ -298,7 +300,6 @@ mod tests {
         let e = exposure(&[("demo", &["echo", "refund"], false), ("web", &["*"], true)]);
         let (c, notes) = Catalogue::build(
             &e,
-            "_",
             &[
                 listing("web", &["b", "a"], &["a", "b"]),
                 listing("demo", &["refund", "echo", "delete_user"], &[]),
@@ -316,7 +317,6 @@ mod tests {
         let e = exposure(&[("web", &["get_*", "get_new_exact"], true)]);
         let (c, notes) = Catalogue::build(
             &e,
-            "_",
             &[listing(
                 "web",
                 &["get_a", "get_b", "get_new_exact"],
@@ -339,6 +339,7 @@ mod tests {
         let e = exposure(&[("a", &["wipe"], false)]);
         let l = UpstreamListing {
             upstream: "a".into(),
+            prefix: "a__".into(),
             tools: vec![json!({
                 "name": "wipe",
                 "inputSchema": {"type": "object"},
@@ -347,7 +348,7 @@ mod tests {
             })],
             first_seen: BTreeSet::new(),
         };
-        let (c, _) = Catalogue::build(&e, "__", &[l]);
+        let (c, _) = Catalogue::build(&e, &[l]);
         let def = &c.get("a__wipe").unwrap().definition;
         assert_eq!(
             def["annotations"],
@@ -361,15 +362,16 @@ mod tests {
     fn collisions_publish_neither() {
         let e = exposure(&[("a", &["x_y"], true), ("a-x", &["y"], true)]);
         let e2 = exposure(&[("a", &["b_c", "b-c"], true)]);
-        let (c, notes) = Catalogue::build(&e2, "_", &[listing("a", &["b_c", "b-c"], &[])]);
+        let (c, notes) = Catalogue::build(&e2, &[listing("a", &["b_c", "b-c"], &[])]);
         assert_eq!(c.len(), 2, "distinct names are fine");
         assert!(notes.is_empty());
         let dup = UpstreamListing {
             upstream: "a".into(),
+            prefix: "a_".into(),
             tools: vec![json!({"name": "x_y"}), json!({"name": "x_y"})],
             first_seen: BTreeSet::new(),
         };
-        let (c, notes) = Catalogue::build(&e, "_", &[dup]);
+        let (c, notes) = Catalogue::build(&e, &[dup]);
         assert!(c.is_empty());
         assert_eq!(
             notes,
@@ -384,6 +386,7 @@ mod tests {
         let e = exposure(&[("a", &["*"], true)]);
         let l = UpstreamListing {
             upstream: "a".into(),
+            prefix: "a_".into(),
             tools: vec![
                 json!(3),
                 json!({"title": "no name"}),
@@ -391,7 +394,7 @@ mod tests {
             ],
             first_seen: ["sp ace".to_string()].into(),
         };
-        let (c, notes) = Catalogue::build(&e, "_", &[l]);
+        let (c, notes) = Catalogue::build(&e, &[l]);
         assert!(c.is_empty());
         assert_eq!(notes.len(), 3);
     }
@@ -401,7 +404,7 @@ mod tests {
         let names: Vec<String> = (0..25).map(|i| format!("t{i:02}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let e = exposure(&[("a", &refs, true)]);
-        let (c, _) = Catalogue::build(&e, "_", &[listing("a", &refs, &[])]);
+        let (c, _) = Catalogue::build(&e, &[listing("a", &refs, &[])]);
         let visible = |t: &PublishedTool| !t.name.ends_with('3');
         let mut seen = Vec::new();
         let mut cursor = None;
@@ -426,7 +429,7 @@ mod tests {
 
     #[test]
     fn foreign_cursors_are_rejected() {
-        let (c, _) = Catalogue::build(&Exposure::default(), "_", &[]);
+        let (c, _) = Catalogue::build(&Exposure::default(), &[]);
         for bad in ["", "abc", "pc1.zz", "pc1.f", "pc1.ff"] {
             assert_eq!(
                 c.page(Some(bad), 10, |_| true).err(),

@@ -98,6 +98,7 @@ struct RawUpstream {
     headers: Option<BTreeMap<String, RawSecret>>,
     // both
     timeout: Option<String>,
+    prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +140,8 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
     /// Accepted `Host` header values (DNS-rebinding defence). Default: loopback names only.
     pub allowed_hosts: Vec<String>,
-    /// Accepted browser `Origin`s. Default: none, so any request carrying an `Origin` is refused.
+    /// Accepted browser `Origin`s. Default: only the gateway's own origin, so a request from any
+    /// other page is refused.
     pub allowed_origins: Vec<String>,
 }
 
@@ -147,6 +149,9 @@ pub struct GatewaySettings {
 #[derive(Debug, Clone)]
 pub struct UpstreamSpec {
     pub name: String,
+    /// Put before each of its tool names when published. Default `<name><separator>`; may be
+    /// empty when tool names are unique across upstreams (collisions are never published).
+    pub prefix: String,
     pub transport: UpstreamTransport,
     /// Longest wait for one upstream request. Default 60 s.
     pub timeout: Duration,
@@ -222,7 +227,7 @@ impl Config {
         let upstreams: Vec<UpstreamSpec> = raw
             .upstreams
             .into_iter()
-            .filter_map(|(name, up)| upstream_spec(name, up, &mut p))
+            .filter_map(|(name, up)| upstream_spec(name, up, &gateway.separator, &mut p))
             .collect();
         let mut rules = Vec::new();
         for (i, e) in raw.expose.into_iter().enumerate() {
@@ -353,12 +358,28 @@ fn is_valid_upstream_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-fn upstream_spec(name: String, raw: RawUpstream, p: &mut Problems<'_>) -> Option<UpstreamSpec> {
+fn upstream_spec(
+    name: String,
+    raw: RawUpstream,
+    separator: &str,
+    p: &mut Problems<'_>,
+) -> Option<UpstreamSpec> {
     let path = format!("upstreams.{name}");
     if !is_valid_upstream_name(&name) {
         p.add(
             path.clone(),
             "upstream names are 1 to 32 ASCII letters, digits or `-` (they prefix tool names)",
+        );
+    }
+    let prefix = raw.prefix.unwrap_or_else(|| format!("{name}{separator}"));
+    if prefix.len() > 64
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        p.add(
+            format!("{path}.prefix"),
+            "use at most 64 ASCII letters, digits, `_`, `-` or `.` (it starts tool names)",
         );
     }
     let timeout = match raw.timeout.as_deref().map(parse_duration) {
@@ -451,6 +472,7 @@ fn upstream_spec(name: String, raw: RawUpstream, p: &mut Problems<'_>) -> Option
     };
     Some(UpstreamSpec {
         name,
+        prefix,
         transport,
         timeout,
     })
@@ -514,6 +536,28 @@ mod tests {
             assert!(joined.contains(needle), "missing {needle:?} in\n{joined}");
         }
         assert_eq!(p.len(), 10, "{joined}");
+    }
+
+    #[test]
+    fn prefixes_default_to_name_and_separator() {
+        let c = Config::from_toml(
+            r#"
+            gateway.separator = "__"
+            [upstreams.a]
+            kind = "stdio"
+            command = "x"
+            [upstreams.b]
+            kind = "stdio"
+            command = "x"
+            prefix = ""
+            "#,
+        )
+        .unwrap();
+        let prefixes: Vec<&str> = c.upstreams.iter().map(|u| u.prefix.as_str()).collect();
+        assert_eq!(prefixes, ["a__", ""]);
+        let p = problems("[upstreams.a]\nkind = \"stdio\"\ncommand = \"x\"\nprefix = \"a b\"");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("upstreams.a.prefix:"), "{p:?}");
     }
 
     #[test]

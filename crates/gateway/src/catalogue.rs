@@ -23,16 +23,17 @@ impl Published {
 
 pub struct CatalogueState {
     exposure: Exposure,
-    separator: String,
+    /// Published-name prefix of each upstream.
+    prefixes: HashMap<String, String>,
     listings: Mutex<BTreeMap<String, UpstreamListing>>,
     current: RwLock<Arc<Published>>,
 }
 
 impl CatalogueState {
-    pub fn new(exposure: Exposure, separator: String) -> CatalogueState {
+    pub fn new(exposure: Exposure, prefixes: HashMap<String, String>) -> CatalogueState {
         CatalogueState {
             exposure,
-            separator,
+            prefixes,
             listings: Mutex::default(),
             current: RwLock::default(),
         }
@@ -55,12 +56,13 @@ impl CatalogueState {
             upstream.to_string(),
             UpstreamListing {
                 upstream: upstream.to_string(),
+                prefix: self.prefixes.get(upstream).cloned().unwrap_or_default(),
                 tools,
                 first_seen,
             },
         );
         let all: Vec<UpstreamListing> = listings.values().cloned().collect();
-        let (catalogue, notes) = Catalogue::build(&self.exposure, &self.separator, &all);
+        let (catalogue, notes) = Catalogue::build(&self.exposure, &all);
         for note in notes {
             tracing::warn!("{note}");
         }

@@ -6,6 +6,7 @@
 //! allowed: rmcp leaves it off by default), caps request bodies, and puts back the tool fields
 //! rmcp's typed model cannot carry (see [`crate::unmodeled`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -27,19 +28,30 @@ use crate::unmodeled::{lift_message, may_carry_stash};
 /// Largest response body the edge will buffer to restore stashed fields.
 const MAX_BUFFERED_RESPONSE: usize = 64 * 1024 * 1024;
 
-/// The gateway's HTTP routes.
-pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
+/// The gateway's HTTP routes, for a server listening on `local_addr`.
+///
+/// Unless the config lists allowed origins, the only origin accepted is the gateway's own
+/// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT` at the bound port):
+/// same-origin requests cannot be a rebinding attack, and every other page is refused.
+pub fn router(
+    gateway: Arc<Gateway>,
+    shutdown: CancellationToken,
+    local_addr: SocketAddr,
+) -> Router {
     let settings = &gateway.config().gateway;
-    let mut config = StreamableHttpServerConfig::default()
+    let allowed_origins = if settings.allowed_origins.is_empty() {
+        own_origins(local_addr)
+    } else {
+        settings.allowed_origins.clone()
+    };
+    let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(true)
         .with_json_response(true)
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(settings.max_body_bytes)
         .with_allowed_hosts(settings.allowed_hosts.clone())
-        .with_allowed_origins(settings.allowed_origins.clone());
-    if settings.allowed_origins.is_empty() {
-        config = config.enforce_origin_validation();
-    }
+        .with_allowed_origins(allowed_origins)
+        .enforce_origin_validation();
     let factory_gateway = gateway.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(factory_gateway.handler()),
@@ -50,6 +62,20 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn(restore_unmodeled_fields))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+}
+
+fn own_origins(local_addr: SocketAddr) -> Vec<String> {
+    let port = local_addr.port();
+    let mut origins = vec![format!("http://{local_addr}")];
+    if local_addr.ip().is_loopback() {
+        for host in ["127.0.0.1", "localhost", "[::1]"] {
+            let origin = format!("http://{host}:{port}");
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+    }
+    origins
 }
 
 async fn restore_unmodeled_fields(request: Request, next: Next) -> Response {

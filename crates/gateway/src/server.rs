@@ -38,10 +38,12 @@ impl Gateway {
     /// Starts a supervisor for every upstream. `base_dir` is the directory relative paths in the
     /// config are taken from.
     pub fn start(config: Config, base_dir: PathBuf, shutdown: CancellationToken) -> Arc<Gateway> {
-        let catalogue = Arc::new(CatalogueState::new(
-            config.exposure.clone(),
-            config.gateway.separator.clone(),
-        ));
+        let prefixes = config
+            .upstreams
+            .iter()
+            .map(|u| (u.name.clone(), u.prefix.clone()))
+            .collect();
+        let catalogue = Arc::new(CatalogueState::new(config.exposure.clone(), prefixes));
         let mut upstreams = HashMap::new();
         for spec in &config.upstreams {
             let upstream = Upstream::new(spec.clone(), base_dir.clone());

@@ -11,7 +11,7 @@
 //! upstream's progress to the client under the client's own progress token, and is cancelled
 //! upstream (`notifications/cancelled`) when the client cancels or goes away.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,15 +22,18 @@ use portcullis_core::{SecretSource, UpstreamSpec, UpstreamTransport};
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
     CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ErrorData,
-    Implementation, JsonObject, ProgressNotificationParam, ProgressToken, ServerResult,
+    Implementation, JsonObject, JsonRpcMessage, ProgressNotificationParam, ProgressToken,
+    ServerNotification, ServerResult,
 };
 use rmcp::service::{
     NotificationContext, Peer, PeerRequestOptions, RoleClient, RoleServer, RunningService,
-    ServiceError,
+    RxJsonRpcMessage, ServiceError, TxJsonRpcMessage,
 };
+use rmcp::transport::Transport;
+use rmcp::transport::sink_stream::SinkStreamTransport;
 use rmcp::{ClientHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::CatalogueState;
@@ -60,15 +63,98 @@ pub enum UpstreamError {
     Failed { upstream: String, detail: String },
 }
 
-/// Where progress for one in-flight call goes: the client's peer and its own token.
-type ProgressRoutes = Mutex<HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>>;
+/// Most progress notifications kept for calls that have not claimed them yet.
+const MAX_UNCLAIMED_PROGRESS: usize = 256;
+
+/// Routes an upstream's progress notifications to the call they belong to, in the order the
+/// upstream sent them. Notifications are taken off the transport as they arrive (rmcp handles
+/// notifications on spawned tasks, which would reorder them behind the final result).
+#[derive(Default)]
+struct ProgressRouter {
+    state: Mutex<RouterState>,
+}
+
+#[derive(Default)]
+struct RouterState {
+    routes: HashMap<ProgressToken, mpsc::UnboundedSender<ProgressNotificationParam>>,
+    /// Progress that arrived before its call registered (the request was already on its way).
+    unclaimed: VecDeque<ProgressNotificationParam>,
+}
+
+impl ProgressRouter {
+    fn deliver(&self, progress: ProgressNotificationParam) {
+        let mut state = lock(&self.state);
+        match state.routes.get(&progress.progress_token) {
+            Some(route) => {
+                let _ = route.send(progress);
+            }
+            None => {
+                if state.unclaimed.len() == MAX_UNCLAIMED_PROGRESS {
+                    state.unclaimed.pop_front();
+                }
+                state.unclaimed.push_back(progress);
+            }
+        }
+    }
+
+    fn claim(&self, token: &ProgressToken) -> mpsc::UnboundedReceiver<ProgressNotificationParam> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = lock(&self.state);
+        let (mine, others) = std::mem::take(&mut state.unclaimed)
+            .into_iter()
+            .partition::<VecDeque<_>, _>(|p| &p.progress_token == token);
+        state.unclaimed = others;
+        for p in mine {
+            let _ = tx.send(p);
+        }
+        state.routes.insert(token.clone(), tx);
+        rx
+    }
+
+    fn release(&self, token: &ProgressToken) {
+        let mut state = lock(&self.state);
+        state.routes.remove(token);
+        state.unclaimed.retain(|p| &p.progress_token != token);
+    }
+}
+
+/// A transport that hands every progress notification to the router as it is received.
+struct ProgressTap<T> {
+    inner: T,
+    router: Arc<ProgressRouter>,
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressTap<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.inner.receive().await?;
+        if let JsonRpcMessage::Notification(n) = &message
+            && let ServerNotification::ProgressNotification(p) = &n.notification
+        {
+            self.router.deliver(p.params.clone());
+        }
+        Some(message)
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
 
 /// One upstream server and its live connection.
 pub struct Upstream {
     spec: UpstreamSpec,
     base_dir: PathBuf,
     peer: RwLock<Option<Peer<RoleClient>>>,
-    progress: Arc<ProgressRoutes>,
+    progress: Arc<ProgressRouter>,
     relist: Arc<Notify>,
     listed: AtomicBool,
     listed_notify: Notify,
@@ -77,7 +163,6 @@ pub struct Upstream {
 /// The rmcp client handler the gateway uses towards one upstream.
 struct UpstreamClient {
     upstream: String,
-    progress: Arc<ProgressRoutes>,
     relist: Arc<Notify>,
 }
 
@@ -88,22 +173,6 @@ impl ClientHandler for UpstreamClient {
             ClientCapabilities::default(),
             Implementation::new("portcullis", env!("CARGO_PKG_VERSION")),
         )
-    }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        let route = lock(&self.progress).get(&params.progress_token).cloned();
-        if let Some((peer, client_token)) = route {
-            let mut relayed = params;
-            relayed.progress_token = client_token;
-            relayed.meta = None;
-            if let Err(e) = peer.notify_progress(relayed).await {
-                tracing::debug!(upstream = %self.upstream, error = %e, "could not relay progress");
-            }
-        }
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
@@ -118,13 +187,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Removes a progress route when the call it belongs to ends, however it ends.
 struct RouteGuard<'a> {
-    routes: &'a ProgressRoutes,
+    router: &'a ProgressRouter,
     token: ProgressToken,
 }
 
 impl Drop for RouteGuard<'_> {
     fn drop(&mut self) {
-        lock(self.routes).remove(&self.token);
+        self.router.release(&self.token);
+    }
+}
+
+/// Sends one upstream progress notification to the client under the client's own token.
+async fn relay_progress(
+    client: &Option<(Peer<RoleServer>, ProgressToken)>,
+    mut progress: ProgressNotificationParam,
+) {
+    let Some((peer, token)) = client else { return };
+    progress.progress_token = token.clone();
+    progress.meta = None;
+    if let Err(e) = peer.notify_progress(progress).await {
+        tracing::debug!(error = %e, "could not relay progress");
     }
 }
 
@@ -189,32 +271,43 @@ impl Upstream {
             .await
             .map_err(|e| self.service_error(e))?;
         let request_id = handle.id.clone();
-        let _route = progress.map(|route| {
-            lock(&self.progress).insert(handle.progress_token.clone(), route);
-            RouteGuard {
-                routes: &self.progress,
-                token: handle.progress_token.clone(),
-            }
-        });
-        tokio::select! {
-            response = handle.await_response() => match response {
-                Ok(ServerResult::CallToolResult(result)) => Ok(result),
-                Ok(_) => Err(UpstreamError::Failed {
-                    upstream: self.spec.name.clone(),
-                    detail: "it answered tools/call with something other than a tool result".into(),
-                }),
-                Err(e) => Err(self.service_error(e)),
-            },
-            () = cancelled.cancelled() => {
-                let notification = CancelledNotification::new(CancelledNotificationParam::new(
-                    Some(request_id),
-                    Some("the client cancelled the request".into()),
-                ));
-                if let Err(e) = peer.send_notification(notification.into()).await {
-                    tracing::debug!(upstream = %self.spec.name, error = %e, "could not send the cancellation upstream");
+        let token = handle.progress_token.clone();
+        let mut upstream_progress = self.progress.claim(&token);
+        let _route = RouteGuard {
+            router: &self.progress,
+            token,
+        };
+        let mut response = std::pin::pin!(handle.await_response());
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                Some(p) = upstream_progress.recv() => relay_progress(&progress, p).await,
+                response = &mut response => {
+                    // Progress sent before the result was queued before it: relay it first.
+                    while let Ok(p) = upstream_progress.try_recv() {
+                        relay_progress(&progress, p).await;
+                    }
+                    break response;
                 }
-                Err(UpstreamError::Cancelled)
+                () = cancelled.cancelled() => {
+                    let notification = CancelledNotification::new(CancelledNotificationParam::new(
+                        Some(request_id),
+                        Some("the client cancelled the request".into()),
+                    ));
+                    if let Err(e) = peer.send_notification(notification.into()).await {
+                        tracing::debug!(upstream = %self.spec.name, error = %e, "could not send the cancellation upstream");
+                    }
+                    return Err(UpstreamError::Cancelled);
+                }
             }
+        };
+        match outcome {
+            Ok(ServerResult::CallToolResult(result)) => Ok(result),
+            Ok(_) => Err(UpstreamError::Failed {
+                upstream: self.spec.name.clone(),
+                detail: "it answered tools/call with something other than a tool result".into(),
+            }),
+            Err(e) => Err(self.service_error(e)),
         }
     }
 
@@ -341,10 +434,16 @@ impl Upstream {
             })
     }
 
+    fn tap<T: Transport<RoleClient>>(&self, inner: T) -> ProgressTap<T> {
+        ProgressTap {
+            inner,
+            router: self.progress.clone(),
+        }
+    }
+
     fn handler(&self) -> UpstreamClient {
         UpstreamClient {
             upstream: self.spec.name.clone(),
-            progress: self.progress.clone(),
             relist: self.relist.clone(),
         }
     }
@@ -388,8 +487,9 @@ impl Upstream {
                     return Err("the child process has no stdio pipes".into());
                 };
                 tokio::spawn(copy_stderr_to_log(self.spec.name.clone(), stderr));
-                let transport =
+                let (sink, stream) =
                     line_transport::<RoleClient>(stdout, stdin, stash_message, |_| {}, "upstream");
+                let transport = self.tap(SinkStreamTransport::new(sink, stream));
                 let service =
                     tokio::time::timeout(self.spec.timeout, self.handler().serve(transport))
                         .await
@@ -418,7 +518,7 @@ impl Upstream {
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(map)
                     .reinit_on_expired_session(true);
-                let transport = StreamableHttpClientTransport::from_config(config);
+                let transport = self.tap(StreamableHttpClientTransport::from_config(config));
                 let service =
                     tokio::time::timeout(self.spec.timeout, self.handler().serve(transport))
                         .await

@@ -9,7 +9,8 @@
 //! let config = Config::from_toml(&std::fs::read_to_string("portcullis.toml")?)?;
 //! let shutdown = tokio_util::sync::CancellationToken::new();
 //! let gateway = Gateway::start(config, ".".into(), shutdown.clone());
-//! let app = portcullis::http::router(gateway, shutdown);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let app = portcullis::http::router(gateway, shutdown, listener.local_addr()?);
 //! # let _ = app; Ok(()) }
 //! ```
 

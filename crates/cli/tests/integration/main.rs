@@ -1,4 +1,5 @@
 //! Integration tests: the real `portcullis` binary, real upstreams, real clients on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
 mod exposure;

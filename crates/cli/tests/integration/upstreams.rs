@@ -194,6 +194,7 @@ impl HttpUpstream {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the HTTP upstream did not start");
     }
 }

@@ -1,0 +1,82 @@
+"""Starts the real `portcullis` binary for the Python SDK tests."""
+
+import os
+import pathlib
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("PORTCULLIS_BIN", str(ROOT / "target" / "debug" / "portcullis"))
+RAW_UPSTREAM = ROOT / "tests" / "fixtures" / "raw_upstream.py"
+
+CONFIG = f"""
+[upstreams.demo]
+kind = "stdio"
+command = "$PORTCULLIS"
+args = ["example-server"]
+
+[upstreams.raw]
+kind = "stdio"
+command = "python3"
+args = ["{RAW_UPSTREAM}"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "demo"
+tools = ["echo", "get_invoice", "slow_count"]
+read_only = true
+
+[[expose]]
+upstream = "demo"
+tools = ["refund"]
+destructive = true
+
+[[expose]]
+upstream = "raw"
+tools = ["plain", "tasky"]
+read_only = true
+"""
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def config_path():
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d) / "portcullis.toml"
+        path.write_text(CONFIG)
+        yield str(path)
+
+
+@pytest.fixture(scope="session")
+def gateway_url(config_path):
+    """A `portcullis serve` on a free loopback port, stopped by its PID at the end."""
+    proc = subprocess.Popen(
+        [BIN, "serve", "--config", config_path, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    found = {}
+    ready = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            if line.startswith("listening on "):
+                found["addr"] = line.split()[-1]
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError("portcullis did not start")
+        yield f"http://{found['addr']}/mcp"
+    finally:
+        proc.kill()
+        proc.wait()
