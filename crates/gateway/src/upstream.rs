@@ -518,7 +518,14 @@ impl Upstream {
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(map)
                     .reinit_on_expired_session(true);
-                let transport = self.tap(StreamableHttpClientTransport::from_config(config));
+                // rmcp's default client turns connection pooling off, which costs a TCP connect
+                // per call; this one pools, and follows no redirect at all.
+                let http = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+                let transport = self.tap(StreamableHttpClientTransport::with_client(http, config));
                 let service =
                     tokio::time::timeout(self.spec.timeout, self.handler().serve(transport))
                         .await

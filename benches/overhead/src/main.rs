@@ -1,0 +1,306 @@
+//! What the gateway adds to a `tools/call`.
+//!
+//! `portcullis-bench PORTCULLIS_BINARY` starts an upstream (a bare rmcp Streamable HTTP server,
+//! stateless, JSON responses, one `echo` tool) in a child process, and Portcullis in front of it
+//! (fronting it as an HTTP upstream). It drives the same stateless 2026-07-28 `tools/call` load
+//! at the upstream directly and then through Portcullis, on loopback, and prints for each:
+//! throughput, p50/p99 latency, and the serving process's CPU time per call (from
+//! `/proc/PID/stat`); then Portcullis's own CPU per call, its resident memory, and how soon after
+//! start it served its first call.
+//!
+//! `portcullis-bench --upstream PORTFILE` is the upstream itself.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+
+const WARMUP_CALLS: usize = 2_000;
+const CALLS: usize = 20_000;
+const CONCURRENCY: usize = 8;
+
+#[derive(Clone)]
+struct Echo {
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct EchoArgs {
+    text: String,
+}
+
+#[tool_router]
+impl Echo {
+    #[tool(description = "Returns the text it is given.")]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> String {
+        args.text
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Echo {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+async fn serve_upstream(portfile: &Path) -> anyhow::Result<()> {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true);
+    let service: StreamableHttpService<Echo, LocalSessionManager> = StreamableHttpService::new(
+        || {
+            Ok(Echo {
+                tool_router: Echo::tool_router(),
+            })
+        },
+        Arc::default(),
+        config,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let tmp = portfile.with_extension("tmp");
+    std::fs::write(&tmp, listener.local_addr()?.port().to_string())?;
+    std::fs::rename(&tmp, portfile)?;
+    axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await?;
+    Ok(())
+}
+
+/// A child process, stopped by its PID when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').context("odd /proc stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // The kernel reports in clock ticks, which are 100 per second on Linux.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+fn rss_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .context("no such field")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("odd status")?
+        .parse()?)
+}
+
+fn request_body(tool: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": tool, "arguments": {"text": "hello"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}}}})
+}
+
+async fn one_call(http: &reqwest::Client, url: &str, tool: &str, body: &str) -> anyhow::Result<()> {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() || !text.contains("\"hello\"") {
+        bail!("bad answer {status}: {text}");
+    }
+    Ok(())
+}
+
+struct Run {
+    calls: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    server_cpu: Duration,
+}
+
+async fn drive(url: &str, tool: &str, calls: usize, server_pid: u32) -> anyhow::Result<Run> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()?;
+    let body = Arc::new(request_body(tool).to_string());
+    let per_worker = calls / CONCURRENCY;
+    let cpu_before = cpu_time(server_pid)?;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (http, url, tool, body) = (http.clone(), url.to_string(), tool.to_string(), body.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_worker);
+            for _ in 0..per_worker {
+                let t = Instant::now();
+                one_call(&http, &url, &tool, &body).await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(calls);
+    for w in workers {
+        latencies.extend(w.await??);
+    }
+    let elapsed = started.elapsed();
+    let server_cpu = cpu_time(server_pid)? - cpu_before;
+    latencies.sort();
+    Ok(Run {
+        calls: latencies.len(),
+        elapsed,
+        latencies,
+        server_cpu,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn report(label: &str, run: &Run) {
+    println!(
+        "{label:<22} {:>9.0} calls/s   p50 {:>7.1} µs   p99 {:>7.1} µs   server CPU {:>6.1} µs/call",
+        run.calls as f64 / run.elapsed.as_secs_f64(),
+        percentile(&run.latencies, 0.50).as_secs_f64() * 1e6,
+        percentile(&run.latencies, 0.99).as_secs_f64() * 1e6,
+        run.server_cpu.as_secs_f64() * 1e6 / run.calls as f64,
+    );
+}
+
+async fn wait_for_file(path: &Path) -> anyhow::Result<String> {
+    for _ in 0..400 {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && !s.is_empty()
+        {
+            return Ok(s);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("timed out waiting for {}", path.display())
+}
+
+async fn bench(portcullis: &str) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let portfile = dir.join("upstream.port");
+    let upstream = Process(
+        Command::new(std::env::current_exe()?)
+            .arg("--upstream")
+            .arg(&portfile)
+            .spawn()?,
+    );
+    let upstream_url = format!("http://127.0.0.1:{}/mcp", wait_for_file(&portfile).await?);
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[upstreams.up]\nkind = \"http\"\nurl = \"{upstream_url}\"\n\n\
+             [[expose]]\nupstream = \"up\"\ntools = [\"echo\"]\nread_only = true\n"
+        ),
+    )?;
+    let gateway_out = dir.join("gateway.out");
+    let started = Instant::now();
+    let gateway = Process(
+        Command::new(portcullis)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("PORTCULLIS_LOG", "warn")
+            .stdout(std::fs::File::create(&gateway_out)?)
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let gateway_url = loop {
+        let out = std::fs::read_to_string(&gateway_out).unwrap_or_default();
+        if let Some(addr) = out.lines().find_map(|l| l.strip_prefix("listening on ")) {
+            break format!("http://{}/mcp", addr.trim());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("portcullis did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let http = reqwest::Client::new();
+    let body = request_body("up_echo").to_string();
+    one_call(&http, &gateway_url, "up_echo", &body).await?;
+    let first_call = started.elapsed();
+
+    let gw_pid = gateway.0.id();
+    let up_pid = upstream.0.id();
+    println!(
+        "tools/call, {CALLS} calls, {CONCURRENCY} concurrent clients, loopback, stateless 2026-07-28 JSON"
+    );
+    drive(&upstream_url, "echo", WARMUP_CALLS, up_pid).await?;
+    drive(&gateway_url, "up_echo", WARMUP_CALLS, gw_pid).await?;
+    let direct = drive(&upstream_url, "echo", CALLS, up_pid).await?;
+    let upstream_cpu_before = cpu_time(up_pid)?;
+    let through = drive(&gateway_url, "up_echo", CALLS, gw_pid).await?;
+    let upstream_cpu_through = cpu_time(up_pid)? - upstream_cpu_before;
+    report("upstream directly", &direct);
+    report("through Portcullis", &through);
+    let per_call = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
+    let gw_cpu = per_call(through.server_cpu, through.calls);
+    let direct_cpu = per_call(direct.server_cpu, direct.calls);
+    println!(
+        "Portcullis's own CPU per call: {gw_cpu:.1} µs (the upstream's: {direct_cpu:.1} µs directly, {:.1} µs behind Portcullis; ratio gateway/upstream {:.2})",
+        per_call(upstream_cpu_through, through.calls),
+        gw_cpu / direct_cpu
+    );
+    println!(
+        "throughput ratio (through/direct): {:.2}   p50 ratio: {:.2}   p99 ratio: {:.2}",
+        (through.calls as f64 / through.elapsed.as_secs_f64())
+            / (direct.calls as f64 / direct.elapsed.as_secs_f64()),
+        percentile(&through.latencies, 0.5).as_secs_f64()
+            / percentile(&direct.latencies, 0.5).as_secs_f64(),
+        percentile(&through.latencies, 0.99).as_secs_f64()
+            / percentile(&direct.latencies, 0.99).as_secs_f64(),
+    );
+    println!(
+        "Portcullis memory: RSS {} KiB now, peak {} KiB",
+        rss_kib(gw_pid, "VmRSS:")?,
+        rss_kib(gw_pid, "VmHWM:")?
+    );
+    println!(
+        "first call served {:.1} ms after the process started",
+        first_call.as_secs_f64() * 1e3
+    );
+    drop(gateway);
+    drop(upstream);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [flag, portfile] if flag == "--upstream" => serve_upstream(Path::new(portfile)).await,
+        [portcullis] => bench(portcullis).await,
+        _ => bail!("usage: portcullis-bench PORTCULLIS_BINARY | --upstream PORTFILE"),
+    }
+}
