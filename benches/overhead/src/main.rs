@@ -152,7 +152,12 @@ async fn drive(url: &str, tool: &str, calls: usize, server_pid: u32) -> anyhow::
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (http, url, tool, body) = (http.clone(), url.to_string(), tool.to_string(), body.clone());
+        let (http, url, tool, body) = (
+            http.clone(),
+            url.to_string(),
+            tool.to_string(),
+            body.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_worker);
             for _ in 0..per_worker {

@@ -8,6 +8,8 @@ use portcullis_core::{Catalogue, Exposure, PublishedTool, UpstreamListing};
 use rmcp::model::Tool;
 use serde_json::Value;
 
+use crate::unmodeled::stash_tool;
+
 /// The published catalogue together with each tool's typed form, ready to serve.
 #[derive(Default)]
 pub struct Published {
@@ -68,7 +70,11 @@ impl CatalogueState {
         }
         let mut typed = HashMap::new();
         for t in catalogue.tools() {
-            match serde_json::from_value::<Tool>(t.definition.clone()) {
+            let mut definition = t.definition.clone();
+            if let Some(tool) = definition.as_object_mut() {
+                stash_tool(tool);
+            }
+            match serde_json::from_value::<Tool>(definition) {
                 Ok(tool) => {
                     typed.insert(t.name.clone(), tool);
                 }

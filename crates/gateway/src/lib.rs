@@ -1,7 +1,8 @@
 //! The Portcullis gateway: everything that touches sockets and processes.
 //!
 //! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it.
-//! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP).
+//! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
+//!   spoken through the gateway's own raw-JSON client in [`rpc`].
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
 //! - [`http`] and [`stdio`]: the two downstream transports.
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
@@ -10,6 +11,7 @@
 pub mod catalogue;
 pub mod example_server;
 pub mod http;
+pub mod rpc;
 pub mod server;
 pub mod stdio;
 pub mod unmodeled;

@@ -18,7 +18,7 @@ use rmcp::model::{
     CompleteRequestParams, CompleteResult, ContentBlock, ErrorData, Implementation,
     ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
     ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use tokio_util::sync::CancellationToken;
@@ -202,24 +202,36 @@ impl ServerHandler for GatewayServer {
             .meta
             .get_progress_token()
             .map(|token| (context.peer.clone(), token));
+        let arguments = request.arguments.map(serde_json::Value::Object);
         let outcome = upstream
-            .call_tool(
-                &tool.upstream_tool,
-                request.arguments,
-                progress,
-                &context.ct,
-            )
+            .call_tool(&tool.upstream_tool, arguments, progress, &context.ct)
             .await;
         match outcome {
             Ok(mut result) => {
                 // Legacy upstreams send no `resultType`; modern clients require it. rmcp strips
                 // it again for clients that negotiated an older revision.
-                if result.result_type.is_none() {
-                    result.result_type = Some(ResultType::COMPLETE);
+                if let Some(r) = result.as_object_mut() {
+                    r.entry("resultType")
+                        .or_insert_with(|| serde_json::Value::String("complete".into()));
                 }
-                Ok(CallToolResponse::Complete(result))
+                match serde_json::from_value::<CallToolResult>(result) {
+                    Ok(result) => Ok(CallToolResponse::Complete(result)),
+                    Err(e) => {
+                        tracing::warn!(tool = %tool.name, error = %e, "upstream sent an invalid tool result");
+                        Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                            ContentBlock::text(format!(
+                                "upstream `{}` sent an invalid tool result",
+                                tool.upstream
+                            )),
+                        ])))
+                    }
+                }
             }
-            Err(UpstreamError::Protocol(e)) => Err(e),
+            Err(UpstreamError::Protocol(e)) => Err(ErrorData::new(
+                rmcp::model::ErrorCode(e.code as i32),
+                e.message,
+                e.data,
+            )),
             Err(e) => {
                 tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![

@@ -13,7 +13,6 @@ pub async fn serve_stdio(gateway: Arc<Gateway>) -> Result<(), String> {
     let transport = line_transport::<RoleServer>(
         tokio::io::stdin(),
         tokio::io::stdout(),
-        |_| {},
         |message| {
             lift_message(message);
         },

@@ -7,8 +7,8 @@
 //! where it sees raw JSON again on the way out to a client, it *lifts* them back to where they
 //! were. Clients never see the stash key: a stash that arrives from outside is dropped.
 //!
-//! This module also holds the newline-delimited JSON transports that give the gateway that raw
-//! view on stdio, in both directions.
+//! This module also holds the newline-delimited JSON transport that gives the gateway that raw
+//! view on its own stdio.
 
 use std::io;
 
@@ -35,40 +35,31 @@ const TOOL_KEYS: &[&str] = &[
     "_meta",
 ];
 
-/// Moves the unknown keys of every tool in a `tools/list` result into its `_meta` stash, and
-/// drops any stash the sender tried to smuggle in itself.
-pub fn stash_message(message: &mut Value) {
-    let Some(tools) = message
-        .get_mut("result")
-        .and_then(|r| r.get_mut("tools"))
-        .and_then(Value::as_array_mut)
-    else {
+/// Moves the keys of a tool definition that rmcp's `Tool` does not model into its `_meta`
+/// stash, after dropping any stash the upstream tried to smuggle in itself.
+pub fn stash_tool(tool: &mut Map<String, Value>) {
+    if let Some(meta) = tool.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.remove(STASH_KEY);
+    }
+    let unknown: Vec<String> = tool
+        .keys()
+        .filter(|k| !TOOL_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
         return;
-    };
-    for tool in tools.iter_mut().filter_map(Value::as_object_mut) {
-        if let Some(meta) = tool.get_mut("_meta").and_then(Value::as_object_mut) {
-            meta.remove(STASH_KEY);
+    }
+    let mut stash = Map::new();
+    for k in unknown {
+        if let Some(v) = tool.remove(&k) {
+            stash.insert(k, v);
         }
-        let unknown: Vec<String> = tool
-            .keys()
-            .filter(|k| !TOOL_KEYS.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        if unknown.is_empty() {
-            continue;
-        }
-        let mut stash = Map::new();
-        for k in unknown {
-            if let Some(v) = tool.remove(&k) {
-                stash.insert(k, v);
-            }
-        }
-        let meta = tool
-            .entry("_meta")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert(STASH_KEY.into(), Value::Object(stash));
-        }
+    }
+    let meta = tool
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(STASH_KEY.into(), Value::Object(stash));
     }
 }
 
@@ -125,12 +116,11 @@ impl From<LinesCodecError> for LineError {
     }
 }
 
-/// A newline-delimited JSON transport for role `R`, with a hook that sees each incoming message
-/// as raw JSON before it is typed, and one that sees each outgoing message after.
+/// A newline-delimited JSON transport for role `R`, with a hook that sees each outgoing message
+/// as raw JSON after it is typed.
 pub fn line_transport<R: ServiceRole>(
     read: impl AsyncRead + Send + Unpin + 'static,
     write: impl AsyncWrite + Send + Unpin + 'static,
-    on_incoming: fn(&mut Value),
     on_outgoing: fn(&mut Value),
     peer: &'static str,
 ) -> (
@@ -139,11 +129,9 @@ pub fn line_transport<R: ServiceRole>(
 ) {
     let codec = || LinesCodec::new_with_max_length(MAX_LINE_BYTES);
     let stream = FramedRead::new(read, codec()).filter_map(move |line| {
-        let parsed = line.map_err(LineError::from).and_then(|line| {
-            let mut v: Value = serde_json::from_str(&line)?;
-            on_incoming(&mut v);
-            Ok(serde_json::from_value::<RxJsonRpcMessage<R>>(v)?)
-        });
+        let parsed = line
+            .map_err(LineError::from)
+            .and_then(|line| Ok(serde_json::from_str::<RxJsonRpcMessage<R>>(&line)?));
         std::future::ready(match parsed {
             Ok(m) => Some(m),
             Err(e) => {
@@ -171,6 +159,12 @@ mod tests {
 
     use super::*;
 
+    fn stash_all(message: &mut Value) {
+        for tool in message["result"]["tools"].as_array_mut().unwrap() {
+            stash_tool(tool.as_object_mut().unwrap());
+        }
+    }
+
     #[test]
     fn stash_then_lift_restores_the_original() {
         let original = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
@@ -179,7 +173,7 @@ mod tests {
             {"name": "c", "inputSchema": {}}
         ]}});
         let mut m = original.clone();
-        stash_message(&mut m);
+        stash_all(&mut m);
         assert!(m["result"]["tools"][0].get("execution").is_none());
         assert_eq!(
             m["result"]["tools"][1]["_meta"][STASH_KEY]["execution"]["taskSupport"],
@@ -195,7 +189,7 @@ mod tests {
         let mut m = json!({"result": {"tools": [
             {"name": "a", "_meta": {STASH_KEY: {"annotations": {"readOnlyHint": true}}}}
         ]}});
-        stash_message(&mut m);
+        stash_all(&mut m);
         assert_eq!(m["result"]["tools"][0]["_meta"], json!({}));
     }
 
@@ -203,7 +197,6 @@ mod tests {
     fn other_messages_are_untouched() {
         let original = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [], "extra": 1}});
         let mut m = original.clone();
-        stash_message(&mut m);
         assert!(!lift_message(&mut m));
         assert_eq!(m, original);
     }

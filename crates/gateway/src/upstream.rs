@@ -3,41 +3,33 @@
 //! Each upstream has one supervisor task that keeps one connection alive for all clients: a
 //! child process for stdio (spawned with an empty environment plus what the config passes, its
 //! stderr copied into the log, restarted with backoff when it dies), or an rmcp Streamable HTTP
-//! client carrying the gateway's own headers. The supervisor lists the upstream's tools when it
+//! client carrying the gateway's own headers (see [`crate::rpc`]). The supervisor lists the upstream's tools when it
 //! connects and whenever the upstream says its list changed, and hands the listing to the
 //! catalogue.
 //!
 //! A call made through [`Upstream::call_tool`] is bounded by the upstream's timeout, relays the
 //! upstream's progress to the client under the client's own progress token, and is cancelled
-//! upstream (`notifications/cancelled`) when the client cancels or goes away.
+//! upstream (`notifications/cancelled`) when the client cancels, goes away, or the time is up.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use portcullis_core::{SecretSource, UpstreamSpec, UpstreamTransport};
-use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
-    CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientRequest, ErrorData,
-    Implementation, JsonObject, JsonRpcMessage, ProgressNotificationParam, ProgressToken,
-    ServerNotification, ServerResult,
-};
-use rmcp::service::{
-    NotificationContext, Peer, PeerRequestOptions, RoleClient, RoleServer, RunningService,
-    RxJsonRpcMessage, ServiceError, TxJsonRpcMessage,
-};
-use rmcp::transport::Transport;
-use rmcp::transport::sink_stream::SinkStreamTransport;
-use rmcp::{ClientHandler, ServiceExt};
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
+use rmcp::service::{Peer, RoleServer};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::CatalogueState;
-use crate::unmodeled::{line_transport, stash_message};
+use crate::rpc::{
+    CallError, Connection, HttpWire, RpcError, UPSTREAM_PROTOCOL_VERSIONS, Wire, stdio_wire,
+};
 
 /// `command = "$PORTCULLIS"` runs this very binary (for the bundled example server).
 pub const SELF_COMMAND: &str = "$PORTCULLIS";
@@ -57,154 +49,37 @@ pub enum UpstreamError {
     #[error("the call was cancelled")]
     Cancelled,
     /// The upstream answered with a JSON-RPC error.
-    #[error("upstream error {}: {}", .0.code.0, .0.message)]
-    Protocol(ErrorData),
+    #[error("upstream error {}: {}", .0.code, .0.message)]
+    Protocol(RpcError),
     #[error("upstream `{upstream}` failed: {detail}")]
     Failed { upstream: String, detail: String },
-}
-
-/// Most progress notifications kept for calls that have not claimed them yet.
-const MAX_UNCLAIMED_PROGRESS: usize = 256;
-
-/// Routes an upstream's progress notifications to the call they belong to, in the order the
-/// upstream sent them. Notifications are taken off the transport as they arrive (rmcp handles
-/// notifications on spawned tasks, which would reorder them behind the final result).
-#[derive(Default)]
-struct ProgressRouter {
-    state: Mutex<RouterState>,
-}
-
-#[derive(Default)]
-struct RouterState {
-    routes: HashMap<ProgressToken, mpsc::UnboundedSender<ProgressNotificationParam>>,
-    /// Progress that arrived before its call registered (the request was already on its way).
-    unclaimed: VecDeque<ProgressNotificationParam>,
-}
-
-impl ProgressRouter {
-    fn deliver(&self, progress: ProgressNotificationParam) {
-        let mut state = lock(&self.state);
-        match state.routes.get(&progress.progress_token) {
-            Some(route) => {
-                let _ = route.send(progress);
-            }
-            None => {
-                if state.unclaimed.len() == MAX_UNCLAIMED_PROGRESS {
-                    state.unclaimed.pop_front();
-                }
-                state.unclaimed.push_back(progress);
-            }
-        }
-    }
-
-    fn claim(&self, token: &ProgressToken) -> mpsc::UnboundedReceiver<ProgressNotificationParam> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut state = lock(&self.state);
-        let (mine, others) = std::mem::take(&mut state.unclaimed)
-            .into_iter()
-            .partition::<VecDeque<_>, _>(|p| &p.progress_token == token);
-        state.unclaimed = others;
-        for p in mine {
-            let _ = tx.send(p);
-        }
-        state.routes.insert(token.clone(), tx);
-        rx
-    }
-
-    fn release(&self, token: &ProgressToken) {
-        let mut state = lock(&self.state);
-        state.routes.remove(token);
-        state.unclaimed.retain(|p| &p.progress_token != token);
-    }
-}
-
-/// A transport that hands every progress notification to the router as it is received.
-struct ProgressTap<T> {
-    inner: T,
-    router: Arc<ProgressRouter>,
-}
-
-impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressTap<T> {
-    type Error = T::Error;
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleClient>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.inner.send(item)
-    }
-
-    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let message = self.inner.receive().await?;
-        if let JsonRpcMessage::Notification(n) = &message
-            && let ServerNotification::ProgressNotification(p) = &n.notification
-        {
-            self.router.deliver(p.params.clone());
-        }
-        Some(message)
-    }
-
-    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
-    }
 }
 
 /// One upstream server and its live connection.
 pub struct Upstream {
     spec: UpstreamSpec,
     base_dir: PathBuf,
-    peer: RwLock<Option<Peer<RoleClient>>>,
-    progress: Arc<ProgressRouter>,
+    connection: RwLock<Option<Arc<Connection>>>,
     relist: Arc<Notify>,
     listed: AtomicBool,
     listed_notify: Notify,
 }
 
-/// The rmcp client handler the gateway uses towards one upstream.
-struct UpstreamClient {
-    upstream: String,
-    relist: Arc<Notify>,
-}
-
-impl ClientHandler for UpstreamClient {
-    fn get_info(&self) -> ClientConfig {
-        // Declare nothing the gateway does not relay: no roots, sampling or elicitation.
-        ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("portcullis", env!("CARGO_PKG_VERSION")),
-        )
-    }
-
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        tracing::info!(upstream = %self.upstream, "upstream says its tool list changed");
-        self.relist.notify_one();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Removes a progress route when the call it belongs to ends, however it ends.
-struct RouteGuard<'a> {
-    router: &'a ProgressRouter,
-    token: ProgressToken,
-}
-
-impl Drop for RouteGuard<'_> {
-    fn drop(&mut self) {
-        self.router.release(&self.token);
-    }
-}
-
 /// Sends one upstream progress notification to the client under the client's own token.
-async fn relay_progress(
-    client: &Option<(Peer<RoleServer>, ProgressToken)>,
-    mut progress: ProgressNotificationParam,
-) {
-    let Some((peer, token)) = client else { return };
-    progress.progress_token = token.clone();
-    progress.meta = None;
+async fn relay_progress(client: &(Peer<RoleServer>, ProgressToken), params: Value) {
+    let (peer, token) = client;
+    let mut progress = ProgressNotificationParam::new(
+        token.clone(),
+        params
+            .get("progress")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+    );
+    progress.total = params.get("total").and_then(Value::as_f64);
+    progress.message = params
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Err(e) = peer.notify_progress(progress).await {
         tracing::debug!(error = %e, "could not relay progress");
     }
@@ -215,8 +90,7 @@ impl Upstream {
         Arc::new(Upstream {
             spec,
             base_dir,
-            peer: RwLock::new(None),
-            progress: Arc::default(),
+            connection: RwLock::new(None),
             relist: Arc::default(),
             listed: AtomicBool::new(false),
             listed_notify: Notify::new(),
@@ -236,94 +110,76 @@ impl Upstream {
         notified.await;
     }
 
-    fn current_peer(&self) -> Option<Peer<RoleClient>> {
-        self.peer
+    fn current(&self) -> Option<Arc<Connection>> {
+        self.connection
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
 
-    fn set_peer(&self, peer: Option<Peer<RoleClient>>) {
+    fn set_current(&self, connection: Option<Arc<Connection>>) {
         *self
-            .peer
+            .connection
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = peer;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = connection;
     }
 
-    /// Calls one tool upstream. `progress` is the client's peer and progress token, when the
-    /// client asked for progress.
+    /// Calls one tool upstream and returns its raw result. `progress` is the client's peer and
+    /// progress token, when the client asked for progress; the upstream's progress is relayed
+    /// to it in order, before the result.
     pub async fn call_tool(
         &self,
         tool: &str,
-        arguments: Option<JsonObject>,
+        arguments: Option<Value>,
         progress: Option<(Peer<RoleServer>, ProgressToken)>,
         cancelled: &CancellationToken,
-    ) -> Result<CallToolResult, UpstreamError> {
-        let peer = self
-            .current_peer()
+    ) -> Result<Value, UpstreamError> {
+        let connection = self
+            .current()
             .ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?;
-        let mut params = CallToolRequestParams::new(tool.to_string());
-        params.arguments = arguments;
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let options = PeerRequestOptions::with_timeout(self.spec.timeout);
-        let handle = peer
-            .send_cancellable_request(request, options)
-            .await
-            .map_err(|e| self.service_error(e))?;
-        let request_id = handle.id.clone();
-        let token = handle.progress_token.clone();
-        let mut upstream_progress = self.progress.claim(&token);
-        let _route = RouteGuard {
-            router: &self.progress,
-            token,
+        let mut params = json!({ "name": tool });
+        if let Some(arguments) = arguments {
+            params["arguments"] = arguments;
+        }
+        let (tx, mut rx) = match progress {
+            Some(_) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
         };
-        let mut response = std::pin::pin!(handle.await_response());
+        let call = connection.request("tools/call", params, self.spec.timeout, cancelled, tx);
+        let mut call = std::pin::pin!(call);
         let outcome = loop {
             tokio::select! {
                 biased;
-                Some(p) = upstream_progress.recv() => relay_progress(&progress, p).await,
-                response = &mut response => {
-                    // Progress sent before the result was queued before it: relay it first.
-                    while let Ok(p) = upstream_progress.try_recv() {
-                        relay_progress(&progress, p).await;
+                Some(p) = async { rx.as_mut()?.recv().await } => {
+                    if let Some(client) = &progress {
+                        relay_progress(client, p).await;
                     }
-                    break response;
                 }
-                () = cancelled.cancelled() => {
-                    let notification = CancelledNotification::new(CancelledNotificationParam::new(
-                        Some(request_id),
-                        Some("the client cancelled the request".into()),
-                    ));
-                    if let Err(e) = peer.send_notification(notification.into()).await {
-                        tracing::debug!(upstream = %self.spec.name, error = %e, "could not send the cancellation upstream");
+                outcome = &mut call => {
+                    // Progress sent before the result was queued before it: relay it first.
+                    if let (Some(rx), Some(client)) = (rx.as_mut(), &progress) {
+                        while let Ok(p) = rx.try_recv() {
+                            relay_progress(client, p).await;
+                        }
                     }
-                    return Err(UpstreamError::Cancelled);
+                    break outcome;
                 }
             }
         };
-        match outcome {
-            Ok(ServerResult::CallToolResult(result)) => Ok(result),
-            Ok(_) => Err(UpstreamError::Failed {
-                upstream: self.spec.name.clone(),
-                detail: "it answered tools/call with something other than a tool result".into(),
-            }),
-            Err(e) => Err(self.service_error(e)),
-        }
+        outcome.map_err(|e| self.call_error(e))
     }
 
-    fn service_error(&self, e: ServiceError) -> UpstreamError {
+    fn call_error(&self, e: CallError) -> UpstreamError {
         let upstream = self.spec.name.clone();
         match e {
-            ServiceError::McpError(e) => UpstreamError::Protocol(e),
-            ServiceError::Timeout { timeout } => UpstreamError::Timeout { upstream, timeout },
-            ServiceError::Cancelled { .. } => UpstreamError::Cancelled,
-            ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
-                UpstreamError::Unavailable(upstream)
-            }
-            other => UpstreamError::Failed {
-                upstream,
-                detail: other.to_string(),
-            },
+            CallError::Rpc(e) => UpstreamError::Protocol(e),
+            CallError::Timeout(timeout) => UpstreamError::Timeout { upstream, timeout },
+            CallError::Cancelled => UpstreamError::Cancelled,
+            CallError::Closed => UpstreamError::Unavailable(upstream),
+            CallError::Wire(detail) => UpstreamError::Failed { upstream, detail },
         }
     }
 
@@ -339,12 +195,12 @@ impl Upstream {
         while !shutdown.is_cancelled() {
             let started = tokio::time::Instant::now();
             match self.connect().await {
-                Ok(connection) => {
+                Ok(live) => {
                     tracing::info!(upstream = %name, "connected");
-                    self.set_peer(Some(connection.service.peer().clone()));
-                    self.serve_connection(connection, &catalogue, &mut first_seen, &shutdown)
+                    self.set_current(Some(live.connection.clone()));
+                    self.serve_connection(live, &catalogue, &mut first_seen, &shutdown)
                         .await;
-                    self.set_peer(None);
+                    self.set_current(None);
                     if shutdown.is_cancelled() {
                         break;
                     }
@@ -365,20 +221,19 @@ impl Upstream {
 
     async fn serve_connection(
         &self,
-        connection: Connection,
+        live: Live,
         catalogue: &CatalogueState,
         first_seen: &mut Option<BTreeSet<String>>,
         shutdown: &CancellationToken,
     ) {
         let name = &self.spec.name;
-        let Connection { service, mut child } = connection;
-        let peer = service.peer().clone();
-        let stop = service.cancellation_token();
-        let mut finished = false;
-        let mut running = std::pin::pin!(service.waiting());
+        let Live {
+            connection,
+            mut child,
+        } = live;
         // List once on connecting, then each time the upstream says its list changed.
         loop {
-            match self.list_tools(&peer).await {
+            match self.list_tools(&connection).await {
                 Ok(tools) => {
                     let names: BTreeSet<String> = tools
                         .iter()
@@ -393,8 +248,14 @@ impl Upstream {
             }
             tokio::select! {
                 () = self.relist.notified() => {}
-                _ = &mut running => {
-                    finished = true;
+                () = connection.closed().cancelled() => {
+                    // Its stdout closed: usually the process is exiting; say how it ended.
+                    if child.is_some() {
+                        let status = tokio::time::timeout(Duration::from_secs(1), wait_child(&mut child))
+                            .await
+                            .unwrap_or_else(|_| "still running".into());
+                        tracing::warn!(upstream = %name, %status, "upstream process exited");
+                    }
                     break;
                 }
                 status = wait_child(&mut child) => {
@@ -404,52 +265,47 @@ impl Upstream {
                 () = shutdown.cancelled() => break,
             }
         }
-        stop.cancel();
-        if !finished {
-            let _ = tokio::time::timeout(Duration::from_secs(5), running).await;
-        }
+        connection.close();
         if let Some(mut child) = child {
             let _ = child.kill().await;
         }
     }
 
-    async fn list_tools(
-        &self,
-        peer: &Peer<RoleClient>,
-    ) -> Result<Vec<serde_json::Value>, UpstreamError> {
-        let tools = tokio::time::timeout(self.spec.timeout, peer.list_all_tools())
-            .await
-            .map_err(|_| UpstreamError::Timeout {
-                upstream: self.spec.name.clone(),
-                timeout: self.spec.timeout,
-            })?
-            .map_err(|e| self.service_error(e))?;
-        tools
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()
-            .map_err(|e| UpstreamError::Failed {
-                upstream: self.spec.name.clone(),
-                detail: e.to_string(),
-            })
-    }
-
-    fn tap<T: Transport<RoleClient>>(&self, inner: T) -> ProgressTap<T> {
-        ProgressTap {
-            inner,
-            router: self.progress.clone(),
+    async fn list_tools(&self, connection: &Arc<Connection>) -> Result<Vec<Value>, UpstreamError> {
+        let never = CancellationToken::new();
+        let mut tools = Vec::new();
+        let mut cursor: Option<Value> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let mut page = connection
+                .request("tools/list", params, self.spec.timeout, &never, None)
+                .await
+                .map_err(|e| self.call_error(e))?;
+            match page.get_mut("tools").map(Value::take) {
+                Some(Value::Array(batch)) => tools.extend(batch),
+                _ => {
+                    return Err(UpstreamError::Failed {
+                        upstream: self.spec.name.clone(),
+                        detail: "its tools/list result has no `tools` array".into(),
+                    });
+                }
+            }
+            match page.get("nextCursor").filter(|c| !c.is_null()) {
+                Some(next) if Some(next) != cursor.as_ref() => cursor = Some(next.clone()),
+                _ => return Ok(tools),
+            }
         }
-    }
-
-    fn handler(&self) -> UpstreamClient {
-        UpstreamClient {
+        Err(UpstreamError::Failed {
             upstream: self.spec.name.clone(),
-            relist: self.relist.clone(),
-        }
+            detail: format!("its tool list runs past {MAX_LIST_PAGES} pages"),
+        })
     }
 
-    async fn connect(&self) -> Result<Connection, String> {
-        match &self.spec.transport {
+    async fn connect(&self) -> Result<Live, String> {
+        let (connection, child) = match &self.spec.transport {
             UpstreamTransport::Stdio {
                 command,
                 args,
@@ -487,23 +343,13 @@ impl Upstream {
                     return Err("the child process has no stdio pipes".into());
                 };
                 tokio::spawn(copy_stderr_to_log(self.spec.name.clone(), stderr));
-                let (sink, stream) =
-                    line_transport::<RoleClient>(stdout, stdin, stash_message, |_| {}, "upstream");
-                let transport = self.tap(SinkStreamTransport::new(sink, stream));
-                let service =
-                    tokio::time::timeout(self.spec.timeout, self.handler().serve(transport))
-                        .await
-                        .map_err(|_| "no answer to initialize".to_string())?
-                        .map_err(|e| format!("initialize failed: {e}"))?;
-                Ok(Connection {
-                    service,
-                    child: Some(child),
-                })
+                let (wire, start_reader) = stdio_wire(stdin);
+                let connection = Connection::new(self.spec.name.clone(), wire, self.relist.clone());
+                start_reader(connection.clone(), Box::new(stdout));
+                (connection, Some(child))
             }
             UpstreamTransport::Http { url, headers } => {
-                use rmcp::transport::StreamableHttpClientTransport;
-                use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-                let mut map = HashMap::new();
+                let mut map = http::HeaderMap::new();
                 for (name, source) in headers {
                     let value = resolve_secret(source, &self.base_dir)
                         .map_err(|e| format!("header `{name}`: {e}"))?;
@@ -515,33 +361,81 @@ impl Upstream {
                     value.set_sensitive(true);
                     map.insert(name, value);
                 }
-                let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
-                    .custom_headers(map)
-                    .reinit_on_expired_session(true);
-                // rmcp's default client turns connection pooling off, which costs a TCP connect
-                // per call; this one pools, and follows no redirect at all.
-                let http = reqwest::Client::builder()
+                let client = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .pool_idle_timeout(Duration::from_secs(60))
                     .build()
                     .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-                let transport = self.tap(StreamableHttpClientTransport::with_client(http, config));
-                let service =
-                    tokio::time::timeout(self.spec.timeout, self.handler().serve(transport))
-                        .await
-                        .map_err(|_| "no answer to initialize".to_string())?
-                        .map_err(|e| format!("initialize failed: {e}"))?;
-                Ok(Connection {
-                    service,
-                    child: None,
-                })
+                let wire = Wire::Http(Box::new(HttpWire {
+                    client,
+                    url: url.clone(),
+                    headers: map,
+                    session: Default::default(),
+                    protocol_version: Default::default(),
+                }));
+                (
+                    Connection::new(self.spec.name.clone(), wire, self.relist.clone()),
+                    None,
+                )
             }
+        };
+        let live = Live { connection, child };
+        self.initialize(&live.connection).await?;
+        Ok(live)
+    }
+
+    /// The `initialize` handshake. The gateway declares no client capabilities: it relays no
+    /// sampling, roots or elicitation.
+    async fn initialize(&self, connection: &Arc<Connection>) -> Result<(), String> {
+        let never = CancellationToken::new();
+        let params = json!({
+            "protocolVersion": UPSTREAM_PROTOCOL_VERSIONS[0],
+            "capabilities": {},
+            "clientInfo": {"name": "portcullis", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let result = connection
+            .request("initialize", params, self.spec.timeout, &never, None)
+            .await
+            .map_err(|e| format!("initialize failed: {e}"))?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !UPSTREAM_PROTOCOL_VERSIONS.contains(&version) {
+            connection.close();
+            return Err(format!(
+                "the upstream speaks protocol version `{}`, which the gateway does not",
+                version.escape_debug()
+            ));
         }
+        if let Wire::Http(http) = connection.wire() {
+            *http
+                .protocol_version
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                http::HeaderValue::from_str(version).ok();
+        }
+        connection
+            .notify("notifications/initialized", json!({}))
+            .await
+            .map_err(|e| format!("initialized notification failed: {e}"))?;
+        if let Wire::Http(_) = connection.wire() {
+            let listener = connection.clone();
+            tokio::spawn(async move {
+                if let Wire::Http(http) = listener.wire() {
+                    http.listen(listener.clone()).await;
+                }
+            });
+        }
+        Ok(())
     }
 }
 
-struct Connection {
-    service: RunningService<RoleClient, UpstreamClient>,
+/// Most pages of `tools/list` read from one upstream.
+const MAX_LIST_PAGES: usize = 1000;
+
+struct Live {
+    connection: Arc<Connection>,
     child: Option<tokio::process::Child>,
 }
 

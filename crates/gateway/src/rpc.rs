@@ -1,0 +1,481 @@
+//! The gateway's own JSON-RPC client for one upstream connection, on raw JSON.
+//!
+//! The gateway does not use rmcp's client towards upstreams: a gateway must pass on what it
+//! does not understand (typed structs drop unknown fields), must see progress in the order it
+//! was sent (rmcp handles notifications on spawned tasks), must choose the progress token before
+//! the request leaves, and must not pay for a per-call worker round trip. This client sends a
+//! request over a [`Wire`] (a child's stdin/stdout, or Streamable HTTP POSTs), matches responses
+//! to requests by id, routes progress to the call it belongs to, answers the upstream's own
+//! requests (`ping`; anything else is "method not found": the gateway declares no client
+//! capabilities), and tells the supervisor when the tool list changed or the wire died.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Protocol revisions the gateway can speak to an upstream with `initialize`, newest first.
+pub const UPSTREAM_PROTOCOL_VERSIONS: &[&str] =
+    &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// Largest single message accepted from an upstream.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A JSON-RPC error object from the upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+}
+
+/// Why a request got no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("upstream error {}: {}", .0.code, .0.message)]
+    Rpc(RpcError),
+    #[error("the connection is closed")]
+    Closed,
+    #[error("{0}")]
+    Wire(String),
+    #[error("no answer within {}s", .0.as_secs_f32())]
+    Timeout(Duration),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+type Pending = oneshot::Sender<Result<Value, RpcError>>;
+
+/// One live connection to an upstream.
+pub struct Connection {
+    name: String,
+    wire: Wire,
+    next_id: AtomicI64,
+    pending: Mutex<HashMap<i64, Pending>>,
+    progress: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
+    relist: Arc<Notify>,
+    /// Cancelled when the wire dies; the supervisor then reconnects.
+    closed: CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How messages reach the upstream.
+pub enum Wire {
+    /// Newline-delimited JSON to a child's stdin; its stdout is read by a task.
+    Stdio(mpsc::Sender<Vec<u8>>),
+    Http(Box<HttpWire>),
+}
+
+/// A Streamable HTTP endpoint, with the gateway's own headers and the session it was given.
+pub struct HttpWire {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub headers: http::HeaderMap,
+    pub session: Mutex<Option<http::HeaderValue>>,
+    pub protocol_version: Mutex<Option<http::HeaderValue>>,
+}
+
+/// A call in flight; if it is dropped before its answer arrives, the upstream is told to stop.
+struct InFlight<'a> {
+    connection: &'a Arc<Connection>,
+    id: i64,
+    token: Option<String>,
+    answered: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.connection.pending).remove(&self.id);
+        if let Some(token) = &self.token {
+            lock(&self.connection.progress).remove(token);
+        }
+        if !self.answered && !self.connection.closed.is_cancelled() {
+            let connection = self.connection.clone();
+            let id = self.id;
+            tokio::spawn(async move {
+                let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": id, "reason": "the gateway's client cancelled the request"}});
+                if let Err(e) = connection.send(&cancel).await {
+                    tracing::debug!(upstream = %connection.name, error = %e, "could not send the cancellation");
+                }
+            });
+        }
+    }
+}
+
+impl Connection {
+    pub fn new(name: String, wire: Wire, relist: Arc<Notify>) -> Arc<Connection> {
+        Arc::new(Connection {
+            name,
+            wire,
+            next_id: AtomicI64::new(1),
+            pending: Mutex::default(),
+            progress: Mutex::default(),
+            relist,
+            closed: CancellationToken::new(),
+        })
+    }
+
+    pub fn wire(&self) -> &Wire {
+        &self.wire
+    }
+
+    /// Cancelled when the connection is no longer usable.
+    pub fn closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    /// Sends a request and waits for its result. Progress the upstream reports for it goes to
+    /// `progress`, in order, as the `params` of each `notifications/progress`. Dropping the
+    /// returned future, or `cancel` firing, sends `notifications/cancelled` upstream.
+    pub async fn request(
+        self: &Arc<Self>,
+        method: &str,
+        mut params: Value,
+        timeout: Duration,
+        cancel: &CancellationToken,
+        progress: Option<mpsc::UnboundedSender<Value>>,
+    ) -> Result<Value, CallError> {
+        if self.closed.is_cancelled() {
+            return Err(CallError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        let mut in_flight = InFlight {
+            connection: self,
+            id,
+            token: None,
+            answered: false,
+        };
+        if let Some(sender) = progress {
+            let token = format!("pc-{id}");
+            if let Some(p) = params.as_object_mut() {
+                let meta = p
+                    .entry("_meta")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert("progressToken".into(), Value::String(token.clone()));
+                }
+            }
+            lock(&self.progress).insert(token.clone(), sender);
+            in_flight.token = Some(token);
+        }
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let send = self.send(&message);
+        let mut send = std::pin::pin!(send);
+        let mut sent = false;
+        let mut rx = std::pin::pin!(rx);
+        let deadline = tokio::time::sleep(timeout);
+        let mut deadline = std::pin::pin!(deadline);
+        loop {
+            tokio::select! {
+                result = &mut send, if !sent => {
+                    sent = true;
+                    if let Err(e) = result {
+                        in_flight.answered = true;
+                        return Err(e);
+                    }
+                }
+                answer = &mut rx => {
+                    in_flight.answered = true;
+                    return match answer {
+                        Ok(Ok(result)) => Ok(result),
+                        Ok(Err(e)) => Err(CallError::Rpc(e)),
+                        Err(_) => Err(CallError::Closed),
+                    };
+                }
+                () = &mut deadline => return Err(CallError::Timeout(timeout)),
+                () = cancel.cancelled() => return Err(CallError::Cancelled),
+                () = self.closed.cancelled() => {
+                    in_flight.answered = true;
+                    return Err(CallError::Closed);
+                }
+            }
+        }
+    }
+
+    /// Sends a notification.
+    pub async fn notify(self: &Arc<Self>, method: &str, params: Value) -> Result<(), CallError> {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await
+    }
+
+    async fn send(self: &Arc<Self>, message: &Value) -> Result<(), CallError> {
+        let bytes = serde_json::to_vec(message).map_err(|e| CallError::Wire(e.to_string()))?;
+        match &self.wire {
+            Wire::Stdio(tx) => {
+                let mut line = bytes;
+                line.push(b'\n');
+                tx.send(line).await.map_err(|_| CallError::Closed)
+            }
+            Wire::Http(http) => http.post(self, bytes).await,
+        }
+    }
+
+    /// Handles one message from the upstream.
+    pub fn dispatch(self: &Arc<Self>, message: Value) {
+        let Value::Object(mut m) = message else {
+            if let Value::Array(batch) = message {
+                batch.into_iter().for_each(|m| self.dispatch(m));
+            }
+            return;
+        };
+        let method = m.get("method").and_then(Value::as_str).map(str::to_string);
+        match (method, m.remove("id")) {
+            (None, Some(id)) => {
+                let Some(id) = id.as_i64() else { return };
+                let Some(tx) = lock(&self.pending).remove(&id) else {
+                    return;
+                };
+                let answer = match (m.remove("result"), m.remove("error")) {
+                    (Some(result), _) => Ok(result),
+                    (None, Some(error)) => Err(RpcError {
+                        code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+                        message: error
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("upstream error")
+                            .to_string(),
+                        data: error.get("data").cloned(),
+                    }),
+                    (None, None) => Ok(Value::Object(Map::new())),
+                };
+                let _ = tx.send(answer);
+            }
+            (Some(method), Some(id)) => {
+                // A request from the upstream to the gateway.
+                let reply = if method == "ping" {
+                    json!({"jsonrpc": "2.0", "id": id, "result": {}})
+                } else {
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+                        "message": format!("the gateway does not serve {method}")}})
+                };
+                let connection = self.clone();
+                tokio::spawn(async move {
+                    let _ = connection.send(&reply).await;
+                });
+            }
+            (Some(method), None) => match method.as_str() {
+                "notifications/progress" => {
+                    let Some(params) = m.remove("params") else {
+                        return;
+                    };
+                    let token = params.get("progressToken").and_then(Value::as_str);
+                    if let Some(route) = token.and_then(|t| lock(&self.progress).get(t).cloned()) {
+                        let _ = route.send(params);
+                    }
+                }
+                "notifications/tools/list_changed" => {
+                    tracing::info!(upstream = %self.name, "upstream says its tool list changed");
+                    self.relist.notify_one();
+                }
+                other => {
+                    tracing::debug!(upstream = %self.name, method = other, "ignored a notification")
+                }
+            },
+            (None, None) => {}
+        }
+    }
+
+    /// Marks the connection dead, failing every call in flight.
+    pub fn close(&self) {
+        self.closed.cancel();
+        lock(&self.pending).clear();
+    }
+}
+
+impl HttpWire {
+    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        let mut r = self
+            .client
+            .request(method, &self.url)
+            .headers(self.headers.clone())
+            .header(http::header::ACCEPT, "application/json, text/event-stream");
+        if let Some(s) = lock(&self.session).clone() {
+            r = r.header("mcp-session-id", s);
+        }
+        if let Some(v) = lock(&self.protocol_version).clone() {
+            r = r.header("mcp-protocol-version", v);
+        }
+        r
+    }
+
+    async fn post(&self, connection: &Arc<Connection>, body: Vec<u8>) -> Result<(), CallError> {
+        let response = self
+            .request(reqwest::Method::POST)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| CallError::Wire(format!("POST failed: {e}")))?;
+        if let Some(session) = response.headers().get("mcp-session-id") {
+            *lock(&self.session) = Some(session.clone());
+        }
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND && lock(&self.session).is_some() {
+            connection.close();
+            return Err(CallError::Wire("the upstream ended the session".into()));
+        }
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if content_type.starts_with("text/event-stream") {
+            read_events(connection, response).await;
+            Ok(())
+        } else if content_type.starts_with("application/json") {
+            let bytes = read_limited(response).await?;
+            if bytes.trim_ascii().is_empty() {
+                return if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(CallError::Wire(format!(
+                        "the upstream answered HTTP {status}"
+                    )))
+                };
+            }
+            let message: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| CallError::Wire(format!("the upstream sent invalid JSON: {e}")))?;
+            connection.dispatch(message);
+            Ok(())
+        } else if status.is_success() {
+            Ok(())
+        } else {
+            Err(CallError::Wire(format!(
+                "the upstream answered HTTP {status}"
+            )))
+        }
+    }
+
+    /// Listens on the upstream's stream of server-initiated messages, if it offers one, until the
+    /// connection closes.
+    pub async fn listen(&self, connection: Arc<Connection>) {
+        while !connection.closed.is_cancelled() {
+            let response = match self.request(reqwest::Method::GET).send().await {
+                Ok(r) if r.status().is_success() => r,
+                Ok(r) => {
+                    tracing::debug!(upstream = %connection.name, status = %r.status(), "no server-message stream");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(upstream = %connection.name, error = %e, "server-message stream failed");
+                    return;
+                }
+            };
+            tokio::select! {
+                () = read_events(&connection, response) => {}
+                () = connection.closed.cancelled() => return,
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, CallError> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| CallError::Wire(format!("reading the answer failed: {e}")))?;
+        if body.len() + chunk.len() > MAX_MESSAGE_BYTES {
+            return Err(CallError::Wire(format!(
+                "the upstream's answer is larger than {MAX_MESSAGE_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn read_events(connection: &Arc<Connection>, response: reqwest::Response) {
+    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(event) => {
+                let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                    continue;
+                };
+                if data.len() > MAX_MESSAGE_BYTES {
+                    tracing::warn!(upstream = %connection.name, "dropped an oversized event");
+                    continue;
+                }
+                match serde_json::from_str(&data) {
+                    Ok(message) => connection.dispatch(message),
+                    Err(e) => {
+                        tracing::warn!(upstream = %connection.name, error = %e, "dropped an unreadable event")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(upstream = %connection.name, error = %e, "event stream ended");
+                return;
+            }
+        }
+    }
+}
+
+/// Connects a child's stdio: returns the wire, and spawns the tasks that write to its stdin and
+/// read its stdout (closing the connection at end of file).
+pub fn stdio_wire(
+    stdin: impl AsyncWrite + Send + Unpin + 'static,
+) -> (
+    Wire,
+    impl FnOnce(Arc<Connection>, Box<dyn AsyncRead + Send + Unpin>),
+) {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+    let mut stdin = stdin;
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let start_reader = |connection: Arc<Connection>, stdout: Box<dyn AsyncRead + Send + Unpin>| {
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let read = (&mut reader)
+                    .take(MAX_MESSAGE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .await;
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if line.len() > MAX_MESSAGE_BYTES => {
+                        tracing::error!(upstream = %connection.name, "a message is larger than {MAX_MESSAGE_BYTES} bytes; closing");
+                        break;
+                    }
+                    Ok(_) => {}
+                }
+                let text = line.trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice(text) {
+                    Ok(message) => connection.dispatch(message),
+                    Err(e) => {
+                        tracing::warn!(upstream = %connection.name, error = %e, "dropped an unreadable line")
+                    }
+                }
+            }
+            connection.close();
+        });
+    };
+    (Wire::Stdio(tx), start_reader)
+}
+
+use tokio::io::AsyncReadExt as _;
