@@ -1,7 +1,7 @@
 //! The live catalogue: rebuilt from the latest listing of every upstream whenever one changes,
 //! and read without blocking by every `tools/list` and `tools/call`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use portcullis_core::{Catalogue, Exposure, PublishedTool, UpstreamListing};
@@ -15,6 +15,8 @@ use crate::unmodeled::stash_tool;
 pub struct Published {
     pub catalogue: Catalogue,
     pub typed: HashMap<String, Tool>,
+    /// Tools whose input schema declares `x-mcp-header` parameters.
+    pub header_params: HashSet<String>,
 }
 
 impl Published {
@@ -69,7 +71,14 @@ impl CatalogueState {
             tracing::warn!("{note}");
         }
         let mut typed = HashMap::new();
+        let mut header_params = HashSet::new();
         for t in catalogue.tools() {
+            if t.definition
+                .get("inputSchema")
+                .is_some_and(|schema| schema.to_string().contains("\"x-mcp-header\""))
+            {
+                header_params.insert(t.name.clone());
+            }
             let mut definition = t.definition.clone();
             if let Some(tool) = definition.as_object_mut() {
                 stash_tool(tool);
@@ -85,7 +94,10 @@ impl CatalogueState {
         *self
             .current
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Arc::new(Published { catalogue, typed });
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(Published {
+            catalogue,
+            typed,
+            header_params,
+        });
     }
 }

@@ -1,32 +1,53 @@
 //! The HTTP edge: the Streamable HTTP MCP endpoint at `/mcp`, and `/healthz`.
 //!
-//! rmcp's `StreamableHttpService` speaks both protocol eras (legacy sessions after `initialize`,
-//! stateless 2026-07-28 requests with their `Mcp-Method`/`Mcp-Name` header checks). Around it the
-//! edge enforces the `Host` allow-list and `Origin` validation (on, even when no origin is
-//! allowed: rmcp leaves it off by default), caps request bodies, and puts back the tool fields
-//! rmcp's typed model cannot carry (see [`crate::unmodeled`]).
+//! Every request first passes the [`edge`](crate::edge) checks (`Host`, `Origin`). Then one of
+//! two paths serves it:
+//!
+//! - **The direct path** takes the most common request there is — a stateless 2026-07-28
+//!   `tools/call` whose headers, `_meta` and body are exactly what the spec asks, for a published
+//!   tool without `x-mcp-header` parameters, with no progress requested — and answers it with
+//!   the upstream's raw result through [`Gateway::call_tool`], with no per-request rmcp session.
+//! - **rmcp's `StreamableHttpService`** serves everything else: legacy sessions, `initialize`,
+//!   `server/discover`, listings, progress streams, and every request with anything unusual,
+//!   including every malformed one, so that each gets rmcp's spec-conformant answer.
+//!
+//! Both paths call the same [`Gateway::call_tool`]; the direct path only skips protocol work.
+//! Responses from rmcp have the tool fields its typed model cannot carry put back (see
+//! [`crate::unmodeled`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use http::StatusCode;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
-use crate::server::Gateway;
+use crate::edge::{self, EdgePolicy};
+use crate::server::{Gateway, GatewayServer, ToolCallError, failure_result};
 use crate::unmodeled::{lift_message, may_carry_stash};
 
 /// Largest response body the edge will buffer to restore stashed fields.
 const MAX_BUFFERED_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// The protocol revision the direct path serves.
+const MODERN: &str = "2026-07-28";
+
+struct Mcp {
+    gateway: Arc<Gateway>,
+    rmcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
+    max_body_bytes: usize,
+}
 
 /// The gateway's HTTP routes, for a server listening on `local_addr`.
 ///
@@ -44,24 +65,31 @@ pub fn router(
     } else {
         settings.allowed_origins.clone()
     };
+    let policy = Arc::new(EdgePolicy::new(&settings.allowed_hosts, &allowed_origins));
+    // The edge has checked Host and Origin before rmcp sees the request.
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(true)
         .with_json_response(true)
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(settings.max_body_bytes)
-        .with_allowed_hosts(settings.allowed_hosts.clone())
-        .with_allowed_origins(allowed_origins)
-        .enforce_origin_validation();
+        .disable_allowed_hosts()
+        .disable_allowed_origins();
     let factory_gateway = gateway.clone();
-    let mcp = StreamableHttpService::new(
+    let rmcp = StreamableHttpService::new(
         move || Ok(factory_gateway.handler()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let mcp = Arc::new(Mcp {
+        max_body_bytes: settings.max_body_bytes,
+        gateway,
+        rmcp,
+    });
     Router::new()
-        .nest_service("/mcp", mcp)
+        .route("/mcp", axum::routing::any(serve_mcp).with_state(mcp))
         .layer(middleware::from_fn(restore_unmodeled_fields))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .layer(middleware::from_fn_with_state(policy, edge::enforce))
 }
 
 fn own_origins(local_addr: SocketAddr) -> Vec<String> {
@@ -76,6 +104,179 @@ fn own_origins(local_addr: SocketAddr) -> Vec<String> {
         }
     }
     origins
+}
+
+async fn serve_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
+    if !direct_headers(request.method(), request.headers()) {
+        return serve_rmcp(&mcp, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match http_body_util::Limited::new(body, mcp.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {} bytes\n", mcp.max_body_bytes),
+            )
+                .into_response();
+        }
+    };
+    match DirectCall::parse(&parts.headers, &bytes) {
+        Some(call) if mcp.gateway.is_plain_tool(&call.name) => call.serve(&mcp.gateway).await,
+        _ => serve_rmcp(&mcp, Request::from_parts(parts, Body::from(bytes))).await,
+    }
+}
+
+async fn serve_rmcp(mcp: &Mcp, request: Request) -> Response {
+    match mcp.rmcp.clone().oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The headers of a request the direct path may take: a POST of JSON, accepting both answer
+/// forms, with no session, for 2026-07-28 `tools/call`, and no `Mcp-Param-*` header.
+fn direct_headers(method: &Method, headers: &HeaderMap) -> bool {
+    let accept = header(headers, ACCEPT.as_str()).unwrap_or("");
+    method == Method::POST
+        && header(headers, CONTENT_TYPE.as_str()).is_some_and(|c| {
+            c.split(';')
+                .next()
+                .is_some_and(|e| e.trim() == "application/json")
+        })
+        && accept.contains("application/json")
+        && accept.contains("text/event-stream")
+        && header(headers, "mcp-protocol-version") == Some(MODERN)
+        && header(headers, "mcp-method") == Some("tools/call")
+        && headers.get("mcp-session-id").is_none()
+        && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
+}
+
+/// A stateless `tools/call` with nothing unusual about it.
+struct DirectCall {
+    id: Value,
+    name: String,
+    arguments: Option<Value>,
+}
+
+impl DirectCall {
+    /// `None` unless the body is exactly a 2026-07-28 `tools/call` with the required `_meta`,
+    /// matching the headers, and no field the direct path does not handle.
+    fn parse(headers: &HeaderMap, body: &[u8]) -> Option<DirectCall> {
+        let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(body) else {
+            return None;
+        };
+        let id = message
+            .remove("id")
+            .filter(|id| id.is_string() || id.is_i64() || id.is_u64())?;
+        let Value::Object(mut params) = message.remove("params")? else {
+            return None;
+        };
+        if message.len() != 2
+            || message.get("jsonrpc")? != "2.0"
+            || message.get("method")? != "tools/call"
+        {
+            return None;
+        }
+        let Value::Object(meta) = params.remove("_meta")? else {
+            return None;
+        };
+        if !plain_meta(&meta) {
+            return None;
+        }
+        let Value::String(name) = params.remove("name")? else {
+            return None;
+        };
+        let arguments = params.remove("arguments");
+        if !params.is_empty()
+            || arguments.as_ref().is_some_and(|a| !a.is_object())
+            || header(headers, "mcp-name") != Some(name.as_str())
+        {
+            return None;
+        }
+        Some(DirectCall {
+            id,
+            name,
+            arguments,
+        })
+    }
+
+    async fn serve(self, gateway: &Gateway) -> Response {
+        // Dropping this future (the client went away) cancels the call upstream.
+        let never = CancellationToken::new();
+        let outcome = gateway
+            .call_tool(&self.name, self.arguments, None, &never)
+            .await;
+        let (status, message) = match outcome {
+            Ok(result) => (
+                StatusCode::OK,
+                json!({"jsonrpc": "2.0", "id": self.id, "result": result}),
+            ),
+            Err(ToolCallError::Failed(text)) => (
+                StatusCode::OK,
+                json!({"jsonrpc": "2.0", "id": self.id, "result": failure_result(&text)}),
+            ),
+            // Published a moment ago and gone now: let the answer read like any unknown tool.
+            Err(ToolCallError::Unknown) => (
+                StatusCode::OK,
+                json!({"jsonrpc": "2.0", "id": self.id, "error": {
+                    "code": -32602, "message": format!("unknown tool: {}", self.name)}}),
+            ),
+            Err(ToolCallError::Upstream(e)) => {
+                let mut error = Map::new();
+                error.insert("code".into(), e.code.into());
+                error.insert("message".into(), e.message.into());
+                if let Some(data) = e.data {
+                    error.insert("data".into(), data);
+                }
+                (
+                    error_status(e.code),
+                    json!({"jsonrpc": "2.0", "id": self.id, "error": error}),
+                )
+            }
+        };
+        match serde_json::to_vec(&message) {
+            Ok(body) => (status, [(CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize an answer");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// `_meta` holding exactly the 2026-07-28 request metadata, and nothing the direct path would
+/// have to act on (a progress token, a log level, extensions).
+fn plain_meta(meta: &Map<String, Value>) -> bool {
+    meta.get("io.modelcontextprotocol/protocolVersion")
+        .is_some_and(|v| v == MODERN)
+        && meta
+            .get("io.modelcontextprotocol/clientCapabilities")
+            .is_some_and(Value::is_object)
+        && meta.keys().all(|k| {
+            matches!(
+                k.as_str(),
+                "io.modelcontextprotocol/protocolVersion"
+                    | "io.modelcontextprotocol/clientCapabilities"
+                    | "io.modelcontextprotocol/clientInfo"
+            )
+        })
+}
+
+/// The HTTP status rmcp gives a JSON-RPC error on a 2026-07-28 request.
+fn error_status(code: i64) -> StatusCode {
+    match code {
+        -32022..=-32020 => StatusCode::BAD_REQUEST,
+        -32601 => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
 }
 
 async fn restore_unmodeled_fields(request: Request, next: Next) -> Response {

@@ -4,11 +4,12 @@
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
 //!   spoken through the gateway's own raw-JSON client in [`rpc`].
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
-//! - [`http`] and [`stdio`]: the two downstream transports.
+//! - [`edge`], [`http`] and [`stdio`]: the HTTP edge checks and the two downstream transports.
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
 
 pub mod catalogue;
+pub mod edge;
 pub mod example_server;
 pub mod http;
 pub mod rpc;

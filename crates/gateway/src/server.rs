@@ -20,10 +20,13 @@ use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::model::{ErrorCode, ProgressToken, Tool};
+use rmcp::service::{Peer, RequestContext, RoleServer};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::CatalogueState;
+use crate::rpc::RpcError;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// The gateway: its upstreams and the catalogue they feed.
@@ -86,6 +89,60 @@ impl Gateway {
             .collect()
     }
 
+    /// The published tool `name`, in rmcp's typed form, if there is one.
+    pub fn typed_tool(&self, name: &str) -> Option<Tool> {
+        self.catalogue.current().typed.get(name).cloned()
+    }
+
+    /// Whether `name` is published and declares no `x-mcp-header` parameters (whose headers
+    /// rmcp checks against the body).
+    pub fn is_plain_tool(&self, name: &str) -> bool {
+        let published = self.catalogue.current();
+        published.typed.contains_key(name) && !published.header_params.contains(name)
+    }
+
+    /// Every `tools/call`, whichever way it arrived, goes through here. The result is the
+    /// upstream's raw result, with `resultType`.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<Value>,
+        progress: Option<(Peer<RoleServer>, ProgressToken)>,
+        cancelled: &CancellationToken,
+    ) -> Result<Value, ToolCallError> {
+        let published = self.catalogue.current();
+        let tool = published
+            .tool(name)
+            .filter(|t| published.typed.contains_key(&t.name))
+            .ok_or(ToolCallError::Unknown)?;
+        let upstream = self
+            .upstreams
+            .get(&tool.upstream)
+            .ok_or(ToolCallError::Unknown)?;
+        match upstream
+            .call_tool(&tool.upstream_tool, arguments, progress, cancelled)
+            .await
+        {
+            Ok(Value::Object(mut result)) => {
+                // Legacy upstreams send no `resultType`; modern clients require it (and rmcp
+                // strips it for clients that negotiated an older revision).
+                result
+                    .entry("resultType")
+                    .or_insert_with(|| Value::String("complete".into()));
+                Ok(Value::Object(result))
+            }
+            Ok(_) => Err(ToolCallError::Failed(format!(
+                "upstream `{}` sent an invalid tool result",
+                tool.upstream
+            ))),
+            Err(UpstreamError::Protocol(e)) => Err(ToolCallError::Upstream(e)),
+            Err(e) => {
+                tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
+                Err(ToolCallError::Failed(e.to_string()))
+            }
+        }
+    }
+
     /// Stops the upstream supervisors (and so the child processes).
     pub fn shutdown(&self) {
         self.shutdown.cancel();
@@ -97,6 +154,27 @@ impl Gateway {
             gateway: self.clone(),
         }
     }
+}
+
+/// Why a `tools/call` produced no upstream result.
+#[derive(Debug)]
+pub enum ToolCallError {
+    /// Not published (reads exactly like a tool that does not exist).
+    Unknown,
+    /// The upstream answered with a JSON-RPC error, passed on as it is.
+    Upstream(RpcError),
+    /// The upstream could not be reached, timed out or misbehaved; the client gets a tool
+    /// result with `isError: true` and this text.
+    Failed(String),
+}
+
+/// A tool result that reports a failure to the model.
+pub fn failure_result(message: &str) -> Value {
+    json!({
+        "resultType": "complete",
+        "content": [{"type": "text", "text": message}],
+        "isError": true,
+    })
 }
 
 /// The rmcp server handler; cheap to clone, one per session.
@@ -185,59 +263,39 @@ impl ServerHandler for GatewayServer {
         Ok(result)
     }
 
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.gateway.typed_tool(name)
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let published = self.gateway.catalogue.current();
-        let tool = match published.tool(&request.name) {
-            Some(t) if published.typed.contains_key(&t.name) => t,
-            _ => return Err(unknown_tool(&request.name)),
-        };
-        let Some(upstream) = self.gateway.upstreams.get(&tool.upstream) else {
-            return Err(unknown_tool(&request.name));
-        };
         let progress = context
             .meta
             .get_progress_token()
             .map(|token| (context.peer.clone(), token));
-        let arguments = request.arguments.map(serde_json::Value::Object);
-        let outcome = upstream
-            .call_tool(&tool.upstream_tool, arguments, progress, &context.ct)
-            .await;
-        match outcome {
-            Ok(mut result) => {
-                // Legacy upstreams send no `resultType`; modern clients require it. rmcp strips
-                // it again for clients that negotiated an older revision.
-                if let Some(r) = result.as_object_mut() {
-                    r.entry("resultType")
-                        .or_insert_with(|| serde_json::Value::String("complete".into()));
-                }
-                match serde_json::from_value::<CallToolResult>(result) {
-                    Ok(result) => Ok(CallToolResponse::Complete(result)),
-                    Err(e) => {
-                        tracing::warn!(tool = %tool.name, error = %e, "upstream sent an invalid tool result");
-                        Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                            ContentBlock::text(format!(
-                                "upstream `{}` sent an invalid tool result",
-                                tool.upstream
-                            )),
-                        ])))
-                    }
-                }
+        let arguments = request.arguments.map(Value::Object);
+        let result = match self
+            .gateway
+            .call_tool(&request.name, arguments, progress, &context.ct)
+            .await
+        {
+            Ok(result) => result,
+            Err(ToolCallError::Unknown) => return Err(unknown_tool(&request.name)),
+            Err(ToolCallError::Upstream(e)) => {
+                return Err(ErrorData::new(ErrorCode(e.code as i32), e.message, e.data));
             }
-            Err(UpstreamError::Protocol(e)) => Err(ErrorData::new(
-                rmcp::model::ErrorCode(e.code as i32),
-                e.message,
-                e.data,
-            )),
-            Err(e) => {
-                tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
+            Err(ToolCallError::Failed(message)) => failure_result(&message),
+        };
+        serde_json::from_value::<CallToolResult>(result)
+            .map(CallToolResponse::Complete)
+            .or_else(|e| {
+                tracing::warn!(tool = %request.name, error = %e, "upstream sent an invalid tool result");
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                    ContentBlock::text(e.to_string()),
+                    ContentBlock::text("the upstream sent an invalid tool result"),
                 ])))
-            }
-        }
+            })
     }
 }
