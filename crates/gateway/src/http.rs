@@ -107,7 +107,7 @@ fn own_origins(local_addr: SocketAddr) -> Vec<String> {
 }
 
 async fn serve_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
-    if !direct_headers(request.method(), request.headers()) {
+    if request.method() != Method::POST {
         return serve_rmcp(&mcp, request).await;
     }
     let (parts, body) = request.into_parts();
@@ -124,10 +124,27 @@ async fn serve_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
                 .into_response();
         }
     };
-    match DirectCall::parse(&parts.headers, &bytes) {
-        Some(call) if mcp.gateway.is_plain_tool(&call.name) => call.serve(&mcp.gateway).await,
-        _ => serve_rmcp(&mcp, Request::from_parts(parts, Body::from(bytes))).await,
+    // rmcp answers unreadable bodies with 415 and no JSON-RPC error; the spec's answer is a
+    // parse error (and batches, which current revisions dropped, an invalid request).
+    let message = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Array(_)) => {
+            return jsonrpc_error(-32600, "JSON-RPC batches are not supported".into());
+        }
+        Ok(message) => message,
+        Err(e) => return jsonrpc_error(-32700, format!("parse error: {e}")),
+    };
+    if direct_headers(&parts.headers)
+        && let Some(call) = DirectCall::parse(&parts.headers, message)
+        && mcp.gateway.is_plain_tool(&call.name)
+    {
+        return call.serve(&mcp.gateway).await;
     }
+    serve_rmcp(&mcp, Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn jsonrpc_error(code: i64, message: String) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 async fn serve_rmcp(mcp: &Mcp, request: Request) -> Response {
@@ -141,17 +158,15 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The headers of a request the direct path may take: a POST of JSON, accepting both answer
-/// forms, with no session, for 2026-07-28 `tools/call`, and no `Mcp-Param-*` header.
-fn direct_headers(method: &Method, headers: &HeaderMap) -> bool {
+/// The headers of a POST the direct path may take: JSON, accepting both answer forms, with no
+/// session, for 2026-07-28 `tools/call`, and no `Mcp-Param-*` header.
+fn direct_headers(headers: &HeaderMap) -> bool {
     let accept = header(headers, ACCEPT.as_str()).unwrap_or("");
-    method == Method::POST
-        && header(headers, CONTENT_TYPE.as_str()).is_some_and(|c| {
-            c.split(';')
-                .next()
-                .is_some_and(|e| e.trim() == "application/json")
-        })
-        && accept.contains("application/json")
+    header(headers, CONTENT_TYPE.as_str()).is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|e| e.trim() == "application/json")
+    }) && accept.contains("application/json")
         && accept.contains("text/event-stream")
         && header(headers, "mcp-protocol-version") == Some(MODERN)
         && header(headers, "mcp-method") == Some("tools/call")
@@ -169,8 +184,8 @@ struct DirectCall {
 impl DirectCall {
     /// `None` unless the body is exactly a 2026-07-28 `tools/call` with the required `_meta`,
     /// matching the headers, and no field the direct path does not handle.
-    fn parse(headers: &HeaderMap, body: &[u8]) -> Option<DirectCall> {
-        let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(body) else {
+    fn parse(headers: &HeaderMap, message: Value) -> Option<DirectCall> {
+        let Value::Object(mut message) = message else {
             return None;
         };
         let id = message

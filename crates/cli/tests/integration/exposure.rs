@@ -147,3 +147,133 @@ async fn mcp_method_header_must_match_the_body() {
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], -32020, "{answer}");
 }
+
+#[tokio::test]
+async fn mcp_name_header_must_match_the_tool() {
+    let gw = Gateway::start(&example_config(""));
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "demo_echo", "arguments": {"text": "x"}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let response = reqwest::Client::new()
+        .post(gw.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "demo_refund")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32020, "{answer}");
+}
+
+#[tokio::test]
+async fn foreign_origins_and_hosts_are_refused_by_default() {
+    let gw = Gateway::start(&example_config(""));
+    let port = gw.addr.port();
+    let status = |origin: Option<String>, host: Option<String>| {
+        let url = gw.url();
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
+            if let Some(o) = origin {
+                r = r.header("origin", o);
+            }
+            if let Some(h) = host {
+                r = r.header("host", h);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status(None, None).await, 200);
+    assert_eq!(
+        status(Some(format!("http://127.0.0.1:{port}")), None).await,
+        200
+    );
+    assert_eq!(
+        status(Some(format!("http://localhost:{port}")), None).await,
+        200
+    );
+    assert_eq!(
+        status(Some("http://evil.example.com".into()), None).await,
+        403
+    );
+    assert_eq!(
+        status(Some(format!("http://127.0.0.1:{}", port + 1)), None).await,
+        403
+    );
+    assert_eq!(status(Some("null".into()), None).await, 403);
+    assert_eq!(
+        status(None, Some(format!("evil.example.com:{port}"))).await,
+        403
+    );
+    // The plain-call path is behind the same edge.
+    let direct = reqwest::Client::new()
+        .post(gw.url())
+        .header("origin", "http://evil.example.com")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "demo_echo")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo_echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 403);
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_requests_get_clear_errors_and_the_gateway_keeps_serving() {
+    let gw = Gateway::start(&example_config("[gateway]\nmax_body_bytes = 4096\n"));
+    let post = |body: Vec<u8>, direct: bool| {
+        let url = gw.url();
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28");
+            if direct {
+                r = r
+                    .header("mcp-method", "tools/call")
+                    .header("mcp-name", "demo_echo");
+            }
+            let response = r.body(body).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for direct in [false, true] {
+        let (status, body) = post(b"{not json".to_vec(), direct).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("-32700"), "{body}");
+        let (status, body) = post(vec![0xff, 0xfe, b'{'], direct).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("-32700"), "{body}");
+        let (status, body) = post(b"[]".to_vec(), direct).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("-32600"), "{body}");
+        let mut big = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo_echo","arguments":{"text":""#.to_vec();
+        big.extend(std::iter::repeat_n(b'a', 10_000));
+        big.extend(br#""}}}"#);
+        let (status, _) = post(big, direct).await;
+        assert_eq!(status, 413);
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes();
+        let (status, _) = post(deep, direct).await;
+        assert!(status == 400 || status == 413, "{status}");
+    }
+    let (answer, _) = gw
+        .modern(
+            "tools/call",
+            json!({"name": "demo_echo", "arguments": {"text": "alive"}}),
+        )
+        .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "alive");
+}

@@ -284,3 +284,69 @@ async fn a_typed_call_through_rmcp_returns_structured_content() {
     assert_eq!(result.structured_content.unwrap()["invoice_id"], "INV-1");
     client.cancel().await.unwrap();
 }
+
+/// The direct path (a plain stateless `tools/call`) and rmcp's path (the same call with a log
+/// level in `_meta`, which the direct path leaves to rmcp) give the same answer.
+#[tokio::test]
+async fn both_http_paths_answer_alike() {
+    let gw = Gateway::start(&example_config(""));
+    let args = json!({"invoice_id": "INV-9"});
+    let (direct, _) = gw
+        .modern(
+            "tools/call",
+            json!({"name": "demo_get_invoice", "arguments": args}),
+        )
+        .await;
+    let (via_rmcp, _) = gw
+        .modern(
+            "tools/call",
+            json!({"name": "demo_get_invoice", "arguments": args,
+                   "_meta": {"io.modelcontextprotocol/logLevel": "error"}}),
+        )
+        .await;
+    assert_eq!(direct["result"]["structuredContent"]["invoice_id"], "INV-9");
+    assert_eq!(direct, via_rmcp);
+    let bad = json!({"name": "demo_slow_count", "arguments": {"steps": 0, "delay_ms": 1}});
+    let (direct, _) = gw.modern("tools/call", bad.clone()).await;
+    let mut logged = bad;
+    logged["_meta"] = json!({"io.modelcontextprotocol/logLevel": "error"});
+    let (via_rmcp, _) = gw.modern("tools/call", logged).await;
+    assert_eq!(direct["error"]["code"], -32602, "{direct}");
+    assert_eq!(direct, via_rmcp);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_from_a_plain_call_cancels_it_upstream() {
+    let gw = Gateway::start(&example_config(""));
+    let url = gw.url();
+    let call = tokio::spawn(async move {
+        gw_post(
+            &url,
+            "demo_slow_count",
+            json!({"steps": 100, "delay_ms": 100}),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    call.abort();
+    let _ = call.await;
+    wait_for_cancellations(&gw, "1").await;
+}
+
+async fn gw_post(url: &str, tool: &str, arguments: Value) -> reqwest::Result<reqwest::Response> {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(
+            &json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
+            "name": tool, "arguments": arguments, "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+        )
+        .send()
+        .await
+}

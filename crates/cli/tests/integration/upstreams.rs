@@ -220,7 +220,7 @@ headers.X-Team = {{ value = "payments" }}
 
 [[expose]]
 upstream = "web"
-tools = ["plain", "seen_headers"]
+tools = ["plain", "seen_headers", "tasky"]
 read_only = true
 "#,
         upstream.url
@@ -261,4 +261,17 @@ read_only = true
         "{text}"
     );
     assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    // Fields rmcp does not model survive from HTTP upstreams too.
+    let (list, _) = gw.modern("tools/list", json!({})).await;
+    let tasky = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "web_tasky")
+        .unwrap();
+    assert_eq!(
+        tasky["execution"],
+        json!({"taskSupport": "optional"}),
+        "{tasky}"
+    );
 }
