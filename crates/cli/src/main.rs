@@ -98,7 +98,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 let gateway = Gateway::start(loaded, base_dir, shutdown.clone());
                 gateway.wait_ready(Duration::from_secs(10)).await;
                 let served = portcullis::stdio::serve_stdio(gateway.clone()).await;
-                gateway.shutdown();
+                gateway.shutdown().await;
                 served.map_err(anyhow::Error::msg)
             })?;
             Ok(ExitCode::SUCCESS)
@@ -153,7 +153,7 @@ async fn serve(
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
-            gateway.shutdown();
+            gateway.shutdown().await;
             bail!("cannot listen on {addr}: {e}");
         }
     };
@@ -174,7 +174,7 @@ async fn serve(
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
-    gateway.shutdown();
+    gateway.shutdown().await;
     result.context("the HTTP server failed")
 }
 

@@ -35,6 +35,7 @@ pub struct Gateway {
     catalogue: Arc<CatalogueState>,
     upstreams: HashMap<String, Arc<Upstream>>,
     shutdown: CancellationToken,
+    supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Gateway {
@@ -48,13 +49,14 @@ impl Gateway {
             .collect();
         let catalogue = Arc::new(CatalogueState::new(config.exposure.clone(), prefixes));
         let mut upstreams = HashMap::new();
+        let mut supervisors = Vec::new();
         for spec in &config.upstreams {
             let upstream = Upstream::new(spec.clone(), base_dir.clone());
-            tokio::spawn(
+            supervisors.push(tokio::spawn(
                 upstream
                     .clone()
                     .supervise(catalogue.clone(), shutdown.child_token()),
-            );
+            ));
             upstreams.insert(spec.name.clone(), upstream);
         }
         Arc::new(Gateway {
@@ -62,6 +64,7 @@ impl Gateway {
             catalogue,
             upstreams,
             shutdown,
+            supervisors: std::sync::Mutex::new(supervisors),
         })
     }
 
@@ -143,9 +146,23 @@ impl Gateway {
         }
     }
 
-    /// Stops the upstream supervisors (and so the child processes).
-    pub fn shutdown(&self) {
+    /// Stops the upstream supervisors and waits (a few seconds at most) until they have closed
+    /// their connections and stopped their child processes.
+    pub async fn shutdown(&self) {
         self.shutdown.cancel();
+        let supervisors = std::mem::take(
+            &mut *self
+                .supervisors
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let all = futures::future::join_all(supervisors);
+        if tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some upstream did not stop within 5 s");
+        }
     }
 
     /// The rmcp handler to serve one client connection or session with.

@@ -87,6 +87,20 @@ impl Gateway {
         Gateway { child, addr, dir }
     }
 
+    /// Sends SIGTERM (by PID) and waits for the gateway to exit; true when it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
     }

@@ -5,4 +5,5 @@ mod cli;
 mod exposure;
 mod forwarding;
 mod harness;
+mod stdio;
 mod upstreams;

@@ -70,6 +70,37 @@ async fn a_crashed_upstream_is_restarted() {
 }
 
 #[tokio::test]
+async fn stopping_the_gateway_stops_its_upstream_processes() {
+    let mut gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let pid = text_of(
+        &client
+            .call_tool(call("demo_process_id", json!({})))
+            .await
+            .unwrap(),
+    );
+    client.cancel().await.unwrap();
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc_dir.exists());
+    assert!(
+        gw.terminate(),
+        "the gateway did not exit cleanly:\n{}",
+        gw.log()
+    );
+    let mut gone = false;
+    for _ in 0..50 {
+        // A zombie still has a /proc entry; its state line says so.
+        let state = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
+        if state.is_empty() || state.contains("State:\tZ") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "upstream process {pid} outlived the gateway");
+}
+
+#[tokio::test]
 async fn the_child_environment_holds_only_what_the_config_passes() {
     let config = example_config("").replace(
         "timeout = \"20s\"",

@@ -1,0 +1,82 @@
+//! `portcullis stdio`: one client on stdin/stdout, seen on the wire.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::harness::{BIN, fixture};
+
+#[test]
+fn stdio_serves_a_legacy_session_with_every_tool_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[upstreams.raw]
+kind = "stdio"
+command = "python3"
+args = ["{}"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "raw"
+tools = ["tasky", "plain"]
+read_only = true
+"#,
+            fixture("raw_upstream.py")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["stdio", "--config"])
+        .arg(&config)
+        .env("PORTCULLIS_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |v: Value| {
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    };
+    let mut read = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let init = read();
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    assert!(init["result"]["capabilities"].get("resources").is_none());
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let list = read();
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["raw_plain", "raw_tasky"]);
+    assert_eq!(tools[1]["execution"], json!({"taskSupport": "optional"}));
+    assert!(!list.to_string().contains("dev.portcullis"), "{list}");
+    send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "raw_plain", "arguments": {}}}));
+    let call = read();
+    assert_eq!(
+        call["result"]["content"][0]["text"], "plain answer",
+        "{call}"
+    );
+    assert!(
+        call["result"].get("resultType").is_none(),
+        "legacy session: {call}"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
