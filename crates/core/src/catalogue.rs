@@ -36,6 +36,8 @@ pub struct PublishedTool {
     pub upstream: String,
     pub upstream_tool: String,
     pub read_only: bool,
+    /// Scopes a caller must hold, all of them; none means the tool is public on purpose.
+    pub scopes: BTreeSet<String>,
     /// The definition clients receive.
     pub definition: Value,
 }
@@ -135,6 +137,7 @@ impl Catalogue {
                     upstream: listing.upstream.clone(),
                     upstream_tool: tool.into(),
                     read_only: decision.read_only,
+                    scopes: decision.scopes,
                 });
             }
         }
@@ -278,6 +281,7 @@ mod tests {
                         .map(|p| ToolPattern::parse(p).unwrap())
                         .collect(),
                     read_only: *ro,
+                    scopes: BTreeSet::new(),
                 })
                 .collect(),
         )

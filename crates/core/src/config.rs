@@ -18,8 +18,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use ipnet::IpNet;
+
 use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
+use crate::policy::{AccessRules, Group};
 
 /// Default per-upstream timeout for a single request.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,9 +72,26 @@ struct RawConfig {
     #[serde(default)]
     gateway: RawGateway,
     #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
     upstreams: BTreeMap<String, RawUpstream>,
     #[serde(default)]
     expose: Vec<RawExpose>,
+    #[serde(default)]
+    groups: BTreeMap<String, RawGroup>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawAuth {
+    api_keys: Option<bool>,
+    allow_anonymous: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawGroup {
+    tools: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +102,10 @@ struct RawGateway {
     max_body_bytes: Option<usize>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
+    allowed_ips: Option<Vec<String>>,
+    denied_ips: Option<Vec<String>>,
+    max_concurrent_requests: Option<usize>,
+    request_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +123,7 @@ struct RawUpstream {
     // both
     timeout: Option<String>,
     prefix: Option<String>,
+    deny: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,15 +141,37 @@ struct RawExpose {
     read_only: bool,
     #[serde(default)]
     destructive: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub gateway: GatewaySettings,
+    pub auth: AuthSettings,
     /// Upstreams in name order.
     pub upstreams: Vec<UpstreamSpec>,
     pub exposure: Exposure,
+    /// Deny rules and groups, applied on top of exposure.
+    pub access: AccessRules,
+}
+
+/// `[auth]`: how callers prove who they are.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// Accept API keys made with `portcullis keys create`. Default false.
+    pub api_keys: bool,
+    /// Let callers without credentials call public (scopeless) tools. Default false: they get
+    /// 401.
+    pub allow_anonymous: bool,
+}
+
+impl AuthSettings {
+    /// Whether any way for a caller to authenticate is configured.
+    pub fn any_configured(&self) -> bool {
+        self.api_keys
+    }
 }
 
 /// `[gateway]`: how the gateway serves its clients.
@@ -143,6 +190,14 @@ pub struct GatewaySettings {
     /// Accepted browser `Origin`s. Default: only the gateway's own origin, so a request from any
     /// other page is refused.
     pub allowed_origins: Vec<String>,
+    /// Client addresses served, as CIDR blocks or single addresses. Default: any.
+    pub allowed_ips: Vec<IpNet>,
+    /// Client addresses refused, even when also allowed. Default: none.
+    pub denied_ips: Vec<IpNet>,
+    /// HTTP requests served at once; more get 503. Default 256.
+    pub max_concurrent_requests: usize,
+    /// Longest time to receive a request body. Default 30 s.
+    pub request_timeout: Duration,
 }
 
 /// One upstream MCP server.
@@ -152,6 +207,8 @@ pub struct UpstreamSpec {
     /// Put before each of its tool names when published. Default `<name><separator>`; may be
     /// empty when tool names are unique across upstreams (collisions are never published).
     pub prefix: String,
+    /// Published names (globs, exact case) refused even though exposed.
+    pub deny: Vec<ToolPattern>,
     pub transport: UpstreamTransport,
     /// Longest wait for one upstream request. Default 60 s.
     pub timeout: Duration,
@@ -224,6 +281,10 @@ impl Config {
     fn from_raw(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Option<Config> {
         let mut p = Problems(problems);
         let gateway = gateway_settings(raw.gateway, &mut p);
+        let auth = AuthSettings {
+            api_keys: raw.auth.api_keys.unwrap_or(false),
+            allow_anonymous: raw.auth.allow_anonymous.unwrap_or(false),
+        };
         let upstreams: Vec<UpstreamSpec> = raw
             .upstreams
             .into_iter()
@@ -247,11 +308,16 @@ impl Config {
                     "empty list; name at least one tool (exact name or glob)",
                 );
             }
-            let mut patterns = Vec::new();
-            for (j, t) in e.tools.iter().enumerate() {
-                match ToolPattern::parse(t) {
-                    Ok(pat) => patterns.push(pat),
-                    Err(msg) => p.add(format!("{path}.tools[{j}]"), msg),
+            let patterns = patterns(&e.tools, &format!("{path}.tools"), &mut p);
+            for (j, scope) in e.scopes.iter().enumerate() {
+                if !is_valid_scope(scope) {
+                    p.add(
+                        format!("{path}.scopes[{j}]"),
+                        format!(
+                            "`{}` is not a scope; scopes are non-empty and printable, without spaces or quotes",
+                            scope.escape_debug()
+                        ),
+                    );
                 }
             }
             match (e.read_only, e.destructive) {
@@ -271,14 +337,70 @@ impl Config {
                 upstream: e.upstream,
                 patterns,
                 read_only: e.read_only && !e.destructive,
+                scopes: e.scopes.into_iter().collect(),
             });
         }
+        let mut groups = BTreeMap::new();
+        for (name, g) in raw.groups {
+            let path = format!("groups.{name}");
+            if !is_valid_group_name(&name) {
+                p.add(
+                    path.clone(),
+                    "group names are 1 to 32 ASCII letters, digits, `_` or `-` (they name a URL path)",
+                );
+            }
+            if g.tools.is_empty() {
+                p.add(
+                    format!("{path}.tools"),
+                    "empty list; name the published tools (exact names or globs) the group offers",
+                );
+            }
+            let allow = patterns(&g.tools, &format!("{path}.tools"), &mut p);
+            let deny = patterns(&g.deny, &format!("{path}.deny"), &mut p);
+            groups.insert(name, Group { allow, deny });
+        }
+        let access = AccessRules::new(
+            upstreams
+                .iter()
+                .map(|u| (u.name.clone(), u.deny.clone()))
+                .collect(),
+            groups,
+        );
         Some(Config {
             gateway,
+            auth,
             upstreams,
             exposure: Exposure::new(rules),
+            access,
         })
     }
+}
+
+fn patterns(texts: &[String], path: &str, p: &mut Problems<'_>) -> Vec<ToolPattern> {
+    let mut out = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        match ToolPattern::parse(t) {
+            Ok(pat) => out.push(pat),
+            Err(msg) => p.add(format!("{path}[{i}]"), msg),
+        }
+    }
+    out
+}
+
+/// RFC 6749 `scope-token`: printable ASCII without space, `"` or `\`.
+fn is_valid_scope(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+fn is_valid_group_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn single(path: &str, e: impl fmt::Display) -> ConfigError {
@@ -342,6 +464,40 @@ fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> GatewaySettings {
             );
         }
     }
+    let mut nets = |key: &str, list: Option<Vec<String>>| -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for (i, text) in list.unwrap_or_default().iter().enumerate() {
+            match text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+            {
+                Ok(net) => out.push(net),
+                Err(_) => p.add(
+                    format!("gateway.{key}[{i}]"),
+                    format!("`{text}` is not an address or CIDR block; write it like `10.0.0.0/8` or `::1`"),
+                ),
+            }
+        }
+        out
+    };
+    let allowed_ips = nets("allowed_ips", raw.allowed_ips);
+    let denied_ips = nets("denied_ips", raw.denied_ips);
+    let max_concurrent_requests = raw.max_concurrent_requests.unwrap_or(256);
+    if max_concurrent_requests == 0 {
+        p.add("gateway.max_concurrent_requests", "must be at least 1");
+    }
+    let request_timeout = match raw.request_timeout.as_deref().map(parse_duration) {
+        None => Duration::from_secs(30),
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            p.add("gateway.request_timeout", "must be longer than zero");
+            Duration::from_secs(30)
+        }
+        Some(Err(msg)) => {
+            p.add("gateway.request_timeout", msg);
+            Duration::from_secs(30)
+        }
+    };
     GatewaySettings {
         listen,
         separator,
@@ -349,6 +505,10 @@ fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> GatewaySettings {
         max_body_bytes,
         allowed_hosts,
         allowed_origins,
+        allowed_ips,
+        denied_ips,
+        max_concurrent_requests,
+        request_timeout,
     }
 }
 
@@ -382,6 +542,7 @@ fn upstream_spec(
             "use at most 64 ASCII letters, digits, `_`, `-` or `.` (it starts tool names)",
         );
     }
+    let deny = patterns(&raw.deny.unwrap_or_default(), &format!("{path}.deny"), p);
     let timeout = match raw.timeout.as_deref().map(parse_duration) {
         None => DEFAULT_UPSTREAM_TIMEOUT,
         Some(Ok(d)) if !d.is_zero() => d,
@@ -473,6 +634,7 @@ fn upstream_spec(
     Some(UpstreamSpec {
         name,
         prefix,
+        deny,
         transport,
         timeout,
     })

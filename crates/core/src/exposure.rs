@@ -2,7 +2,10 @@
 //!
 //! A tool is exposed only when an `[[expose]]` entry for its upstream names it, exactly or by
 //! glob. Matching is exact-case. When several entries match, the most cautious wins: the tool is
-//! read-only only if every matching entry says so. Upstream annotations play no part here.
+//! read-only only if every matching entry says so, and it requires every scope any of them
+//! names. Upstream annotations play no part here.
+
+use std::collections::BTreeSet;
 
 use globset::{Glob, GlobMatcher};
 
@@ -31,6 +34,11 @@ impl ToolPattern {
         })
     }
 
+    /// Whether `name` matches, exactly or by glob (exact case either way).
+    pub fn matches_name(&self, name: &str) -> bool {
+        self.matches(name).is_some()
+    }
+
     fn matches(&self, tool: &str) -> Option<MatchKind> {
         match &self.glob {
             None if self.text == tool => Some(MatchKind::Exact),
@@ -52,15 +60,19 @@ pub struct ExposeRule {
     pub upstream: String,
     pub patterns: Vec<ToolPattern>,
     pub read_only: bool,
+    /// Scopes a caller must hold, all of them, to see and call the matched tools.
+    pub scopes: BTreeSet<String>,
 }
 
 /// What the exposure rules say about one upstream tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExposureDecision {
     /// True when some entry names the tool exactly; false when only globs match.
     pub named_exactly: bool,
     /// True only when every matching entry declares the tool read-only.
     pub read_only: bool,
+    /// Every scope any matching entry requires.
+    pub scopes: BTreeSet<String>,
 }
 
 /// All exposure rules of a configuration.
@@ -84,9 +96,11 @@ impl Exposure {
             let d = decision.get_or_insert(ExposureDecision {
                 named_exactly: false,
                 read_only: true,
+                scopes: BTreeSet::new(),
             });
             d.named_exactly |= kind == MatchKind::Exact;
             d.read_only &= rule.read_only;
+            d.scopes.extend(rule.scopes.iter().cloned());
         }
         decision
     }
@@ -109,7 +123,25 @@ mod tests {
                 .map(|p| ToolPattern::parse(p).unwrap())
                 .collect(),
             read_only,
+            scopes: BTreeSet::new(),
         }
+    }
+
+    #[test]
+    fn scopes_of_every_matching_rule_are_required() {
+        let mut a = rule("a", &["*"], true);
+        a.scopes.insert("read".into());
+        let mut b = rule("a", &["refund"], false);
+        b.scopes.insert("write".into());
+        let e = Exposure::new(vec![a, b]);
+        let scopes: Vec<String> = e
+            .decide("a", "refund")
+            .unwrap()
+            .scopes
+            .into_iter()
+            .collect();
+        assert_eq!(scopes, ["read", "write"]);
+        assert_eq!(e.decide("a", "echo").unwrap().scopes.len(), 1);
     }
 
     #[test]
@@ -138,7 +170,8 @@ mod tests {
             e.decide("a", "get_y"),
             Some(ExposureDecision {
                 named_exactly: false,
-                read_only: true
+                read_only: true,
+                scopes: BTreeSet::new(),
             })
         );
         assert!(e.decide("a", "get_x").unwrap().named_exactly);

@@ -4,6 +4,10 @@
 //! those arrive). It is chosen by `--data-dir`, else `PORTCULLIS_DATA_DIR`, else `.portcullis/`
 //! beside the configuration file, and is created on first use, readable by its owner only.
 
+pub mod keys;
+
+pub use keys::{IssuedKey, KeyInfo, KeyRejection, KeyStore, StoreError, TOKEN_PREFIX};
+
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +61,16 @@ impl DataDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The SQLite database (API keys; later pins and approvals).
+    pub fn database(&self) -> PathBuf {
+        self.path.join("portcullis.db")
+    }
+
+    /// The hash-chained audit log.
+    pub fn audit_log(&self) -> PathBuf {
+        self.path.join("audit.jsonl")
     }
 }
 

@@ -1,0 +1,441 @@
+//! API keys: issued, listed, rotated and revoked from the CLI, verified by the gateway on every
+//! request.
+//!
+//! A token is `pcs_` followed by 64 hex digits (256 random bits). Only its SHA-256 is stored:
+//! with that much entropy a fast hash is as strong as a slow one, and verification stays in
+//! microseconds. A token is looked up by its hash, so an unknown token costs the same whether or
+//! not anything like it exists. Every verification reads the database, so a revocation or the
+//! end of a rotation grace period takes effect at once in every running gateway.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+/// Every token starts with this, so a leaked one is recognisable (and scannable).
+pub const TOKEN_PREFIX: &str = "pcs_";
+const TOKEN_HEX_LEN: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no key with id `{0}`")]
+    NotFound(String),
+    #[error("key `{id}` cannot be rotated: it is {state}")]
+    NotRotatable { id: String, state: &'static str },
+    #[error("the system's random number generator failed: {0}")]
+    Random(String),
+    #[error("cannot set permissions on `{path}`: {source}")]
+    Permissions {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Why a token was not accepted. The client is told only that it was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRejection {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown token")]
+    Unknown,
+    #[error("expired token")]
+    Expired,
+    #[error("revoked token")]
+    Revoked,
+    #[error("token replaced by rotation, and its grace period is over")]
+    Rotated,
+}
+
+/// A key as stored, without its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+    /// Set on rotation: the old token works until then.
+    pub valid_until: Option<u64>,
+    /// Set on rotation: the key that replaced this one.
+    pub replaced_by: Option<String>,
+}
+
+impl KeyInfo {
+    /// `active`, `expired`, `revoked`, `rotating` or `rotated` at `now`.
+    pub fn state(&self, now: u64) -> &'static str {
+        match self.check(now) {
+            Ok(()) if self.valid_until.is_some() => "rotating",
+            Ok(()) => "active",
+            Err(KeyRejection::Revoked) => "revoked",
+            Err(KeyRejection::Rotated) => "rotated",
+            Err(_) => "expired",
+        }
+    }
+
+    fn check(&self, now: u64) -> Result<(), KeyRejection> {
+        if self.revoked_at.is_some_and(|t| t <= now) {
+            return Err(KeyRejection::Revoked);
+        }
+        if self.valid_until.is_some_and(|t| t <= now) {
+            return Err(KeyRejection::Rotated);
+        }
+        if self.expires_at.is_some_and(|t| t <= now) {
+            return Err(KeyRejection::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// A new key and its token, which is shown once and never stored.
+#[derive(Debug)]
+pub struct IssuedKey {
+    pub info: KeyInfo,
+    pub token: String,
+}
+
+/// The key table in the gateway's SQLite database.
+pub struct KeyStore {
+    conn: Mutex<Connection>,
+}
+
+fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn random_hex(bytes: usize) -> Result<String, StoreError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn well_formed(token: &str) -> bool {
+    token
+        .strip_prefix(TOKEN_PREFIX)
+        .is_some_and(|hex| hex.len() == TOKEN_HEX_LEN && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+const COLUMNS: &str =
+    "id, name, scopes, created_at, expires_at, revoked_at, valid_until, replaced_by";
+
+fn row_to_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyInfo> {
+    let scopes: String = row.get(2)?;
+    let opt = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(row.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
+    };
+    Ok(KeyInfo {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        scopes: scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at: row.get::<_, i64>(3)?.max(0) as u64,
+        expires_at: opt(4)?,
+        revoked_at: opt(5)?,
+        valid_until: opt(6)?,
+        replaced_by: row.get(7)?,
+    })
+}
+
+fn as_sql(t: Option<u64>) -> Option<i64> {
+    t.map(|v| v.min(i64::MAX as u64) as i64)
+}
+
+impl KeyStore {
+    /// Opens (creating if needed) the database at `path`, readable by its owner only.
+    pub fn open(path: &Path) -> Result<KeyStore, StoreError> {
+        let conn = Connection::open(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| StoreError::Permissions {
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?;
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS api_keys (
+                 id TEXT PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 token_hash BLOB NOT NULL UNIQUE,
+                 scopes TEXT NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 expires_at INTEGER,
+                 revoked_at INTEGER,
+                 valid_until INTEGER,
+                 replaced_by TEXT
+             );",
+        )?;
+        Ok(KeyStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Issues a key. Scopes are kept sorted and without duplicates.
+    pub fn create(
+        &self,
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<IssuedKey, StoreError> {
+        let mut scopes: Vec<String> = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        let token = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
+        let id = format!("key_{}", random_hex(6)?);
+        self.conn().execute(
+            "INSERT INTO api_keys (id, name, token_hash, scopes, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                name,
+                hash_token(&token).to_vec(),
+                scopes.join(" "),
+                now as i64,
+                as_sql(expires_at)
+            ],
+        )?;
+        Ok(IssuedKey {
+            info: self.get(&id)?,
+            token,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([], row_to_info)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn get(&self, id: &str) -> Result<KeyInfo, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
+                [id],
+                row_to_info,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// Revokes a key at once.
+    pub fn revoke(&self, id: &str, now: u64) -> Result<KeyInfo, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+            params![id, now as i64],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        self.get(id)
+    }
+
+    /// Issues a replacement with the same name, scopes and expiry; the old token keeps working
+    /// for `grace_secs`, then stops.
+    pub fn rotate(&self, id: &str, grace_secs: u64, now: u64) -> Result<IssuedKey, StoreError> {
+        let old = self.get(id)?;
+        match old.check(now) {
+            Ok(()) if old.replaced_by.is_none() => {}
+            Ok(()) => {
+                return Err(StoreError::NotRotatable {
+                    id: id.into(),
+                    state: "already rotated",
+                });
+            }
+            Err(_) => {
+                return Err(StoreError::NotRotatable {
+                    id: id.into(),
+                    state: old.state(now),
+                });
+            }
+        }
+        let new = self.create(&old.name, &old.scopes, old.expires_at, now)?;
+        let until = now.saturating_add(grace_secs);
+        self.conn().execute(
+            "UPDATE api_keys SET valid_until = ?2, replaced_by = ?3 WHERE id = ?1",
+            params![id, as_sql(Some(until)), new.info.id],
+        )?;
+        Ok(new)
+    }
+
+    /// Checks a presented token at `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Result<KeyInfo, KeyRejection>, StoreError> {
+        if !well_formed(token) {
+            return Ok(Err(KeyRejection::Malformed));
+        }
+        let hash = hash_token(token);
+        let found = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS}, token_hash FROM api_keys WHERE token_hash = ?1"
+            ))?;
+            stmt.query_row([hash.to_vec()], |row| {
+                Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(8)?))
+            })
+            .optional()?
+        };
+        let Some((info, stored)) = found else {
+            return Ok(Err(KeyRejection::Unknown));
+        };
+        if !constant_time_eq(&stored, &hash) {
+            return Ok(Err(KeyRejection::Unknown));
+        }
+        Ok(info.check(now).map(|()| info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile_dir::Dir, KeyStore) {
+        let dir = tempfile_dir::Dir::new();
+        let store = KeyStore::open(&dir.0.join("keys.db")).unwrap();
+        (dir, store)
+    }
+
+    /// A tiny temporary directory, removed on drop.
+    mod tempfile_dir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).unwrap();
+                let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let path = std::env::temp_dir().join(format!("pc-keys-{name}"));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn scopes(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_only_their_hash_is_stored() {
+        let (dir, s) = store();
+        let k = s
+            .create("alice", &scopes(&["b", "a", "a"]), None, 100)
+            .unwrap();
+        assert!(k.token.starts_with(TOKEN_PREFIX) && k.token.len() == 68);
+        assert_eq!(k.info.scopes, ["a", "b"]);
+        let info = s.verify(&k.token, 101).unwrap().unwrap();
+        assert_eq!(info.id, k.info.id);
+        drop(s);
+        let db = std::fs::read(dir.0.join("keys.db")).unwrap();
+        let hex = &k.token[TOKEN_PREFIX.len()..];
+        assert!(
+            !db.windows(hex.len()).any(|w| w == hex.as_bytes()),
+            "token stored in clear"
+        );
+    }
+
+    #[test]
+    fn bad_tokens_are_told_apart_only_internally() {
+        let (_dir, s) = store();
+        let k = s.create("alice", &[], None, 100).unwrap();
+        assert_eq!(s.verify("", 100).unwrap(), Err(KeyRejection::Malformed));
+        assert_eq!(
+            s.verify("Bearer x", 100).unwrap(),
+            Err(KeyRejection::Malformed)
+        );
+        let mut other = k.token.clone();
+        other.replace_range(10..11, if &other[10..11] == "0" { "1" } else { "0" });
+        assert_eq!(s.verify(&other, 100).unwrap(), Err(KeyRejection::Unknown));
+        assert_eq!(
+            s.verify(&k.token.to_uppercase(), 100).unwrap(),
+            Err(KeyRejection::Malformed)
+        );
+    }
+
+    #[test]
+    fn expiry_and_revocation_apply_at_once() {
+        let (_dir, s) = store();
+        let k = s.create("a", &[], Some(200), 100).unwrap();
+        assert!(s.verify(&k.token, 199).unwrap().is_ok());
+        assert_eq!(s.verify(&k.token, 200).unwrap(), Err(KeyRejection::Expired));
+        let r = s.create("b", &[], None, 100).unwrap();
+        s.revoke(&r.info.id, 150).unwrap();
+        assert_eq!(s.verify(&r.token, 150).unwrap(), Err(KeyRejection::Revoked));
+        assert_eq!(s.get(&r.info.id).unwrap().state(150), "revoked");
+        assert!(matches!(
+            s.revoke("key_nope", 1),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn rotation_keeps_scopes_and_expiry_and_ends_the_old_token_after_grace() {
+        let (_dir, s) = store();
+        let old = s.create("a", &scopes(&["x"]), Some(10_000), 100).unwrap();
+        let new = s.rotate(&old.info.id, 60, 1000).unwrap();
+        assert_eq!(new.info.scopes, ["x"]);
+        assert_eq!(new.info.expires_at, Some(10_000));
+        assert_eq!(new.info.name, "a");
+        assert!(s.verify(&old.token, 1059).unwrap().is_ok());
+        assert_eq!(
+            s.verify(&old.token, 1060).unwrap(),
+            Err(KeyRejection::Rotated)
+        );
+        assert!(s.verify(&new.token, 1060).unwrap().is_ok());
+        let old_info = s.get(&old.info.id).unwrap();
+        assert_eq!(old_info.replaced_by.as_deref(), Some(new.info.id.as_str()));
+        assert!(matches!(
+            s.rotate(&old.info.id, 60, 1001),
+            Err(StoreError::NotRotatable { .. })
+        ));
+        s.revoke(&new.info.id, 2000).unwrap();
+        assert!(matches!(
+            s.rotate(&new.info.id, 60, 2001),
+            Err(StoreError::NotRotatable {
+                state: "revoked",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_second_handle_sees_changes_at_once() {
+        let (dir, a) = store();
+        let b = KeyStore::open(&dir.0.join("keys.db")).unwrap();
+        let k = a.create("a", &[], None, 100).unwrap();
+        assert!(b.verify(&k.token, 100).unwrap().is_ok());
+        a.revoke(&k.info.id, 100).unwrap();
+        assert_eq!(b.verify(&k.token, 100).unwrap(), Err(KeyRejection::Revoked));
+    }
+}
