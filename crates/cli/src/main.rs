@@ -1,23 +1,30 @@
 //! The `portcullis` command.
 
-use std::net::SocketAddr;
+use std::io::{BufRead, Seek, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use portcullis::core::audit::{Decision, Outcome, rfc3339, verify_chain};
+use portcullis::core::duration::parse_duration;
+use portcullis::gateway::audit::AuditLog;
+use portcullis::gateway::auth::Authenticator;
+use portcullis::store::{KeyInfo, KeyStore};
 use portcullis::{Config, DataDir, Gateway};
 use tokio_util::sync::CancellationToken;
 
 /// Portcullis: a secure-by-default gateway for the Model Context Protocol.
 ///
 /// It stands between MCP clients and upstream MCP servers and publishes only the tools the
-/// configuration names, under `<upstream>_<tool>`.
+/// configuration names, under `<upstream>_<tool>`, to callers holding the scopes each needs.
 #[derive(Parser)]
 #[command(name = "portcullis", version, about, long_about = None)]
 struct Cli {
-    /// Directory for state (keys, pins, audit). Default: `.portcullis/` beside the config file.
+    /// Directory for state (API keys, audit log). Default: `.portcullis/` beside the config file.
     #[arg(long, global = true, env = "PORTCULLIS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
@@ -27,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the gateway over Streamable HTTP at /mcp.
+    /// Serve the gateway over Streamable HTTP at /mcp (and /mcp/g/<group>).
     Serve {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -35,8 +42,13 @@ enum Command {
         /// Address to listen on, overriding `gateway.listen`; port 0 picks a free port.
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Try it out: listen on 127.0.0.1 only and print a throwaway key holding every scope
+        /// the config mentions (even with no authentication configured).
+        #[arg(long)]
+        dev: bool,
     },
-    /// Serve one client over stdin/stdout (logs go to stderr).
+    /// Serve one client over stdin/stdout (logs go to stderr); its API key comes from
+    /// PORTCULLIS_API_KEY, and without one it is anonymous.
     Stdio {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -48,8 +60,100 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Issue, list, inspect, rotate and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Verify and follow the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run the bundled example MCP server on stdin/stdout (an upstream for trying Portcullis).
     ExampleServer,
+}
+
+/// Where the state lives, for commands that take no config otherwise.
+#[derive(Args)]
+struct StateArgs {
+    /// A configuration file; its data directory is used (unless --data-dir says otherwise).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Issue a key; prints its token once (line `token:`) and its id (line `id:`).
+    Create {
+        /// A name for the key's holder.
+        #[arg(long)]
+        name: String,
+        /// Scopes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        scopes: Vec<String>,
+        /// Lifetime, like `30d` or `12h`; default: no expiry.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// List keys (never their tokens).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Show one key.
+    Inspect {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Replace a key: the new one keeps its scopes and expiry; the old token works for the grace
+    /// period, then stops.
+    Rotate {
+        id: String,
+        /// How long the old token keeps working, like `24h`; default: stops at once.
+        #[arg(long, value_name = "DURATION", default_value = "0s")]
+        grace: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Revoke a key, at once, in running gateways too.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; reports the first broken record.
+    Verify {
+        /// The log; default: audit.jsonl in the data directory.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Print the last records, and with --follow keep printing new ones.
+    Tail {
+        /// The log; default: audit.jsonl in the data directory.
+        file: Option<PathBuf>,
+        /// How many records to print first.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        lines: usize,
+        /// Keep printing records as they are written.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +173,7 @@ fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let data_dir = cli.data_dir;
     match cli.command {
         Command::Check { config } => {
             let loaded = load_config(&config)?;
@@ -86,31 +191,36 @@ fn run() -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { config, listen } => {
-            let (loaded, base_dir) = prepare(&config, cli.data_dir.as_deref())?;
-            runtime.block_on(serve(loaded, base_dir, listen))?;
+        Command::Serve {
+            config,
+            listen,
+            dev,
+        } => {
+            let loaded = load_config(&config)?;
+            let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
+            runtime.block_on(serve(loaded, base_dir(&config), &dir, listen, dev))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stdio { config } => {
-            let (loaded, base_dir) = prepare(&config, cli.data_dir.as_deref())?;
-            runtime.block_on(async {
-                let shutdown = CancellationToken::new();
-                let gateway = Gateway::start(loaded, base_dir, shutdown.clone());
-                gateway.wait_ready(Duration::from_secs(10)).await;
-                let served = portcullis::stdio::serve_stdio(gateway.clone()).await;
-                gateway.shutdown().await;
-                served.map_err(anyhow::Error::msg)
-            })?;
+            let loaded = load_config(&config)?;
+            let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
+            runtime.block_on(stdio(loaded, base_dir(&config), &dir))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys(command) => keys(command, data_dir.as_deref()),
+        Command::Audit(command) => audit(command, data_dir.as_deref()),
     }
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rmcp logs whole messages, arguments included, below `warn`; they stay out of the logs
+    // unless the filter names rmcp explicitly.
+    let mut filter = std::env::var("PORTCULLIS_LOG").unwrap_or_else(|_| "info".into());
+    if !filter.contains("rmcp") {
+        filter.push_str(",rmcp=warn");
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
@@ -122,25 +232,53 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Loads the config and opens the data directory; returns the config's directory too.
-fn prepare(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
-    let loaded = load_config(config)?;
-    let dir = DataDir::open(DataDir::choose(data_dir, config))?;
-    tracing::debug!(data_dir = %dir.path().display(), "data directory ready");
-    let base_dir = config
+/// The directory relative paths in a config are taken from.
+fn base_dir(config: &Path) -> PathBuf {
+    config
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-        .to_path_buf();
-    Ok((loaded, base_dir))
+        .to_path_buf()
+}
+
+fn open_data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Result<DataDir> {
+    let path = match (explicit, config) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, Some(config)) => DataDir::choose(None, config),
+        (None, None) => bail!(
+            "say where the state lives: --data-dir DIR, PORTCULLIS_DATA_DIR, or --config FILE"
+        ),
+    };
+    let dir = DataDir::open(path)?;
+    tracing::debug!(data_dir = %dir.path().display(), "data directory ready");
+    Ok(dir)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The authenticator the config asks for (opening the key store if API keys are on).
+fn authenticator(config: &Config, dir: &DataDir) -> anyhow::Result<Authenticator> {
+    let keys = if config.auth.api_keys {
+        Some(Arc::new(KeyStore::open(&dir.database())?))
+    } else {
+        None
+    };
+    Ok(Authenticator::new(keys, config.auth.allow_anonymous))
 }
 
 async fn serve(
     config: Config,
     base_dir: PathBuf,
+    dir: &DataDir,
     listen: Option<SocketAddr>,
+    dev: bool,
 ) -> anyhow::Result<()> {
-    let addr = match listen {
+    let mut addr = match listen {
         Some(a) => a,
         None => config
             .gateway
@@ -148,8 +286,25 @@ async fn serve(
             .parse()
             .context("gateway.listen is not an address")?,
     };
+    let mut auth = authenticator(&config, dir)?;
+    let mut dev_token = None;
+    if dev {
+        addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let (with_dev, token) = auth
+            .with_dev_key(config.exposure.scopes())
+            .map_err(anyhow::Error::msg)?;
+        auth = with_dev;
+        dev_token = Some(token);
+    } else if !config.auth.any_configured() {
+        bail!(
+            "no authentication is configured, so anyone who can reach the gateway could call its \
+             tools. Set `[auth] api_keys = true` and issue keys with `portcullis keys create`, or \
+             run with --dev to try Portcullis on this machine only"
+        );
+    }
+    let audit = AuditLog::open(dir.audit_log()).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
-    let gateway = Gateway::start(config, base_dir, shutdown.clone());
+    let gateway = Gateway::start(config, base_dir, auth, audit, shutdown.clone());
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -159,8 +314,14 @@ async fn serve(
     };
     gateway.wait_ready(Duration::from_secs(10)).await;
     let bound = listener.local_addr()?;
-    for name in gateway.published_names() {
-        tracing::info!(tool = %name, "published");
+    log_published(&gateway);
+    if let Some(token) = dev_token {
+        eprintln!(
+            "\n  WARNING: development mode. Listening on {bound} only, with a throwaway key that \
+             holds every scope\n  the config mentions. It stops working when this process \
+             ends. Do not use --dev in production.\n"
+        );
+        println!("dev key: {token}");
     }
     println!("listening on {bound}");
     println!("MCP endpoint: http://{bound}/mcp");
@@ -171,11 +332,263 @@ async fn serve(
         tracing::info!("shutting down");
         signal_shutdown.cancel();
     });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await;
     gateway.shutdown().await;
     result.context("the HTTP server failed")
+}
+
+fn log_published(gateway: &Gateway) {
+    for (name, scopes) in gateway.published() {
+        if scopes.is_empty() {
+            tracing::warn!(tool = %name, "published as a public tool: it requires no scope");
+        } else {
+            tracing::info!(tool = %name, scopes = %scopes.join(" "), "published");
+        }
+    }
+}
+
+async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> anyhow::Result<()> {
+    let auth = authenticator(&config, dir)?;
+    let audit = AuditLog::open(dir.audit_log()).map_err(anyhow::Error::msg)?;
+    let token = std::env::var("PORTCULLIS_API_KEY")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(token) = &token
+        && let Err(failure) = auth.token(token)
+    {
+        audit.record(portcullis::core::audit::AuditRecord {
+            time: rfc3339(now_secs() * 1000),
+            request_id: "startup".into(),
+            transport: "stdio",
+            principal: "unauthenticated".into(),
+            principal_kind: "none",
+            method: "stdio".into(),
+            tool: None,
+            upstream: None,
+            group: None,
+            arguments: None,
+            decision: Decision::Unauthenticated,
+            outcome: Outcome::Unauthenticated,
+            reason: failure.to_string(),
+            latency_ms: 0.0,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        audit.flush().await;
+        bail!("PORTCULLIS_API_KEY was not accepted ({failure}); refusing to serve");
+    }
+    let shutdown = CancellationToken::new();
+    let gateway = Gateway::start(config, base_dir, auth, audit, shutdown);
+    gateway.wait_ready(Duration::from_secs(10)).await;
+    log_published(&gateway);
+    let served = portcullis::stdio::serve_stdio(gateway.clone(), token).await;
+    gateway.shutdown().await;
+    served.map_err(anyhow::Error::msg)
+}
+
+fn key_json(info: &KeyInfo, now: u64) -> serde_json::Value {
+    serde_json::json!({
+        "id": info.id,
+        "name": info.name,
+        "scopes": info.scopes,
+        "state": info.state(now),
+        "created_at": rfc3339(info.created_at * 1000),
+        "expires_at": info.expires_at.map(|t| rfc3339(t * 1000)),
+        "revoked_at": info.revoked_at.map(|t| rfc3339(t * 1000)),
+        "valid_until": info.valid_until.map(|t| rfc3339(t * 1000)),
+        "replaced_by": info.replaced_by,
+    })
+}
+
+fn print_key(info: &KeyInfo, now: u64) {
+    let json = key_json(info, now);
+    let field = |k: &str| match &json[k] {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    println!("id: {}", info.id);
+    println!("name: {}", info.name);
+    println!("scopes: {}", info.scopes.join(","));
+    for k in [
+        "state",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "valid_until",
+        "replaced_by",
+    ] {
+        println!("{k}: {}", field(k));
+    }
+}
+
+fn duration_arg(flag: &str, text: &str) -> anyhow::Result<u64> {
+    parse_duration(text)
+        .map(|d| d.as_secs())
+        .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let state = match &command {
+        KeysCommand::Create { state, .. }
+        | KeysCommand::List { state, .. }
+        | KeysCommand::Inspect { state, .. }
+        | KeysCommand::Rotate { state, .. }
+        | KeysCommand::Revoke { state, .. } => state,
+    };
+    let dir = open_data_dir(data_dir, state.config.as_deref())?;
+    let store = KeyStore::open(&dir.database())?;
+    let now = now_secs();
+    match command {
+        KeysCommand::Create {
+            name,
+            scopes,
+            expires,
+            json,
+            ..
+        } => {
+            let scopes: Vec<String> = scopes
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let expires_at = expires
+                .map(|e| duration_arg("--expires", &e).map(|d| now.saturating_add(d)))
+                .transpose()?;
+            let issued = store.create(&name, &scopes, expires_at, now)?;
+            print_issued(&issued, now, json);
+        }
+        KeysCommand::List { json, .. } => {
+            let keys = store.list()?;
+            if json {
+                let all: Vec<_> = keys.iter().map(|k| key_json(k, now)).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for k in keys {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        k.id,
+                        k.state(now),
+                        k.name,
+                        k.scopes.join(",")
+                    );
+                }
+            }
+        }
+        KeysCommand::Inspect { id, json, .. } => {
+            let info = store.get(&id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&key_json(&info, now))?);
+            } else {
+                print_key(&info, now);
+            }
+        }
+        KeysCommand::Rotate {
+            id, grace, json, ..
+        } => {
+            let grace = duration_arg("--grace", &grace)?;
+            let issued = store.rotate(&id, grace, now)?;
+            if !json {
+                println!(
+                    "replaces: {id} (its token works until {})",
+                    rfc3339((now + grace) * 1000)
+                );
+            }
+            print_issued(&issued, now, json);
+        }
+        KeysCommand::Revoke { id, .. } => {
+            let info = store.revoke(&id, now)?;
+            println!("revoked: {}", info.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_issued(issued: &portcullis::store::IssuedKey, now: u64, json: bool) {
+    if json {
+        let mut v = key_json(&issued.info, now);
+        v["token"] = serde_json::Value::String(issued.token.clone());
+        println!("{v}");
+    } else {
+        println!("token: {}", issued.token);
+        print_key(&issued.info, now);
+        eprintln!("(the token is shown this once; only its hash is stored)");
+    }
+}
+
+fn audit(command: AuditCommand, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (file, state) = match &command {
+        AuditCommand::Verify { file, state } | AuditCommand::Tail { file, state, .. } => {
+            (file.clone(), state)
+        }
+    };
+    let path = match file {
+        Some(f) => f,
+        None => open_data_dir(data_dir, state.config.as_deref())?.audit_log(),
+    };
+    match command {
+        AuditCommand::Verify { .. } => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            match verify_chain(text.lines()) {
+                Ok(n) => {
+                    println!("{}: ok, {n} records, chain intact", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(broken) => {
+                    println!(
+                        "{}: BROKEN at record {} (line {}): {}",
+                        path.display(),
+                        broken.record,
+                        broken.record,
+                        broken.reason
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Tail { lines, follow, .. } => {
+            let mut file = std::fs::File::open(&path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let all: Vec<String> = std::io::BufReader::new(&file)
+                .lines()
+                .collect::<Result<_, _>>()?;
+            let mut out = std::io::stdout().lock();
+            for line in &all[all.len().saturating_sub(lines)..] {
+                writeln!(out, "{line}")?;
+            }
+            out.flush()?;
+            if follow {
+                let mut pos = file.seek(std::io::SeekFrom::End(0))?;
+                let mut pending = String::new();
+                loop {
+                    std::thread::sleep(Duration::from_millis(250));
+                    let len = std::fs::metadata(&path)?.len();
+                    if len < pos {
+                        pos = 0; // the log was replaced
+                    }
+                    if len > pos {
+                        file.seek(std::io::SeekFrom::Start(pos))?;
+                        let mut chunk = String::new();
+                        std::io::Read::read_to_string(&mut file, &mut chunk)?;
+                        pos = len;
+                        pending.push_str(&chunk);
+                        while let Some(end) = pending.find('\n') {
+                            writeln!(out, "{}", &pending[..end])?;
+                            pending.drain(..=end);
+                        }
+                        out.flush()?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn wait_for_signal() {

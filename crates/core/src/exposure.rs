@@ -105,6 +105,14 @@ impl Exposure {
         decision
     }
 
+    /// Every scope some rule requires.
+    pub fn scopes(&self) -> BTreeSet<String> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.scopes.iter().cloned())
+            .collect()
+    }
+
     /// Upstream names that some rule refers to.
     pub fn upstreams(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.upstream.as_str())

@@ -1,14 +1,23 @@
-//! The first checks on every HTTP request, before any MCP handling: the `Host` allow-list (DNS
-//! rebinding) and `Origin` validation (a browser page on another origin gets 403; the spec's
-//! MUST, which rmcp leaves off by default).
+//! The first checks on every HTTP request, before any MCP handling: the client's address
+//! against the IP allow and deny lists, the `Host` allow-list (DNS rebinding), `Origin`
+//! validation (a browser page on another origin gets 403; the spec's MUST, which rmcp leaves off
+//! by default), and the concurrency limit (503 with `Retry-After` past it).
 //!
-//! Both lists come from the config; what is not on them is refused, and a request whose headers
-//! cannot be read is refused too.
+//! The lists come from the config; what is not on them is refused, a request whose headers
+//! cannot be read is refused too, and every refusal is audited.
 
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, Uri};
+use ipnet::IpNet;
+use portcullis_core::audit::{Decision, Outcome};
+use tokio::sync::Semaphore;
+
+use crate::server::Gateway;
 
 /// An `Origin` or allow-list entry, normalised: scheme and host lower-case, host without IPv6
 /// brackets, port explicit.
@@ -44,18 +53,28 @@ fn normalize_host(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Which hosts and origins the edge accepts.
-#[derive(Debug, Clone)]
+/// Which clients, hosts and origins the edge accepts, and how many requests at once.
+#[derive(Debug)]
 pub struct EdgePolicy {
     /// `(host, port)`; a `None` port accepts any port.
     hosts: Vec<(String, Option<u16>)>,
     origins: Vec<Origin>,
     null_origin: bool,
+    /// Empty: every address.
+    allowed_ips: Vec<IpNet>,
+    denied_ips: Vec<IpNet>,
+    in_flight: Arc<Semaphore>,
 }
 
 impl EdgePolicy {
     /// `hosts` are names or `name:port`; `origins` are `scheme://host[:port]` or `null`.
-    pub fn new(hosts: &[String], origins: &[String]) -> EdgePolicy {
+    pub fn new(
+        hosts: &[String],
+        origins: &[String],
+        allowed_ips: Vec<IpNet>,
+        denied_ips: Vec<IpNet>,
+        max_concurrent: usize,
+    ) -> EdgePolicy {
         let hosts = hosts
             .iter()
             .map(|h| match h.trim().parse::<http::uri::Authority>() {
@@ -67,7 +86,33 @@ impl EdgePolicy {
             hosts,
             origins: origins.iter().filter_map(|o| parse_origin(o)).collect(),
             null_origin: origins.iter().any(|o| o == "null"),
+            allowed_ips,
+            denied_ips,
+            in_flight: Arc::new(Semaphore::new(max_concurrent.max(1))),
         }
+    }
+
+    /// Checks the client's address. Without one (the server was not started with connect
+    /// info), any IP rule refuses: the rules cannot be applied, so nothing gets through.
+    pub fn check_client(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
+        if self.allowed_ips.is_empty() && self.denied_ips.is_empty() {
+            return Ok(());
+        }
+        let refused = Refusal {
+            status: StatusCode::FORBIDDEN,
+            reason: "client address is not allowed",
+        };
+        let Some(ip) = client.map(|ip| ip.to_canonical()) else {
+            tracing::error!("IP rules are configured but the server does not see client addresses");
+            return Err(refused);
+        };
+        if self.denied_ips.iter().any(|n| n.contains(&ip)) {
+            return Err(refused);
+        }
+        if !self.allowed_ips.is_empty() && !self.allowed_ips.iter().any(|n| n.contains(&ip)) {
+            return Err(refused);
+        }
+        Ok(())
     }
 
     pub fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -130,21 +175,72 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The axum middleware applying an [`EdgePolicy`].
+/// The axum middleware applying an [`EdgePolicy`]; refusals are audited.
 pub async fn enforce(
-    State(policy): State<std::sync::Arc<EdgePolicy>>,
+    State((gateway, policy)): State<(Arc<Gateway>, Arc<EdgePolicy>)>,
     request: Request,
     next: Next,
 ) -> Response {
-    match policy.check(request.uri(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let checked = policy
+        .check_client(client)
+        .and_then(|()| policy.check(request.uri(), request.headers()));
+    if let Err(refusal) = checked {
+        gateway.audit_refusal(
+            "http",
+            format!("{} {}", request.method(), request.uri().path()),
+            Decision::Denied,
+            Outcome::Refused,
+            refusal.reason.into(),
+        );
+        return refusal.into_response();
     }
+    let Ok(_permit) = policy.in_flight.clone().try_acquire_owned() else {
+        tracing::warn!("too many requests at once; refused one with 503");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(http::header::RETRY_AFTER, "1")],
+            "too many requests at once\n",
+        )
+            .into_response();
+    };
+    next.run(request).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(hosts: &[String], origins: &[String]) -> EdgePolicy {
+        EdgePolicy::new(hosts, origins, vec![], vec![], 4)
+    }
+
+    #[test]
+    fn client_addresses_are_checked_against_both_lists() {
+        let nets = |v: &[&str]| -> Vec<IpNet> { v.iter().map(|n| n.parse().unwrap()).collect() };
+        let p = EdgePolicy::new(
+            &[],
+            &[],
+            nets(&["10.0.0.0/8", "::1/128"]),
+            nets(&["10.0.0.66/32"]),
+            4,
+        );
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(p.check_client(ip("10.1.2.3")).is_ok());
+        assert!(p.check_client(ip("::1")).is_ok());
+        assert!(
+            p.check_client(ip("::ffff:10.1.2.3")).is_ok(),
+            "IPv4-mapped addresses are canonicalised"
+        );
+        assert!(p.check_client(ip("10.0.0.66")).is_err(), "deny wins");
+        assert!(p.check_client(ip("192.168.1.1")).is_err());
+        assert!(p.check_client(None).is_err(), "no address, no entry");
+        let open = EdgePolicy::new(&[], &[], vec![], vec![], 4);
+        assert!(open.check_client(None).is_ok());
+    }
 
     fn check(policy: &EdgePolicy, host: &str, origin: Option<&str>) -> Option<StatusCode> {
         let mut headers = HeaderMap::new();
@@ -160,7 +256,7 @@ mod tests {
 
     #[test]
     fn hosts_match_by_name_and_optional_port() {
-        let p = EdgePolicy::new(
+        let p = policy(
             &[
                 "localhost".into(),
                 "::1".into(),
@@ -188,7 +284,7 @@ mod tests {
 
     #[test]
     fn origins_must_match_scheme_host_and_port() {
-        let p = EdgePolicy::new(
+        let p = policy(
             &["localhost".into()],
             &[
                 "http://localhost:8080".into(),
@@ -220,7 +316,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let with_null = EdgePolicy::new(&["localhost".into()], &["null".into()]);
+        let with_null = policy(&["localhost".into()], &["null".into()]);
         assert_eq!(check(&with_null, "localhost", Some("null")), None);
     }
 }

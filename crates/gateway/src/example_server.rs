@@ -182,6 +182,7 @@ impl ServerHandler for ExampleServer {
 
 /// Serves the example server on stdin/stdout until the client closes.
 pub async fn run_stdio() -> Result<(), String> {
+    tracing::info!("example server: serving MCP on stdin/stdout");
     let running = ExampleServer::new()
         .serve(rmcp::transport::stdio())
         .await

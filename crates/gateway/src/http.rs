@@ -1,7 +1,9 @@
 //! The HTTP edge: the Streamable HTTP MCP endpoint at `/mcp`, and `/healthz`.
 //!
-//! Every request first passes the [`edge`](crate::edge) checks (`Host`, `Origin`). Then one of
-//! two paths serves it:
+//! Every request first passes the [`edge`](crate::edge) checks (client address, `Host`,
+//! `Origin`, concurrency), then authentication (a bearer API key, or 401 with
+//! `WWW-Authenticate`; the [`Principal`] rides in the request's extensions). Then one of two
+//! paths serves it:
 //!
 //! - **The direct path** takes the most common request there is — a stateless 2026-07-28
 //!   `tools/call` whose headers, `_meta` and body are exactly what the spec asks, for a published
@@ -15,26 +17,33 @@
 //! Responses from rmcp have the tool fields its typed model cannot carry put back (see
 //! [`crate::unmodeled`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
+use portcullis_core::Principal;
+use portcullis_core::audit::{Decision, Outcome};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::auth::AuthFailure;
 use crate::edge::{self, EdgePolicy};
-use crate::server::{Gateway, GatewayServer, ToolCallError, failure_result};
+use crate::server::{
+    Caller, Gateway, GatewayServer, ToolCallError, UNAUTHENTICATED, failure_result,
+};
 use crate::unmodeled::{lift_message, may_carry_stash};
 
 /// Largest response body the edge will buffer to restore stashed fields.
@@ -45,11 +54,15 @@ const MODERN: &str = "2026-07-28";
 
 struct Mcp {
     gateway: Arc<Gateway>,
-    rmcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
+    main: StreamableHttpService<GatewayServer, LocalSessionManager>,
+    groups: HashMap<String, StreamableHttpService<GatewayServer, LocalSessionManager>>,
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
-/// The gateway's HTTP routes, for a server listening on `local_addr`.
+/// The gateway's HTTP routes, for a server listening on `local_addr`: `/mcp`, a curated
+/// `/mcp/g/<group>` for each configured group, and `/healthz`. Serve them with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so that IP rules can see the client.
 ///
 /// Unless the config lists allowed origins, the only origin accepted is the gateway's own
 /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT` at the bound port):
@@ -65,31 +78,90 @@ pub fn router(
     } else {
         settings.allowed_origins.clone()
     };
-    let policy = Arc::new(EdgePolicy::new(&settings.allowed_hosts, &allowed_origins));
-    // The edge has checked Host and Origin before rmcp sees the request.
-    let config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(true)
-        .with_json_response(true)
-        .with_cancellation_token(shutdown)
-        .with_max_request_body_bytes(settings.max_body_bytes)
-        .disable_allowed_hosts()
-        .disable_allowed_origins();
-    let factory_gateway = gateway.clone();
-    let rmcp = StreamableHttpService::new(
-        move || Ok(factory_gateway.handler()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let policy = Arc::new(EdgePolicy::new(
+        &settings.allowed_hosts,
+        &allowed_origins,
+        settings.allowed_ips.clone(),
+        settings.denied_ips.clone(),
+        settings.max_concurrent_requests,
+    ));
+    let endpoint = |group: Option<String>| {
+        // The edge has checked Host and Origin before rmcp sees the request.
+        let config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(true)
+            .with_json_response(true)
+            .with_cancellation_token(shutdown.child_token())
+            .with_max_request_body_bytes(settings.max_body_bytes)
+            .disable_allowed_hosts()
+            .disable_allowed_origins();
+        let factory_gateway = gateway.clone();
+        StreamableHttpService::new(
+            move || Ok(factory_gateway.handler(group.clone())),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        )
+    };
+    let groups = gateway
+        .config()
+        .access
+        .group_names()
+        .map(|g| (g.to_string(), endpoint(Some(g.to_string()))))
+        .collect();
     let mcp = Arc::new(Mcp {
+        main: endpoint(None),
+        groups,
         max_body_bytes: settings.max_body_bytes,
-        gateway,
-        rmcp,
+        body_timeout: settings.request_timeout,
+        gateway: gateway.clone(),
     });
+    let edge_state = (gateway.clone(), policy);
     Router::new()
-        .route("/mcp", axum::routing::any(serve_mcp).with_state(mcp))
+        .route("/mcp", axum::routing::any(serve_main))
+        .route("/mcp/g/{group}", axum::routing::any(serve_group))
+        .with_state(mcp)
         .layer(middleware::from_fn(restore_unmodeled_fields))
+        .layer(middleware::from_fn_with_state(gateway, authenticate))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .layer(middleware::from_fn_with_state(policy, edge::enforce))
+        .layer(middleware::from_fn_with_state(edge_state, edge::enforce))
+}
+
+/// Puts the caller's [`Principal`](portcullis_core::Principal) in the request, or answers 401.
+async fn authenticate(
+    State(gateway): State<Arc<Gateway>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
+    match gateway.authenticator().from_header(header) {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(failure) => {
+            tracing::warn!(%failure, "refused an unauthenticated request");
+            gateway.audit_refusal(
+                "http",
+                format!("{} {}", request.method(), request.uri().path()),
+                Decision::Unauthenticated,
+                Outcome::Unauthenticated,
+                failure.to_string(),
+            );
+            let challenge = match failure {
+                AuthFailure::Missing => r#"Bearer realm="portcullis""#,
+                _ => {
+                    r#"Bearer realm="portcullis", error="invalid_token", error_description="invalid token""#
+                }
+            };
+            let body = json!({"jsonrpc": "2.0", "id": null, "error": {
+                "code": UNAUTHENTICATED, "message": failure.client_message()}});
+            (
+                StatusCode::UNAUTHORIZED,
+                [(WWW_AUTHENTICATE, challenge)],
+                axum::Json(body),
+            )
+                .into_response()
+        }
+    }
 }
 
 fn own_origins(local_addr: SocketAddr) -> Vec<String> {
@@ -106,22 +178,49 @@ fn own_origins(local_addr: SocketAddr) -> Vec<String> {
     origins
 }
 
-async fn serve_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
+async fn serve_main(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
+    serve_mcp(&mcp, None, request).await
+}
+
+async fn serve_group(
+    State(mcp): State<Arc<Mcp>>,
+    Path(group): Path<String>,
+    request: Request,
+) -> Response {
+    if !mcp.groups.contains_key(&group) {
+        return (StatusCode::NOT_FOUND, "no such group\n").into_response();
+    }
+    serve_mcp(&mcp, Some(group), request).await
+}
+
+async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Response {
+    let rmcp = match &group {
+        Some(g) => match mcp.groups.get(g) {
+            Some(service) => service,
+            None => return (StatusCode::NOT_FOUND, "no such group\n").into_response(),
+        },
+        None => &mcp.main,
+    };
     if request.method() != Method::POST {
-        return serve_rmcp(&mcp, request).await;
+        return serve_rmcp(rmcp, request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, mcp.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+    let collected = tokio::time::timeout(
+        mcp.body_timeout,
+        http_body_util::Limited::new(body, mcp.max_body_bytes).collect(),
+    )
+    .await;
+    let bytes = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body larger than {} bytes\n", mcp.max_body_bytes),
             )
                 .into_response();
+        }
+        Err(_) => {
+            return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response();
         }
     };
     // rmcp answers unreadable bodies with 415 and no JSON-RPC error; the spec's answer is a
@@ -134,12 +233,18 @@ async fn serve_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
         Err(e) => return jsonrpc_error(-32700, format!("parse error: {e}")),
     };
     if direct_headers(&parts.headers)
+        && let Some(principal) = parts.extensions.get::<Principal>()
         && let Some(call) = DirectCall::parse(&parts.headers, message)
         && mcp.gateway.is_plain_tool(&call.name)
     {
-        return call.serve(&mcp.gateway).await;
+        let caller = Caller {
+            principal: principal.clone(),
+            transport: "http",
+            group,
+        };
+        return call.serve(&mcp.gateway, &caller).await;
     }
-    serve_rmcp(&mcp, Request::from_parts(parts, Body::from(bytes))).await
+    serve_rmcp(rmcp, Request::from_parts(parts, Body::from(bytes))).await
 }
 
 fn jsonrpc_error(code: i64, message: String) -> Response {
@@ -147,8 +252,11 @@ fn jsonrpc_error(code: i64, message: String) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
-async fn serve_rmcp(mcp: &Mcp, request: Request) -> Response {
-    match mcp.rmcp.clone().oneshot(request).await {
+async fn serve_rmcp(
+    rmcp: &StreamableHttpService<GatewayServer, LocalSessionManager>,
+    request: Request,
+) -> Response {
+    match rmcp.clone().oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     }
@@ -223,11 +331,11 @@ impl DirectCall {
         })
     }
 
-    async fn serve(self, gateway: &Gateway) -> Response {
+    async fn serve(self, gateway: &Gateway, caller: &Caller) -> Response {
         // Dropping this future (the client went away) cancels the call upstream.
         let never = CancellationToken::new();
         let outcome = gateway
-            .call_tool(&self.name, self.arguments, None, &never)
+            .call_tool(caller, &self.name, self.arguments, None, &never)
             .await;
         let (status, message) = match outcome {
             Ok(result) => (

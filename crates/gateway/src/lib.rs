@@ -1,6 +1,8 @@
 //! The Portcullis gateway: everything that touches sockets and processes.
 //!
-//! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it.
+//! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it,
+//!   whose `call_tool` is the pipeline every call goes through.
+//! - [`auth`] and [`audit`]: who is calling, and the record of every call.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
 //!   spoken through the gateway's own raw-JSON client in [`rpc`].
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
@@ -8,6 +10,8 @@
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
 
+pub mod audit;
+pub mod auth;
 pub mod catalogue;
 pub mod edge;
 pub mod example_server;
@@ -18,4 +22,4 @@ pub mod stdio;
 pub mod unmodeled;
 pub mod upstream;
 
-pub use server::{Gateway, GatewayServer};
+pub use server::{Caller, Gateway, GatewayServer};

@@ -1,17 +1,19 @@
 //! The MCP server clients talk to: one [`Gateway`] shared by every transport and session.
 //!
-//! `tools/list` serves the published catalogue with the gateway's own cursors; `tools/call`
-//! looks the published name up and forwards the call to its upstream. A name that is not
-//! published reads as unknown (`-32602`), whether no upstream has it or it exists upstream but
-//! is not exposed. Only the `tools` capability is declared, so rmcp answers every other method
-//! with "method not found".
+//! `tools/list` serves each caller the published tools it may call, with the gateway's own
+//! cursors. Every `tools/call` goes through [`Gateway::call_tool`], which reads top to bottom:
+//! look the tool up, authorize the caller, call the upstream with the proof of authorization,
+//! and write one audit record on every way out (including the client going away). A name that
+//! is not published, or not for this caller, reads as unknown (`-32602`). Only the `tools`
+//! capability is declared, so every other method gets "method not found".
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::Config;
+use portcullis_core::audit::{AuditRecord, Decision, Outcome, shape};
+use portcullis_core::{Config, Principal, authorize};
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
@@ -25,6 +27,8 @@ use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditLog, now_rfc3339, request_id};
+use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::CatalogueState;
 use crate::rpc::RpcError;
 use crate::upstream::{Upstream, UpstreamError};
@@ -32,6 +36,8 @@ use crate::upstream::{Upstream, UpstreamError};
 /// The gateway: its upstreams and the catalogue they feed.
 pub struct Gateway {
     config: Config,
+    auth: Authenticator,
+    audit: AuditLog,
     catalogue: Arc<CatalogueState>,
     upstreams: HashMap<String, Arc<Upstream>>,
     shutdown: CancellationToken,
@@ -41,7 +47,13 @@ pub struct Gateway {
 impl Gateway {
     /// Starts a supervisor for every upstream. `base_dir` is the directory relative paths in the
     /// config are taken from.
-    pub fn start(config: Config, base_dir: PathBuf, shutdown: CancellationToken) -> Arc<Gateway> {
+    pub fn start(
+        config: Config,
+        base_dir: PathBuf,
+        auth: Authenticator,
+        audit: AuditLog,
+        shutdown: CancellationToken,
+    ) -> Arc<Gateway> {
         let prefixes = config
             .upstreams
             .iter()
@@ -61,6 +73,8 @@ impl Gateway {
         }
         Arc::new(Gateway {
             config,
+            auth,
+            audit,
             catalogue,
             upstreams,
             shutdown,
@@ -81,14 +95,71 @@ impl Gateway {
         &self.config
     }
 
-    /// Published tool names, in order.
-    pub fn published_names(&self) -> Vec<String> {
+    /// Published tools, in order, with the scopes each requires (none: public on purpose).
+    pub fn published(&self) -> Vec<(String, Vec<String>)> {
         let current = self.catalogue.current();
         current
             .catalogue
             .tools()
             .iter()
-            .map(|t| t.name.clone())
+            .map(|t| (t.name.clone(), t.scopes.iter().cloned().collect()))
+            .collect()
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Records a caller turned away before any MCP message was read (credentials, edge).
+    pub fn audit_refusal(
+        &self,
+        transport: &'static str,
+        method: String,
+        decision: Decision,
+        outcome: Outcome,
+        reason: String,
+    ) {
+        self.audit.record(AuditRecord {
+            time: now_rfc3339(),
+            request_id: request_id(),
+            transport,
+            principal: "unauthenticated".into(),
+            principal_kind: "none",
+            method,
+            tool: None,
+            upstream: None,
+            group: None,
+            arguments: None,
+            decision,
+            outcome,
+            reason,
+            latency_ms: 0.0,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+    }
+
+    /// The published tools `caller` may call, in order.
+    pub fn visible_tools(&self, caller: &Caller) -> Vec<Tool> {
+        let published = self.catalogue.current();
+        published
+            .catalogue
+            .tools()
+            .iter()
+            .filter(|t| {
+                authorize(
+                    &self.config.access,
+                    &caller.principal,
+                    t,
+                    caller.group.as_deref(),
+                )
+                .is_ok()
+            })
+            .filter_map(|t| published.typed.get(&t.name).cloned())
             .collect()
     }
 
@@ -108,46 +179,102 @@ impl Gateway {
     /// upstream's raw result, with `resultType`.
     pub async fn call_tool(
         &self,
+        caller: &Caller,
         name: &str,
         arguments: Option<Value>,
         progress: Option<(Peer<RoleServer>, ProgressToken)>,
         cancelled: &CancellationToken,
     ) -> Result<Value, ToolCallError> {
+        let mut audit = CallAudit::start(&self.audit, caller, name, arguments.as_ref());
         let published = self.catalogue.current();
-        let tool = published
+        let Some(tool) = published
             .tool(name)
             .filter(|t| published.typed.contains_key(&t.name))
-            .ok_or(ToolCallError::Unknown)?;
-        let upstream = self
-            .upstreams
-            .get(&tool.upstream)
-            .ok_or(ToolCallError::Unknown)?;
-        match upstream
-            .call_tool(&tool.upstream_tool, arguments, progress, cancelled)
-            .await
-        {
+        else {
+            audit.finish(
+                Decision::Denied,
+                Outcome::UnknownTool,
+                "not published".into(),
+                0,
+            );
+            return Err(ToolCallError::Unknown);
+        };
+        audit.record.upstream = Some(tool.upstream.clone());
+        let authorized = match authorize(
+            &self.config.access,
+            &caller.principal,
+            tool,
+            caller.group.as_deref(),
+        ) {
+            Ok(authorized) => authorized,
+            Err(denial) => {
+                audit.finish(
+                    Decision::Denied,
+                    Outcome::UnknownTool,
+                    denial.to_string(),
+                    0,
+                );
+                return Err(ToolCallError::Unknown);
+            }
+        };
+        let Some(upstream) = self.upstreams.get(authorized.upstream()) else {
+            audit.finish(
+                Decision::Denied,
+                Outcome::UnknownTool,
+                "no such upstream".into(),
+                0,
+            );
+            return Err(ToolCallError::Unknown);
+        };
+        let outcome = upstream
+            .call_tool(&authorized, arguments, progress, cancelled)
+            .await;
+        match outcome {
             Ok(Value::Object(mut result)) => {
                 // Legacy upstreams send no `resultType`; modern clients require it (and rmcp
                 // strips it for clients that negotiated an older revision).
                 result
                     .entry("resultType")
                     .or_insert_with(|| Value::String("complete".into()));
-                Ok(Value::Object(result))
+                let result = Value::Object(result);
+                let (outcome, reason) = if result.get("isError") == Some(&Value::Bool(true)) {
+                    (Outcome::ToolError, "the tool reported an error")
+                } else {
+                    (Outcome::Ok, "ok")
+                };
+                audit.finish(Decision::Allowed, outcome, reason.into(), json_len(&result));
+                Ok(result)
             }
-            Ok(_) => Err(ToolCallError::Failed(format!(
-                "upstream `{}` sent an invalid tool result",
-                tool.upstream
-            ))),
-            Err(UpstreamError::Protocol(e)) => Err(ToolCallError::Upstream(e)),
+            Ok(_) => {
+                let message = format!("upstream `{}` sent an invalid tool result", tool.upstream);
+                audit.finish(Decision::Allowed, Outcome::Unavailable, message.clone(), 0);
+                Err(ToolCallError::Failed(message))
+            }
+            Err(UpstreamError::Protocol(e)) => {
+                audit.finish(
+                    Decision::Allowed,
+                    Outcome::UpstreamError,
+                    format!("upstream error {}", e.code),
+                    0,
+                );
+                Err(ToolCallError::Upstream(e))
+            }
             Err(e) => {
                 tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
+                let outcome = match e {
+                    UpstreamError::Timeout { .. } => Outcome::Timeout,
+                    UpstreamError::Cancelled => Outcome::Cancelled,
+                    _ => Outcome::Unavailable,
+                };
+                audit.finish(Decision::Allowed, outcome, e.to_string(), 0);
                 Err(ToolCallError::Failed(e.to_string()))
             }
         }
     }
 
     /// Stops the upstream supervisors and waits (a few seconds at most) until they have closed
-    /// their connections and stopped their child processes.
+    /// their connections and stopped their child processes; then waits until every audit
+    /// record so far is written.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
         let supervisors = std::mem::take(
@@ -163,14 +290,137 @@ impl Gateway {
         {
             tracing::warn!("some upstream did not stop within 5 s");
         }
+        self.audit.flush().await;
     }
 
-    /// The rmcp handler to serve one client connection or session with.
-    pub fn handler(self: &Arc<Self>) -> GatewayServer {
+    /// The rmcp handler for one HTTP session or request, on the main endpoint or a group.
+    pub fn handler(self: &Arc<Self>, group: Option<String>) -> GatewayServer {
         GatewayServer {
             gateway: self.clone(),
+            identity: Identity::Http,
+            group,
         }
     }
+
+    /// The rmcp handler for the stdio client, who presents `token` (from `PORTCULLIS_API_KEY`)
+    /// or nothing (anonymous).
+    pub fn stdio_handler(self: &Arc<Self>, token: Option<String>) -> GatewayServer {
+        GatewayServer {
+            gateway: self.clone(),
+            identity: Identity::Stdio(token),
+            group: None,
+        }
+    }
+}
+
+/// Who is calling, on which transport, through which endpoint.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub transport: &'static str,
+    pub group: Option<String>,
+}
+
+fn json_len(v: &Value) -> u64 {
+    serde_json::to_vec(v).map_or(0, |b| b.len() as u64)
+}
+
+/// The audit record of one call in progress. Whatever way the call ends, one record is
+/// written: by [`CallAudit::finish`], or, if the call is abandoned (the client went away), on
+/// drop.
+struct CallAudit<'a> {
+    log: &'a AuditLog,
+    record: AuditRecord,
+    started: std::time::Instant,
+    done: bool,
+}
+
+impl<'a> CallAudit<'a> {
+    fn start(
+        log: &'a AuditLog,
+        caller: &Caller,
+        tool: &str,
+        arguments: Option<&Value>,
+    ) -> CallAudit<'a> {
+        CallAudit {
+            log,
+            record: AuditRecord {
+                time: now_rfc3339(),
+                request_id: request_id(),
+                transport: caller.transport,
+                principal: caller.principal.id.clone(),
+                principal_kind: caller.principal.kind.as_str(),
+                method: "tools/call".into(),
+                tool: Some(printable_name(tool)),
+                upstream: None,
+                group: caller.group.clone(),
+                arguments: arguments.map(shape),
+                decision: Decision::Denied,
+                outcome: Outcome::Cancelled,
+                reason: String::new(),
+                latency_ms: 0.0,
+                bytes_in: arguments.map_or(0, json_len),
+                bytes_out: 0,
+            },
+            started: std::time::Instant::now(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, decision: Decision, outcome: Outcome, reason: String, bytes_out: u64) {
+        self.record.decision = decision;
+        self.record.outcome = outcome;
+        self.record.reason = reason;
+        self.record.bytes_out = bytes_out;
+        self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        self.done = true;
+        self.log.record(self.record.clone());
+    }
+}
+
+impl Drop for CallAudit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let decision = if self.record.upstream.is_some() {
+                Decision::Allowed
+            } else {
+                Decision::Denied
+            };
+            self.finish(
+                decision,
+                Outcome::Cancelled,
+                "the client went away before the answer".into(),
+                0,
+            );
+        }
+    }
+}
+
+/// A tool name as the audit log may show it: the caller chose it, so anything that is not a
+/// valid tool name is replaced.
+fn printable_name(name: &str) -> String {
+    if is_tool_name(name) {
+        name.to_string()
+    } else {
+        "(invalid tool name)".into()
+    }
+}
+
+fn is_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// How a handler learns who is calling.
+#[derive(Clone)]
+enum Identity {
+    /// The HTTP edge authenticated the request and put the [`Principal`] in its extensions.
+    Http,
+    /// The stdio client's token, checked again on every request.
+    Stdio(Option<String>),
 }
 
 /// Why a `tools/call` produced no upstream result.
@@ -198,15 +448,55 @@ pub fn failure_result(message: &str) -> Value {
 #[derive(Clone)]
 pub struct GatewayServer {
     gateway: Arc<Gateway>,
+    identity: Identity,
+    group: Option<String>,
+}
+
+/// JSON-RPC error code for a request whose caller is not authenticated (stdio; over HTTP the
+/// edge answers 401 first).
+pub const UNAUTHENTICATED: i32 = -32001;
+
+impl GatewayServer {
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+        let (principal, transport) = match &self.identity {
+            Identity::Http => {
+                let principal = context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .and_then(|parts| parts.extensions.get::<Principal>())
+                    .cloned();
+                (principal.ok_or(AuthFailure::Missing), "http")
+            }
+            Identity::Stdio(None) => (Ok(Principal::anonymous()), "stdio"),
+            Identity::Stdio(Some(token)) => (self.gateway.auth.token(token), "stdio"),
+        };
+        match principal {
+            Ok(principal) => Ok(Caller {
+                principal,
+                transport,
+                group: self.group.clone(),
+            }),
+            Err(failure) => {
+                tracing::warn!(%failure, transport, "refused an unauthenticated request");
+                self.gateway.audit_refusal(
+                    transport,
+                    "request".into(),
+                    Decision::Unauthenticated,
+                    Outcome::Unauthenticated,
+                    failure.to_string(),
+                );
+                Err(ErrorData::new(
+                    ErrorCode(UNAUTHENTICATED),
+                    failure.client_message(),
+                    None,
+                ))
+            }
+        }
+    }
 }
 
 fn unknown_tool(name: &str) -> ErrorData {
-    let printable = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if printable {
+    if is_tool_name(name) {
         ErrorData::invalid_params(format!("unknown tool: {name}"), None)
     } else {
         ErrorData::invalid_params("unknown tool", None)
@@ -261,14 +551,17 @@ impl ServerHandler for GatewayServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let caller = self.caller(&context)?;
         let published = self.gateway.catalogue.current();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let access = &self.gateway.config.access;
         let (page, next) = published
             .catalogue
             .page(cursor, self.gateway.config.gateway.page_size, |t| {
                 published.typed.contains_key(&t.name)
+                    && authorize(access, &caller.principal, t, caller.group.as_deref()).is_ok()
             })
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
         let tools = page
@@ -289,6 +582,7 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let caller = self.caller(&context)?;
         let progress = context
             .meta
             .get_progress_token()
@@ -296,7 +590,7 @@ impl ServerHandler for GatewayServer {
         let arguments = request.arguments.map(Value::Object);
         let result = match self
             .gateway
-            .call_tool(&request.name, arguments, progress, &context.ct)
+            .call_tool(&caller, &request.name, arguments, progress, &context.ct)
             .await
         {
             Ok(result) => result,

@@ -8,8 +8,9 @@ use rmcp::service::RoleServer;
 use crate::server::Gateway;
 use crate::unmodeled::{lift_message, line_transport};
 
-/// Serves one client on stdin/stdout until it closes its end.
-pub async fn serve_stdio(gateway: Arc<Gateway>) -> Result<(), String> {
+/// Serves one client on stdin/stdout until it closes its end. `token` is the client's API key
+/// (from `PORTCULLIS_API_KEY`), checked on every request; without one the client is anonymous.
+pub async fn serve_stdio(gateway: Arc<Gateway>, token: Option<String>) -> Result<(), String> {
     let transport = line_transport::<RoleServer>(
         tokio::io::stdin(),
         tokio::io::stdout(),
@@ -19,7 +20,7 @@ pub async fn serve_stdio(gateway: Arc<Gateway>) -> Result<(), String> {
         "client",
     );
     let running = gateway
-        .handler()
+        .stdio_handler(token)
         .serve(transport)
         .await
         .map_err(|e| format!("the client did not complete initialization: {e}"))?;

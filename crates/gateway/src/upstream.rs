@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use portcullis_core::{SecretSource, UpstreamSpec, UpstreamTransport};
+use portcullis_core::{Authorized, SecretSource, UpstreamSpec, UpstreamTransport};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::{Value, json};
@@ -124,12 +124,13 @@ impl Upstream {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = connection;
     }
 
-    /// Calls one tool upstream and returns its raw result. `progress` is the client's peer and
+    /// Calls one tool upstream — only with the proof that the caller may — and returns its raw
+    /// result. `progress` is the client's peer and
     /// progress token, when the client asked for progress; the upstream's progress is relayed
     /// to it in order, before the result.
     pub async fn call_tool(
         &self,
-        tool: &str,
+        authorized: &Authorized,
         arguments: Option<Value>,
         progress: Option<(Peer<RoleServer>, ProgressToken)>,
         cancelled: &CancellationToken,
@@ -137,7 +138,7 @@ impl Upstream {
         let connection = self
             .current()
             .ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?;
-        let mut params = json!({ "name": tool });
+        let mut params = json!({ "name": authorized.upstream_tool() });
         if let Some(arguments) = arguments {
             params["arguments"] = arguments;
         }

@@ -135,6 +135,7 @@ async fn mcp_method_header_must_match_the_body() {
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
     let response = reqwest::Client::new()
         .post(gw.url())
+        .header("authorization", gw.bearer())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
@@ -157,6 +158,7 @@ async fn mcp_name_header_must_match_the_tool() {
         "io.modelcontextprotocol/clientCapabilities": {}}}});
     let response = reqwest::Client::new()
         .post(gw.url())
+        .header("authorization", gw.bearer())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
@@ -176,10 +178,11 @@ async fn foreign_origins_and_hosts_are_refused_by_default() {
     let gw = Gateway::start(&example_config(""));
     let port = gw.addr.port();
     let status = |origin: Option<String>, host: Option<String>| {
-        let url = gw.url();
+        let (url, bearer) = (gw.url(), gw.bearer());
         async move {
             let mut r = reqwest::Client::new()
                 .post(url)
+                .header("authorization", bearer)
                 .header("content-type", "application/json")
                 .header("accept", "application/json, text/event-stream")
                 .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
@@ -217,6 +220,7 @@ async fn foreign_origins_and_hosts_are_refused_by_default() {
     // The plain-call path is behind the same edge.
     let direct = reqwest::Client::new()
         .post(gw.url())
+        .header("authorization", gw.bearer())
         .header("origin", "http://evil.example.com")
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
@@ -234,10 +238,11 @@ async fn foreign_origins_and_hosts_are_refused_by_default() {
 async fn malformed_and_oversized_requests_get_clear_errors_and_the_gateway_keeps_serving() {
     let gw = Gateway::start(&example_config("[gateway]\nmax_body_bytes = 4096\n"));
     let post = |body: Vec<u8>, direct: bool| {
-        let url = gw.url();
+        let (url, bearer) = (gw.url(), gw.bearer());
         async move {
             let mut r = reqwest::Client::new()
                 .post(url)
+                .header("authorization", bearer)
                 .header("content-type", "application/json")
                 .header("accept", "application/json, text/event-stream")
                 .header("mcp-protocol-version", "2026-07-28");

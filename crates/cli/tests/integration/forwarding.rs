@@ -11,6 +11,9 @@ use crate::harness::{Gateway, call, example_config, fixture, text_of};
 fn raw_upstream_config(extra: &str) -> String {
     format!(
         r#"
+[auth]
+api_keys = true
+
 [upstreams.raw]
 kind = "stdio"
 command = "python3"
@@ -72,6 +75,7 @@ async fn fields_rmcp_does_not_model_survive_in_legacy_sessions() {
     let post = |body: Value, session: Option<String>| {
         let mut r = http
             .post(gw.url())
+            .header("authorization", gw.bearer())
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
             .json(&body);
@@ -205,6 +209,7 @@ async fn a_client_that_disconnects_cancels_the_call_upstream() {
             "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
     let mut response = reqwest::Client::new()
         .post(gw.url())
+        .header("authorization", gw.bearer())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
@@ -318,10 +323,11 @@ async fn both_http_paths_answer_alike() {
 #[tokio::test]
 async fn a_client_that_disconnects_from_a_plain_call_cancels_it_upstream() {
     let gw = Gateway::start(&example_config(""));
-    let url = gw.url();
+    let (url, bearer) = (gw.url(), gw.bearer());
     let call = tokio::spawn(async move {
         gw_post(
             &url,
+            &bearer,
             "demo_slow_count",
             json!({"steps": 100, "delay_ms": 100}),
         )
@@ -333,9 +339,15 @@ async fn a_client_that_disconnects_from_a_plain_call_cancels_it_upstream() {
     wait_for_cancellations(&gw, "1").await;
 }
 
-async fn gw_post(url: &str, tool: &str, arguments: Value) -> reqwest::Result<reqwest::Response> {
+async fn gw_post(
+    url: &str,
+    bearer: &str,
+    tool: &str,
+    arguments: Value,
+) -> reqwest::Result<reqwest::Response> {
     reqwest::Client::new()
         .post(url)
+        .header("authorization", bearer)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")

@@ -11,6 +11,7 @@ use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -33,10 +34,12 @@ pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The throwaway key `--dev` printed, when started with it.
+    pub dev_key: Option<String>,
 }
 
 impl Gateway {
-    /// Writes `config` to a fresh directory and serves it on a free loopback port.
+    /// Writes `config` to a fresh directory and serves it on a free loopback port, with `--dev`.
     pub fn start(config: &str) -> Gateway {
         Self::start_with_env(config, &[])
     }
@@ -47,17 +50,35 @@ impl Gateway {
 
     /// Also writes `files` (name, contents) beside the config file.
     pub fn start_with(config: &str, env: &[(&str, &str)], files: &[(&str, &str)]) -> Gateway {
+        Self::launch(config, env, files, &["--dev"], |_| {})
+    }
+
+    /// Serves without `--dev`; `before` runs against the fresh state directory first (to issue
+    /// keys, say).
+    pub fn start_plain(config: &str, before: impl FnOnce(&Path)) -> Gateway {
+        Self::launch(config, &[], &[], &[], before)
+    }
+
+    fn launch(
+        config: &str,
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+        flags: &[&str],
+        before: impl FnOnce(&Path),
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         for (name, contents) in files {
             std::fs::write(dir.path().join(name), contents).unwrap();
         }
         let config_path = dir.path().join("portcullis.toml");
         std::fs::write(&config_path, config).unwrap();
+        before(&config_path);
         let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
             .env("PORTCULLIS_LOG", "info,portcullis::upstream_stderr=warn")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -68,15 +89,19 @@ impl Gateway {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut dev_key = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(key) = line.strip_prefix("dev key: ") {
+                    dev_key = Some(key.trim().to_string());
+                }
                 if let Some(addr) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
+                    let _ = tx.send((addr.trim().to_string(), dev_key.clone()));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(a) => a.parse().unwrap(),
+        let (addr, dev_key) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok((a, key)) => (a.parse().unwrap(), key),
             Err(_) => {
                 let _ = child.kill();
                 let log =
@@ -84,7 +109,35 @@ impl Gateway {
                 panic!("the gateway did not start; its log:\n{log}");
             }
         };
-        Gateway { child, addr, dir }
+        Gateway {
+            child,
+            addr,
+            dir,
+            dev_key,
+        }
+    }
+
+    /// The config file's path.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("portcullis.toml")
+    }
+
+    /// The audit log's lines so far (after giving the writer a moment).
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::thread::sleep(Duration::from_millis(150));
+        std::fs::read_to_string(self.dir.path().join(".portcullis/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// `Authorization` value for the dev key.
+    pub fn bearer(&self) -> String {
+        format!(
+            "Bearer {}",
+            self.dev_key.as_deref().expect("started with --dev")
+        )
     }
 
     /// Sends SIGTERM (by PID) and waits for the gateway to exit; true when it exited cleanly.
@@ -109,11 +162,24 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
-    /// Connects the official Rust SDK client over Streamable HTTP.
+    /// Connects the official Rust SDK client over Streamable HTTP, with the dev key.
     pub async fn rmcp_client(&self) -> RunningService<RoleClient, ()> {
-        ().serve(StreamableHttpClientTransport::from_uri(self.url()))
+        self.rmcp_client_with(self.dev_key.as_deref())
             .await
             .unwrap()
+    }
+
+    /// Connects the official Rust SDK client with `token` (or none).
+    pub async fn rmcp_client_with(
+        &self,
+        token: Option<&str>,
+    ) -> Result<RunningService<RoleClient, ()>, rmcp::service::ClientInitializeError> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.url());
+        if let Some(t) = token {
+            config = config.auth_header(t);
+        }
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
     }
 
     /// Sends one stateless 2026-07-28 request and returns the JSON-RPC message that answers it,
@@ -127,6 +193,7 @@ impl Gateway {
             json!({"name": "test", "version": "1"});
         let mut request = reqwest::Client::new()
             .post(self.url())
+            .header("authorization", self.bearer())
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
@@ -190,6 +257,9 @@ pub fn text_of(result: &CallToolResult) -> String {
 pub fn example_config(extra: &str) -> String {
     format!(
         r#"
+[auth]
+api_keys = true
+
 [upstreams.demo]
 kind = "stdio"
 command = "$PORTCULLIS"

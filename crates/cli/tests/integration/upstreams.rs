@@ -141,6 +141,9 @@ async fn upstream_stderr_goes_to_the_gateway_log() {
 async fn a_tool_that_appears_later_stays_hidden_unless_named() {
     let config = format!(
         r#"
+[auth]
+api_keys = true
+
 [upstreams.raw]
 kind = "stdio"
 command = "python3"
@@ -242,6 +245,9 @@ async fn http_upstreams_get_the_gateways_credentials_never_the_clients() {
     let upstream = HttpUpstream::start();
     let config = format!(
         r#"
+[auth]
+api_keys = true
+
 [upstreams.web]
 kind = "http"
 url = "{}"
@@ -268,12 +274,12 @@ read_only = true
             "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
     let answer: Value = reqwest::Client::new()
         .post(gw.url())
+        .header("authorization", gw.bearer())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
         .header("mcp-name", "web_seen_headers")
-        .header("authorization", "Bearer client-token")
         .header("x-api-key", "client-key")
         .json(&body)
         .send()

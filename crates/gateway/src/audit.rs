@@ -1,0 +1,119 @@
+//! Writing the audit log: one task owns the file and appends each record, sealed into the hash
+//! chain, as it arrives. Callers hand records over without waiting.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use portcullis_core::audit::{AuditRecord, GENESIS, line_hash, rfc3339, seal};
+use tokio::sync::mpsc;
+
+/// The sending side of the audit log; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::UnboundedSender<Message>,
+}
+
+enum Message {
+    Record(Box<AuditRecord>),
+    /// Answered once every record sent before it is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The current time as the audit log writes it.
+pub fn now_rfc3339() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    rfc3339(ms)
+}
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return "unknown".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The hash the next record must chain to: the last line's, or the genesis value.
+fn last_hash(path: &Path) -> Result<String, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GENESIS.into()),
+        Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+    };
+    let mut last = None;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        if !line.trim().is_empty() {
+            last = Some(line);
+        }
+    }
+    match last {
+        None => Ok(GENESIS.into()),
+        Some(line) => line_hash(&line).map(str::to_string).ok_or_else(|| {
+            format!(
+                "the last line of `{}` is not a sealed audit record; move the file aside to start a new log",
+                path.display()
+            )
+        }),
+    }
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log at `path` and starts the writer task, which ends
+    /// when every `AuditLog` handle is dropped.
+    pub fn open(path: PathBuf) -> Result<AuditLog, String> {
+        let mut prev = last_hash(&path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open the audit log `{}`: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        tokio::task::spawn_blocking(move || {
+            while let Some(message) = rx.blocking_recv() {
+                let record = match message {
+                    Message::Record(record) => record,
+                    Message::Flush(done) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                };
+                let (line, hash) = seal(&record, &prev);
+                let written = file
+                    .write_all(line.as_bytes())
+                    .and_then(|()| file.write_all(b"\n"))
+                    .and_then(|()| file.flush());
+                match written {
+                    Ok(()) => prev = hash,
+                    Err(e) => tracing::error!(error = %e, "cannot write the audit log"),
+                }
+            }
+        });
+        Ok(AuditLog { tx })
+    }
+
+    /// Hands a record to the writer.
+    pub fn record(&self, record: AuditRecord) {
+        if self.tx.send(Message::Record(Box::new(record))).is_err() {
+            tracing::error!("the audit log writer has stopped; a record was lost");
+        }
+    }
+
+    /// Waits until every record handed over so far is written.
+    pub async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.tx.send(Message::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
+}
