@@ -31,7 +31,12 @@ pids+=($!)
 wait_for_file "$WORK/upstream.port"
 UPSTREAM="http://127.0.0.1:$(cat "$WORK/upstream.port")/mcp"
 
+# The suite sends no credentials: the tools are public and anonymous callers allowed.
 cat > "$WORK/portcullis.toml" <<TOML
+[auth]
+api_keys = true
+allow_anonymous = true
+
 [upstreams.conf]
 kind = "http"
 url = "$UPSTREAM"

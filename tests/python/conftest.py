@@ -1,5 +1,6 @@
 """Starts the real `portcullis` binary for the Python SDK tests."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -13,6 +14,9 @@ BIN = os.environ.get("PORTCULLIS_BIN", str(ROOT / "target" / "debug" / "portcull
 RAW_UPSTREAM = ROOT / "tests" / "fixtures" / "raw_upstream.py"
 
 CONFIG = f"""
+[auth]
+api_keys = true
+
 [upstreams.demo]
 kind = "stdio"
 command = "$PORTCULLIS"
@@ -26,13 +30,20 @@ inherit_env = ["PATH"]
 
 [[expose]]
 upstream = "demo"
-tools = ["echo", "get_invoice", "slow_count"]
+tools = ["echo"]
 read_only = true
+
+[[expose]]
+upstream = "demo"
+tools = ["get_invoice", "slow_count"]
+read_only = true
+scopes = ["invoices:read"]
 
 [[expose]]
 upstream = "demo"
 tools = ["refund"]
 destructive = true
+scopes = ["invoices:read", "invoices:write"]
 
 [[expose]]
 upstream = "raw"
@@ -52,6 +63,27 @@ def config_path():
         path = pathlib.Path(d) / "portcullis.toml"
         path.write_text(CONFIG)
         yield str(path)
+
+
+def create_key(config_path, name, scopes):
+    """Issues an API key with `portcullis keys create --json`; returns its token."""
+    out = subprocess.run(
+        [BIN, "keys", "create", "--config", config_path, "--name", name, "--scopes", scopes, "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)["token"]
+
+
+@pytest.fixture(scope="session")
+def full_key(config_path):
+    return create_key(config_path, "python-full", "invoices:read,invoices:write")
+
+
+@pytest.fixture(scope="session")
+def reader_key(config_path):
+    return create_key(config_path, "python-reader", "invoices:read")
 
 
 @pytest.fixture(scope="session")

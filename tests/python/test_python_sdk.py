@@ -1,8 +1,10 @@
 """The official MCP Python SDK (2.x) against Portcullis, in both protocol eras and over both
 downstream transports."""
 
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import BIN
@@ -20,17 +22,23 @@ EXPECTED_TOOLS = [
 pytestmark = pytest.mark.anyio
 
 
-def targets(gateway_url, config_path):
-    return {
-        "http": gateway_url,
-        "stdio": StdioServerParameters(command=BIN, args=["stdio", "--config", config_path]),
-    }
+def http_target(url, token):
+    """The Streamable HTTP transport, sending `token` as a bearer API key."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
+
+
+def stdio_target(config_path, token):
+    env = {"PORTCULLIS_API_KEY": token} if token else {}
+    return StdioServerParameters(command=BIN, args=["stdio", "--config", config_path], env=env)
 
 
 @pytest.fixture(params=[(t, m) for t in ("http", "stdio") for m in MODES], ids=lambda p: f"{p[0]}-{p[1]}")
-def client_args(request, gateway_url, config_path):
+def client_args(request, gateway_url, config_path, full_key):
     transport, mode = request.param
-    return targets(gateway_url, config_path)[transport], mode
+    if transport == "http":
+        return http_target(gateway_url, full_key), mode
+    return stdio_target(config_path, full_key), mode
 
 
 async def test_lists_exactly_the_exposed_tools(client_args):
@@ -89,3 +97,28 @@ async def test_progress_reaches_the_client(client_args):
         )
         assert result.content[0].text == "counted to 3"
     assert seen == [(1.0, 3.0), (2.0, 3.0), (3.0, 3.0)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_key_sees_only_the_tools_its_scopes_allow(gateway_url, config_path, reader_key, mode):
+    for target in (http_target(gateway_url, reader_key), stdio_target(config_path, reader_key)):
+        async with Client(target, mode=mode) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            assert "demo_refund" not in names
+            assert "demo_get_invoice" in names
+            with pytest.raises(MCPError) as err:
+                await client.call_tool("demo_refund", {"invoice_id": "INV-1", "amount_cents": 1})
+            assert err.value.error.code == -32602
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_without_a_key_http_refuses_and_stdio_is_anonymous(gateway_url, config_path, mode):
+    with pytest.raises(Exception):
+        async with Client(http_target(gateway_url, None), mode=mode) as client:
+            await client.list_tools()
+    with pytest.raises(Exception):
+        async with Client(http_target(gateway_url, "pcs_" + "0" * 64), mode=mode) as client:
+            await client.list_tools()
+    async with Client(stdio_target(config_path, None), mode=mode) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        assert names == ["demo_echo", "raw_plain", "raw_tasky"]

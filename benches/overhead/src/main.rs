@@ -2,7 +2,8 @@
 //!
 //! `portcullis-bench PORTCULLIS_BINARY` starts an upstream (a bare rmcp Streamable HTTP server,
 //! stateless, JSON responses, one `echo` tool) in a child process, and Portcullis in front of it
-//! (fronting it as an HTTP upstream). It drives the same stateless 2026-07-28 `tools/call` load
+//! (fronting it as an HTTP upstream, the tool scoped, calls carrying a real API key, every call
+//! audited). It drives the same stateless 2026-07-28 `tools/call` load
 //! at the upstream directly and then through Portcullis, on loopback, and prints for each:
 //! throughput, p50/p99 latency, and the serving process's CPU time per call (from
 //! `/proc/PID/stat`); then Portcullis's own CPU per call, its resident memory, and how soon after
@@ -116,9 +117,18 @@ fn request_body(tool: &str) -> Value {
             "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}}}})
 }
 
-async fn one_call(http: &reqwest::Client, url: &str, tool: &str, body: &str) -> anyhow::Result<()> {
-    let response = http
-        .post(url)
+async fn one_call(
+    http: &reqwest::Client,
+    url: &str,
+    tool: &str,
+    body: &str,
+    authorization: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut request = http.post(url);
+    if let Some(a) = authorization {
+        request = request.header("authorization", a);
+    }
+    let response = request
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
@@ -142,7 +152,13 @@ struct Run {
     server_cpu: Duration,
 }
 
-async fn drive(url: &str, tool: &str, calls: usize, server_pid: u32) -> anyhow::Result<Run> {
+async fn drive(
+    url: &str,
+    tool: &str,
+    authorization: Option<&str>,
+    calls: usize,
+    server_pid: u32,
+) -> anyhow::Result<Run> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()?;
@@ -158,11 +174,12 @@ async fn drive(url: &str, tool: &str, calls: usize, server_pid: u32) -> anyhow::
             tool.to_string(),
             body.clone(),
         );
+        let authorization = authorization.map(str::to_string);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_worker);
             for _ in 0..per_worker {
                 let t = Instant::now();
-                one_call(&http, &url, &tool, &body).await?;
+                one_call(&http, &url, &tool, &body, authorization.as_deref()).await?;
                 latencies.push(t.elapsed());
             }
             anyhow::Ok(latencies)
@@ -225,10 +242,27 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "[upstreams.up]\nkind = \"http\"\nurl = \"{upstream_url}\"\n\n\
-             [[expose]]\nupstream = \"up\"\ntools = [\"echo\"]\nread_only = true\n"
+            "[auth]\napi_keys = true\n\n\
+             [upstreams.up]\nkind = \"http\"\nurl = \"{upstream_url}\"\n\n\
+             [[expose]]\nupstream = \"up\"\ntools = [\"echo\"]\nread_only = true\n\
+             scopes = [\"bench\"]\n"
         ),
     )?;
+    // Calls through the gateway carry a real API key, checked against the key store each time.
+    let issued = Command::new(portcullis)
+        .args([
+            "keys", "create", "--name", "bench", "--scopes", "bench", "--json", "--config",
+        ])
+        .arg(&config)
+        .output()?;
+    if !issued.status.success() {
+        bail!(
+            "keys create failed: {}",
+            String::from_utf8_lossy(&issued.stderr)
+        );
+    }
+    let issued: Value = serde_json::from_slice(&issued.stdout)?;
+    let token = issued["token"].as_str().context("no token")?.to_string();
     let gateway_out = dir.join("gateway.out");
     let started = Instant::now();
     let gateway = Process(
@@ -252,7 +286,22 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     };
     let http = reqwest::Client::new();
     let body = request_body("up_echo").to_string();
-    one_call(&http, &gateway_url, "up_echo", &body).await?;
+    let gateway_auth = Some(format!("Bearer {token}"));
+    loop {
+        match one_call(
+            &http,
+            &gateway_url,
+            "up_echo",
+            &body,
+            gateway_auth.as_deref(),
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
     let first_call = started.elapsed();
 
     let gw_pid = gateway.0.id();
@@ -260,11 +309,12 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     println!(
         "tools/call, {CALLS} calls, {CONCURRENCY} concurrent clients, loopback, stateless 2026-07-28 JSON"
     );
-    drive(&upstream_url, "echo", WARMUP_CALLS, up_pid).await?;
-    drive(&gateway_url, "up_echo", WARMUP_CALLS, gw_pid).await?;
-    let direct = drive(&upstream_url, "echo", CALLS, up_pid).await?;
+    let auth = gateway_auth.as_deref();
+    drive(&upstream_url, "echo", None, WARMUP_CALLS, up_pid).await?;
+    drive(&gateway_url, "up_echo", auth, WARMUP_CALLS, gw_pid).await?;
+    let direct = drive(&upstream_url, "echo", None, CALLS, up_pid).await?;
     let upstream_cpu_before = cpu_time(up_pid)?;
-    let through = drive(&gateway_url, "up_echo", CALLS, gw_pid).await?;
+    let through = drive(&gateway_url, "up_echo", auth, CALLS, gw_pid).await?;
     let upstream_cpu_through = cpu_time(up_pid)? - upstream_cpu_before;
     report("upstream directly", &direct);
     report("through Portcullis", &through);
@@ -294,6 +344,10 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
         "first call served {:.1} ms after the process started",
         first_call.as_secs_f64() * 1e3
     );
+    let audited = std::fs::read_to_string(dir.join(".portcullis/audit.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    println!("audit records written: {audited}");
     drop(gateway);
     drop(upstream);
     let _ = std::fs::remove_dir_all(&dir);

@@ -2,22 +2,13 @@
 
 use std::process::Command;
 
-use crate::harness::{BIN, repo_root};
-
-fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::harness::{BIN, portcullis as run, repo_root};
 
 #[test]
 fn help_lists_every_subcommand() {
     let (ok, out, _) = run(&["--help"]);
     assert!(ok);
-    for sub in ["serve", "stdio", "check", "example-server"] {
+    for sub in ["serve", "stdio", "check", "keys", "audit", "example-server"] {
         assert!(
             out.contains(&format!("  {sub} ")),
             "{sub} missing from\n{out}"

@@ -236,6 +236,32 @@ impl Drop for Gateway {
     }
 }
 
+/// Runs the `portcullis` command; returns (success, stdout, stderr).
+pub fn portcullis(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issues a key with `portcullis keys create --json`; returns (id, token).
+pub fn create_key(config: &Path, name: &str, scopes: &str, extra: &[&str]) -> (String, String) {
+    let config = config.to_str().unwrap();
+    let mut args = vec![
+        "keys", "create", "--config", config, "--name", name, "--scopes", scopes, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = portcullis(&args);
+    assert!(ok, "keys create failed: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    (
+        v["id"].as_str().unwrap().to_string(),
+        v["token"].as_str().unwrap().to_string(),
+    )
+}
+
 pub fn args(v: Value) -> JsonObject {
     v.as_object().cloned().unwrap()
 }

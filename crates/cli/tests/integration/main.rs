@@ -1,6 +1,8 @@
 //! Integration tests: the real `portcullis` binary, real upstreams, real clients on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
+mod auth;
 mod cli;
 mod exposure;
 mod forwarding;
