@@ -95,7 +95,17 @@ impl fmt::Display for Denial {
     }
 }
 
-/// Proof that one principal may call one published tool. Only [`authorize`] makes one.
+/// Proof that one principal may call one published tool. Only [`authorize`] makes one: its
+/// fields are private, and nothing else constructs it.
+///
+/// ```compile_fail
+/// let forged = portcullis_core::Authorized {
+///     upstream: "demo".into(),
+///     upstream_tool: "refund".into(),
+///     tool: "demo_refund".into(),
+///     principal: "anyone".into(),
+/// };
+/// ```
 #[derive(Debug)]
 pub struct Authorized {
     upstream: String,

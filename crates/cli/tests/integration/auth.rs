@@ -710,3 +710,149 @@ async fn rotation_keeps_the_old_keys_id_for_the_grace_period() {
     assert_eq!(few_record["principal"], keys.few.0.as_str());
     assert_eq!(keys.all.0.len(), "key_".len() + 12);
 }
+
+#[tokio::test]
+async fn groups_and_deny_rules_narrow_what_a_caller_sees() {
+    let config = crate::harness::example_config(
+        r#"
+[upstreams.demo.deny_placeholder]
+"#,
+    );
+    // Deny rules live on the upstream table; groups in their own.
+    let config = config
+        .replace("[upstreams.demo.deny_placeholder]\n", "")
+        .replace(
+            "timeout = \"20s\"",
+            "timeout = \"20s\"\ndeny = [\"demo_crash\", \"demo_environment\"]",
+        )
+        + r#"
+[groups.billing]
+tools = ["demo_get_invoice", "demo_refund*", "demo_crash"]
+deny = ["demo_refund"]
+"#;
+    let gw = Gateway::start(&config);
+    let names = |list: &Value| -> Vec<String> {
+        list["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{list}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, _, main) = request(&gw, gw.dev_key.as_deref(), "tools/list", json!({})).await;
+    let main = names(&main);
+    assert!(
+        !main.contains(&"demo_crash".to_string())
+            && !main.contains(&"demo_environment".to_string()),
+        "{main:?}"
+    );
+    assert!(main.contains(&"demo_refund".to_string()));
+    // The group endpoint: its allow list, less its deny list, less the upstream's deny list.
+    let group_url = format!("http://{}/mcp/g/billing", gw.addr);
+    let post = |url: String, body: Value, name: Option<&str>| {
+        let bearer = gw.bearer();
+        let method = body["method"].as_str().unwrap().to_string();
+        let name = name.map(str::to_string);
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .header("authorization", bearer)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", method);
+            if let Some(n) = name {
+                r = r.header("mcp-name", n);
+            }
+            let response = r.json(&body).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    let (status, list) = post(
+        group_url.clone(),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(names(&list), ["demo_get_invoice"]);
+    let (_, refused) = post(
+        group_url.clone(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "demo_refund",
+            "arguments": {"invoice_id": "x", "amount_cents": 1}, "_meta": meta}}),
+        Some("demo_refund"),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let record = gw.audit_lines().pop().unwrap();
+    assert_eq!(record["group"], "billing");
+    assert_eq!(record["reason"], "denied by an access rule");
+    let (status, _) = post(
+        format!("http://{}/mcp/g/nope", gw.addr),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn requests_past_the_concurrency_limit_get_503_with_retry_after() {
+    let gw = Gateway::start(&crate::harness::example_config(
+        "[gateway]\nmax_concurrent_requests = 1\n",
+    ));
+    let (url, bearer) = (gw.url(), gw.bearer());
+    let slow = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("authorization", bearer)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "demo_slow_count")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "demo_slow_count", "arguments": {"steps": 5, "delay_ms": 200}, "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy = reqwest::Client::new()
+        .get(format!("http://{}/healthz", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(slow.await.unwrap(), 200);
+    let after = reqwest::get(format!("http://{}/healthz", gw.addr))
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+}
+
+#[test]
+fn the_startup_log_names_every_public_tool() {
+    let gw = Gateway::start(&matrix_config());
+    let log = gw.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("published as a public tool") && l.contains("demo_echo")),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("public tool") && l.contains("demo_get_invoice"))
+    );
+}
