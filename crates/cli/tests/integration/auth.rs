@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, Gateway, create_key, portcullis};
+use crate::harness::{BIN, Gateway, create_key, modern_post, portcullis};
 
 /// `echo` is public, `get_invoice` needs `invoices:read`, `delete_user` is not exposed.
 fn matrix_config() -> String {
@@ -56,12 +56,7 @@ async fn request(
     let mut params = params;
     params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}});
-    let mut r = reqwest::Client::new()
-        .post(gw.url())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
+    let mut r = modern_post(&gw.url(), None, method, None);
     if let Some(name) = params.get("name").and_then(Value::as_str) {
         r = r.header("mcp-name", name);
     }
@@ -754,13 +749,7 @@ deny = ["demo_refund"]
         let method = body["method"].as_str().unwrap().to_string();
         let name = name.map(str::to_string);
         async move {
-            let mut r = reqwest::Client::new()
-                .post(url)
-                .header("authorization", bearer)
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .header("mcp-protocol-version", "2026-07-28")
-                .header("mcp-method", method);
+            let mut r = modern_post(&url, Some(bearer.as_str()), &method, None);
             if let Some(n) = name {
                 r = r.header("mcp-name", n);
             }
@@ -808,24 +797,22 @@ async fn requests_past_the_concurrency_limit_get_503_with_retry_after() {
     ));
     let (url, bearer) = (gw.url(), gw.bearer());
     let slow = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .header("authorization", bearer)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "demo_slow_count")
-            .json(
-                &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        modern_post(
+            &url,
+            Some(bearer.as_str()),
+            "tools/call",
+            Some("demo_slow_count"),
+        )
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
                 "name": "demo_slow_count", "arguments": {"steps": 5, "delay_ms": 200}, "_meta": {
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                 "io.modelcontextprotocol/clientCapabilities": {}}}}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status()
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let busy = reqwest::Client::new()

@@ -4,7 +4,7 @@ use rmcp::model::PaginatedRequestParams;
 use rmcp::service::ServiceError;
 use serde_json::json;
 
-use crate::harness::{Gateway, call, example_config, text_of};
+use crate::harness::{Gateway, call, example_config, modern_post, text_of};
 
 #[tokio::test]
 async fn only_named_tools_are_listed_in_order_with_the_declared_hints() {
@@ -133,13 +133,7 @@ async fn mcp_method_header_must_match_the_body() {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
-    let response = reqwest::Client::new()
-        .post(gw.url())
-        .header("authorization", gw.bearer())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
+    let response = modern_post(&gw.url(), Some(&gw.bearer()), "tools/call", None)
         .json(&body)
         .send()
         .await
@@ -156,18 +150,16 @@ async fn mcp_name_header_must_match_the_tool() {
         "name": "demo_echo", "arguments": {"text": "x"}, "_meta": {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let response = reqwest::Client::new()
-        .post(gw.url())
-        .header("authorization", gw.bearer())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "demo_refund")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = modern_post(
+        &gw.url(),
+        Some(&gw.bearer()),
+        "tools/call",
+        Some("demo_refund"),
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), 400);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], -32020, "{answer}");

@@ -6,7 +6,7 @@ use rmcp::model::{CallToolRequest, ClientRequest, ServerResult};
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, call, example_config, fixture, text_of};
+use crate::harness::{Gateway, call, example_config, fixture, modern_post, text_of};
 
 fn raw_upstream_config(extra: &str) -> String {
     format!(
@@ -207,18 +207,16 @@ async fn a_client_that_disconnects_cancels_the_call_upstream() {
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
-    let mut response = reqwest::Client::new()
-        .post(gw.url())
-        .header("authorization", gw.bearer())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "demo_slow_count")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let mut response = modern_post(
+        &gw.url(),
+        Some(&gw.bearer()),
+        "tools/call",
+        Some("demo_slow_count"),
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap();
     // Wait for the first progress event, so the call is surely running upstream, then hang up.
     let first = response.chunk().await.unwrap();
     assert!(first.is_some());
@@ -345,14 +343,7 @@ async fn gw_post(
     tool: &str,
     arguments: Value,
 ) -> reqwest::Result<reqwest::Response> {
-    reqwest::Client::new()
-        .post(url)
-        .header("authorization", bearer)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
+    modern_post(url, Some(bearer), "tools/call", Some(tool))
         .json(
             &json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
             "name": tool, "arguments": arguments, "_meta": {

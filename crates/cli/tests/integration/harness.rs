@@ -191,17 +191,8 @@ impl Gateway {
         params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
         params["_meta"]["io.modelcontextprotocol/clientInfo"] =
             json!({"name": "test", "version": "1"});
-        let mut request = reqwest::Client::new()
-            .post(self.url())
-            .header("authorization", self.bearer())
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", method);
-        if let Some(name) = params.get("name").and_then(Value::as_str) {
-            request = request.header("mcp-name", name);
-        }
-        let response = request
+        let name = params.get("name").and_then(Value::as_str);
+        let response = modern_post(&self.url(), Some(&self.bearer()), method, name)
             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
             .send()
             .await
@@ -234,6 +225,29 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A POST to `url` with the headers of a stateless 2026-07-28 request for `method` (and the
+/// tool `name`), and `authorization` as the `Authorization` header if given.
+pub fn modern_post(
+    url: &str,
+    authorization: Option<&str>,
+    method: &str,
+    name: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(a) = authorization {
+        r = r.header("authorization", a);
+    }
+    if let Some(n) = name {
+        r = r.header("mcp-name", n);
+    }
+    r
 }
 
 /// Runs the `portcullis` command; returns (success, stdout, stderr).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rmcp::service::ServiceError;
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, call, example_config, fixture, text_of};
+use crate::harness::{Gateway, call, example_config, fixture, modern_post, text_of};
 
 #[tokio::test]
 async fn one_child_process_serves_every_client() {
@@ -272,22 +272,20 @@ read_only = true
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}});
-    let answer: Value = reqwest::Client::new()
-        .post(gw.url())
-        .header("authorization", gw.bearer())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "web_seen_headers")
-        .header("x-api-key", "client-key")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = modern_post(
+        &gw.url(),
+        Some(&gw.bearer()),
+        "tools/call",
+        Some("web_seen_headers"),
+    )
+    .header("x-api-key", "client-key")
+    .json(&body)
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();
     let seen: Value = serde_json::from_str(text).unwrap();
     assert_eq!(seen["authorization"], "Bearer gateway-own-token", "{seen}");
