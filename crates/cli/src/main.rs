@@ -361,24 +361,13 @@ async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> anyhow::Resu
     if let Some(token) = &token
         && let Err(failure) = auth.token(token)
     {
-        audit.record(portcullis::core::audit::AuditRecord {
-            time: rfc3339(now_secs() * 1000),
-            request_id: "startup".into(),
-            transport: "stdio",
-            principal: "unauthenticated".into(),
-            principal_kind: "none",
-            method: "stdio".into(),
-            tool: None,
-            upstream: None,
-            group: None,
-            arguments: None,
-            decision: Decision::Unauthenticated,
-            outcome: Outcome::Unauthenticated,
-            reason: failure.to_string(),
-            latency_ms: 0.0,
-            bytes_in: 0,
-            bytes_out: 0,
-        });
+        audit.record(portcullis::gateway::audit::refusal(
+            "stdio",
+            "stdio".into(),
+            Decision::Unauthenticated,
+            Outcome::Unauthenticated,
+            failure.to_string(),
+        ));
         audit.flush().await;
         bail!("PORTCULLIS_API_KEY was not accepted ({failure}); refusing to serve");
     }

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use portcullis_core::audit::{AuditRecord, GENESIS, line_hash, rfc3339, seal};
+use portcullis_core::audit::{AuditRecord, Decision, GENESIS, Outcome, line_hash, rfc3339, seal};
 use tokio::sync::mpsc;
 
 /// The sending side of the audit log; cheap to clone.
@@ -36,6 +36,34 @@ pub fn request_id() -> String {
         return "unknown".into();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The record of a caller turned away before any tool call was read (credentials, the edge).
+pub fn refusal(
+    transport: &'static str,
+    method: String,
+    decision: Decision,
+    outcome: Outcome,
+    reason: String,
+) -> AuditRecord {
+    AuditRecord {
+        time: now_rfc3339(),
+        request_id: request_id(),
+        transport,
+        principal: "unauthenticated".into(),
+        principal_kind: "none",
+        method,
+        tool: None,
+        upstream: None,
+        group: None,
+        arguments: None,
+        decision,
+        outcome,
+        reason,
+        latency_ms: 0.0,
+        bytes_in: 0,
+        bytes_out: 0,
+    }
 }
 
 /// The hash the next record must chain to: the last line's, or the genesis value.

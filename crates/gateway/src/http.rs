@@ -119,7 +119,6 @@ pub fn router(
         .route("/mcp", axum::routing::any(serve_main))
         .route("/mcp/g/{group}", axum::routing::any(serve_group))
         .with_state(mcp)
-        .layer(middleware::from_fn(restore_unmodeled_fields))
         .layer(middleware::from_fn_with_state(gateway, authenticate))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .layer(middleware::from_fn_with_state(edge_state, edge::enforce))
@@ -256,10 +255,11 @@ async fn serve_rmcp(
     rmcp: &StreamableHttpService<GatewayServer, LocalSessionManager>,
     request: Request,
 ) -> Response {
-    match rmcp.clone().oneshot(request).await {
+    let response = match rmcp.clone().oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
-    }
+    };
+    restore_unmodeled_fields(response).await
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -402,8 +402,8 @@ fn error_status(code: i64) -> StatusCode {
     }
 }
 
-async fn restore_unmodeled_fields(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// Puts back the tool fields rmcp's typed model dropped (they travel stashed in `_meta`).
+async fn restore_unmodeled_fields(response: Response) -> Response {
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)

@@ -27,7 +27,7 @@ use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{AuditLog, now_rfc3339, request_id};
+use crate::audit::{self, AuditLog, now_rfc3339, request_id};
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::CatalogueState;
 use crate::rpc::RpcError;
@@ -123,24 +123,8 @@ impl Gateway {
         outcome: Outcome,
         reason: String,
     ) {
-        self.audit.record(AuditRecord {
-            time: now_rfc3339(),
-            request_id: request_id(),
-            transport,
-            principal: "unauthenticated".into(),
-            principal_kind: "none",
-            method,
-            tool: None,
-            upstream: None,
-            group: None,
-            arguments: None,
-            decision,
-            outcome,
-            reason,
-            latency_ms: 0.0,
-            bytes_in: 0,
-            bytes_out: 0,
-        });
+        self.audit
+            .record(audit::refusal(transport, method, decision, outcome, reason));
     }
 
     /// The published tools `caller` may call, in order.
