@@ -17,6 +17,11 @@ CONFIG = f"""
 [auth]
 api_keys = true
 
+# These tests call the same tools many times a minute.
+[limits]
+per_caller = "6000/min"
+per_caller_tool = "6000/min"
+
 [upstreams.demo]
 kind = "stdio"
 command = "$PORTCULLIS"

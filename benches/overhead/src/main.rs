@@ -243,6 +243,7 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
         &config,
         format!(
             "[auth]\napi_keys = true\n\n\
+             [limits]\nper_caller = \"off\"\nper_caller_tool = \"off\"\n\n\
              [upstreams.up]\nkind = \"http\"\nurl = \"{upstream_url}\"\n\n\
              [[expose]]\nupstream = \"up\"\ntools = [\"echo\"]\nread_only = true\n\
              scopes = [\"bench\"]\n"

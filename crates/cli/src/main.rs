@@ -66,6 +66,9 @@ enum Command {
     /// Verify and follow the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Show rate-limit and budget use, as a running gateway last reported it.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
     /// Run the bundled example MCP server on stdin/stdout (an upstream for trying Portcullis).
     ExampleServer,
 }
@@ -127,6 +130,17 @@ enum KeysCommand {
     /// Revoke a key, at once, in running gateways too.
     Revoke {
         id: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum LimitsCommand {
+    /// Current use per caller and tool (from the data directory, which only its owner can read).
+    Status {
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -209,6 +223,10 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Keys(command) => keys(command, data_dir.as_deref()),
         Command::Audit(command) => audit(command, data_dir.as_deref()),
+        Command::Limits(LimitsCommand::Status { json, state }) => limits_status(
+            &open_data_dir(data_dir.as_deref(), state.config.as_deref())?,
+            json,
+        ),
     }
 }
 
@@ -325,6 +343,11 @@ async fn serve(
     }
     println!("listening on {bound}");
     println!("MCP endpoint: http://{bound}/mcp");
+    tokio::spawn(report_limits(
+        gateway.clone(),
+        dir.limits_status(),
+        shutdown.clone(),
+    ));
     let app = portcullis::http::router(gateway.clone(), shutdown.clone(), bound);
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -340,6 +363,72 @@ async fn serve(
     .await;
     gateway.shutdown().await;
     result.context("the HTTP server failed")
+}
+
+/// Every second, writes the limits in use to the data directory (for `limits status`), and
+/// now and then forgets buckets that are full again.
+async fn report_limits(gateway: Arc<Gateway>, path: PathBuf, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        n += 1;
+        if n.is_multiple_of(30) {
+            gateway.evict_idle_limits();
+        }
+        let usage: Vec<serde_json::Value> = gateway
+            .limit_usage()
+            .into_iter()
+            .map(|u| {
+                serde_json::json!({"limit": u.kind.as_str(), "key": u.key,
+                    "used": (u.used * 100.0).round() / 100.0, "capacity": u.capacity})
+            })
+            .collect();
+        let snapshot = serde_json::json!({"time": rfc3339(now_secs() * 1000), "at": now_secs(), "usage": usage});
+        let tmp = path.with_extension("tmp");
+        let written =
+            std::fs::write(&tmp, snapshot.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write the limits status");
+        }
+    }
+}
+
+fn limits_status(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
+    let path = dir.limits_status();
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no status at `{}`: is a gateway running with this data directory?",
+            path.display()
+        )
+    })?;
+    let snapshot: serde_json::Value = serde_json::from_str(&text)?;
+    let age = now_secs().saturating_sub(snapshot["at"].as_u64().unwrap_or(0));
+    if json {
+        println!("{snapshot}");
+    } else {
+        println!(
+            "as of {} ({age}s ago)",
+            snapshot["time"].as_str().unwrap_or("?")
+        );
+        println!("{:<16} {:<40} {:>8} {:>8}", "LIMIT", "KEY", "USED", "OF");
+        for u in snapshot["usage"].as_array().into_iter().flatten() {
+            println!(
+                "{:<16} {:<40} {:>8} {:>8}",
+                u["limit"].as_str().unwrap_or(""),
+                u["key"].as_str().unwrap_or(""),
+                u["used"],
+                u["capacity"]
+            );
+        }
+    }
+    if age > 10 {
+        eprintln!("warning: no gateway has reported for {age}s; these figures may be stale");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn log_published(gateway: &Gateway) {

@@ -43,6 +43,8 @@ pub enum Outcome {
     UnknownTool,
     /// Refused at the edge or by policy.
     Refused,
+    /// Refused by a rate limit or budget.
+    Limited,
     /// Credentials missing or not accepted.
     Unauthenticated,
 }

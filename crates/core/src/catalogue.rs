@@ -11,6 +11,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::exposure::Exposure;
+use crate::limits::Rate;
 
 /// Longest tool name the MCP specification allows.
 pub const MAX_TOOL_NAME_LEN: usize = 128;
@@ -38,6 +39,10 @@ pub struct PublishedTool {
     pub read_only: bool,
     /// Scopes a caller must hold, all of them; none means the tool is public on purpose.
     pub scopes: BTreeSet<String>,
+    /// Its own per-caller limit, if the config gives one.
+    pub rate: Option<Rate>,
+    /// Budget units one call costs.
+    pub cost: u32,
     /// The definition clients receive.
     pub definition: Value,
 }
@@ -138,6 +143,8 @@ impl Catalogue {
                     upstream_tool: tool.into(),
                     read_only: decision.read_only,
                     scopes: decision.scopes,
+                    rate: decision.rate,
+                    cost: decision.cost,
                 });
             }
         }
@@ -282,6 +289,8 @@ mod tests {
                         .collect(),
                     read_only: *ro,
                     scopes: BTreeSet::new(),
+                    rate: None,
+                    cost: 1,
                 })
                 .collect(),
         )

@@ -22,6 +22,7 @@ use ipnet::IpNet;
 
 use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
+use crate::limits::Rate;
 use crate::policy::{AccessRules, Group};
 
 /// Default per-upstream timeout for a single request.
@@ -79,6 +80,18 @@ struct RawConfig {
     expose: Vec<RawExpose>,
     #[serde(default)]
     groups: BTreeMap<String, RawGroup>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawLimits {
+    per_caller: Option<String>,
+    per_caller_tool: Option<String>,
+    per_tool: Option<String>,
+    global: Option<String>,
+    budget: Option<String>,
+    unauthenticated: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +156,8 @@ struct RawExpose {
     destructive: bool,
     #[serde(default)]
     scopes: Vec<String>,
+    rate: Option<String>,
+    cost: Option<u32>,
 }
 
 /// The validated configuration.
@@ -155,6 +170,43 @@ pub struct Config {
     pub exposure: Exposure,
     /// Deny rules and groups, applied on top of exposure.
     pub access: AccessRules,
+    pub limits: LimitSettings,
+}
+
+/// `[limits]`: rate limits and budgets. Each is `COUNT/UNIT`, or `"off"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSettings {
+    /// Calls per caller. Default 60/min.
+    pub per_caller: Option<Rate>,
+    /// Calls per caller to one tool (a tool's own `rate` replaces it). Default 10/min.
+    pub per_caller_tool: Option<Rate>,
+    /// Calls to one tool from everyone. Default off.
+    pub per_tool: Option<Rate>,
+    /// Calls through the gateway. Default off.
+    pub global: Option<Rate>,
+    /// Cost units per caller (each tool's `cost`, default 1). Default off.
+    pub budget: Option<Rate>,
+    /// Refused credentials per client address; past it, 429. Default 30/min.
+    pub unauthenticated: Option<Rate>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let rate = |count, secs| {
+            Some(Rate {
+                count,
+                per: Duration::from_secs(secs),
+            })
+        };
+        LimitSettings {
+            per_caller: rate(60, 60),
+            per_caller_tool: rate(10, 60),
+            per_tool: None,
+            global: None,
+            budget: None,
+            unauthenticated: rate(30, 60),
+        }
+    }
 }
 
 /// `[auth]`: how callers prove who they are.
@@ -333,11 +385,23 @@ impl Config {
                 ),
                 _ => {}
             }
+            let rate = e.rate.as_deref().and_then(|r| match Rate::parse(r) {
+                Ok(rate) => Some(rate),
+                Err(msg) => {
+                    p.add(format!("{path}.rate"), msg);
+                    None
+                }
+            });
+            if e.cost == Some(0) {
+                p.add(format!("{path}.cost"), "must be at least 1");
+            }
             rules.push(ExposeRule {
                 upstream: e.upstream,
                 patterns,
                 read_only: e.read_only && !e.destructive,
                 scopes: e.scopes.into_iter().collect(),
+                rate,
+                cost: e.cost.unwrap_or(1).max(1),
             });
         }
         let mut groups = BTreeMap::new();
@@ -366,13 +430,46 @@ impl Config {
                 .collect(),
             groups,
         );
+        let limits = limit_settings(raw.limits, &mut p);
         Some(Config {
             gateway,
             auth,
             upstreams,
             exposure: Exposure::new(rules),
             access,
+            limits,
         })
+    }
+}
+
+fn limit_settings(raw: RawLimits, p: &mut Problems<'_>) -> LimitSettings {
+    let defaults = LimitSettings::default();
+    let mut one = |key: &str, text: Option<String>, default: Option<Rate>| match text.as_deref() {
+        None => default,
+        Some("off") => None,
+        Some(t) => match Rate::parse(t) {
+            Ok(rate) => Some(rate),
+            Err(msg) => {
+                p.add(format!("limits.{key}"), format!("{msg}, or \"off\""));
+                default
+            }
+        },
+    };
+    LimitSettings {
+        per_caller: one("per_caller", raw.per_caller, defaults.per_caller),
+        per_caller_tool: one(
+            "per_caller_tool",
+            raw.per_caller_tool,
+            defaults.per_caller_tool,
+        ),
+        per_tool: one("per_tool", raw.per_tool, defaults.per_tool),
+        global: one("global", raw.global, defaults.global),
+        budget: one("budget", raw.budget, defaults.budget),
+        unauthenticated: one(
+            "unauthenticated",
+            raw.unauthenticated,
+            defaults.unauthenticated,
+        ),
     }
 }
 
@@ -720,6 +817,41 @@ mod tests {
         let p = problems("[upstreams.a]\nkind = \"stdio\"\ncommand = \"x\"\nprefix = \"a b\"");
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("upstreams.a.prefix:"), "{p:?}");
+    }
+
+    #[test]
+    fn limits_default_to_limiting_every_caller_and_reject_bad_rates() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.limits, LimitSettings::default());
+        assert_eq!(c.limits.per_caller.unwrap().count, 60);
+        let c = Config::from_toml("[limits]\nper_caller = \"off\"\nglobal = \"5/s\"").unwrap();
+        assert!(c.limits.per_caller.is_none());
+        assert_eq!(c.limits.global.unwrap().count, 5);
+        let p = problems(
+            r#"
+            [limits]
+            per_caller = "0/min"
+            budget = "lots"
+            [upstreams.a]
+            kind = "stdio"
+            command = "x"
+            [[expose]]
+            upstream = "a"
+            tools = ["t"]
+            read_only = true
+            rate = "-1/min"
+            cost = 0
+            "#,
+        );
+        let joined = p.join("\n");
+        for needle in [
+            "limits.per_caller:",
+            "limits.budget:",
+            "expose[0].rate:",
+            "expose[0].cost:",
+        ] {
+            assert!(joined.contains(needle), "{needle} missing in {joined}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::limits::Rate;
+
 /// One tool name or glob from an `[[expose]]` entry.
 #[derive(Debug, Clone)]
 pub struct ToolPattern {
@@ -62,6 +64,10 @@ pub struct ExposeRule {
     pub read_only: bool,
     /// Scopes a caller must hold, all of them, to see and call the matched tools.
     pub scopes: BTreeSet<String>,
+    /// The tools' own per-caller limit, replacing `limits.per_caller_tool`.
+    pub rate: Option<Rate>,
+    /// Budget units one call costs. Default 1.
+    pub cost: u32,
 }
 
 /// What the exposure rules say about one upstream tool.
@@ -73,6 +79,10 @@ pub struct ExposureDecision {
     pub read_only: bool,
     /// Every scope any matching entry requires.
     pub scopes: BTreeSet<String>,
+    /// The tightest own limit of the matching entries.
+    pub rate: Option<Rate>,
+    /// The highest cost of the matching entries.
+    pub cost: u32,
 }
 
 /// All exposure rules of a configuration.
@@ -97,10 +107,24 @@ impl Exposure {
                 named_exactly: false,
                 read_only: true,
                 scopes: BTreeSet::new(),
+                rate: None,
+                cost: 1,
             });
             d.named_exactly |= kind == MatchKind::Exact;
             d.read_only &= rule.read_only;
             d.scopes.extend(rule.scopes.iter().cloned());
+            d.cost = d.cost.max(rule.cost);
+            d.rate = match (d.rate, rule.rate) {
+                (Some(a), Some(b)) => Some(
+                    if a.count as f64 / a.per.as_secs_f64() <= b.count as f64 / b.per.as_secs_f64()
+                    {
+                        a
+                    } else {
+                        b
+                    },
+                ),
+                (a, b) => a.or(b),
+            };
         }
         decision
     }
@@ -132,6 +156,8 @@ mod tests {
                 .collect(),
             read_only,
             scopes: BTreeSet::new(),
+            rate: None,
+            cost: 1,
         }
     }
 
@@ -180,6 +206,8 @@ mod tests {
                 named_exactly: false,
                 read_only: true,
                 scopes: BTreeSet::new(),
+                rate: None,
+                cost: 1,
             })
         );
         assert!(e.decide("a", "get_x").unwrap().named_exactly);

@@ -10,11 +10,13 @@ pub mod catalogue;
 pub mod config;
 pub mod duration;
 pub mod exposure;
+pub mod limits;
 pub mod policy;
 
 pub use catalogue::{Catalogue, CatalogueNote, PublishedTool, UpstreamListing};
 pub use config::{
-    AuthSettings, Config, ConfigError, ConfigProblem, SecretSource, UpstreamSpec, UpstreamTransport,
+    AuthSettings, Config, ConfigError, ConfigProblem, LimitSettings, SecretSource, UpstreamSpec,
+    UpstreamTransport,
 };
 pub use exposure::{Exposure, ExposureDecision};
 pub use policy::{AccessRules, Authorized, Denial, Principal, PrincipalKind, authorize};

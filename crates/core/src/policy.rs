@@ -208,6 +208,8 @@ mod tests {
             upstream_tool: name.split_once('_').map_or(name, |(_, t)| t).into(),
             read_only: true,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            rate: None,
+            cost: 1,
             definition: json!({}),
         }
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
@@ -138,9 +138,38 @@ async fn authenticate(
         }
         Err(failure) => {
             tracing::warn!(%failure, "refused an unauthenticated request");
+            let method = format!("{} {}", request.method(), request.uri().path());
+            let source = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(
+                    || "unknown".to_string(),
+                    |c| c.0.ip().to_canonical().to_string(),
+                );
+            if let Err(limited) = gateway.charge_unauthenticated(&source) {
+                gateway.audit_refusal(
+                    "http",
+                    method,
+                    Decision::Unauthenticated,
+                    Outcome::Limited,
+                    format!("{failure}; {limited}"),
+                );
+                let retry = limited
+                    .retry_after
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0)
+                    .to_string();
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(http::header::RETRY_AFTER, retry)],
+                    format!("{limited}\n"),
+                )
+                    .into_response();
+            }
             gateway.audit_refusal(
                 "http",
-                format!("{} {}", request.method(), request.uri().path()),
+                method,
                 Decision::Unauthenticated,
                 Outcome::Unauthenticated,
                 failure.to_string(),
@@ -345,6 +374,11 @@ impl DirectCall {
             Err(ToolCallError::Failed(text)) => (
                 StatusCode::OK,
                 json!({"jsonrpc": "2.0", "id": self.id, "result": failure_result(&text)}),
+            ),
+            Err(ToolCallError::Limited(limited)) => (
+                StatusCode::OK,
+                json!({"jsonrpc": "2.0", "id": self.id,
+                       "result": failure_result(&limited.to_string())}),
             ),
             // Published a moment ago and gone now: let the answer read like any unknown tool.
             Err(ToolCallError::Unknown) => (

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::audit::{AuditRecord, Decision, Outcome, shape};
-use portcullis_core::{Config, Principal, authorize};
+use portcullis_core::limits::{Draw, LimitKind, Limited, Limiter, Usage};
+use portcullis_core::{Config, Principal, PublishedTool, authorize};
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
@@ -38,6 +39,9 @@ pub struct Gateway {
     config: Config,
     auth: Authenticator,
     audit: AuditLog,
+    limiter: Limiter,
+    /// The limiter's clock starts here.
+    started: std::time::Instant,
     catalogue: Arc<CatalogueState>,
     upstreams: HashMap<String, Arc<Upstream>>,
     shutdown: CancellationToken,
@@ -71,10 +75,13 @@ impl Gateway {
             ));
             upstreams.insert(spec.name.clone(), upstream);
         }
+        let limiter = Limiter::new(MAX_LIMIT_BUCKETS);
         Arc::new(Gateway {
             config,
             auth,
             audit,
+            limiter,
+            started: std::time::Instant::now(),
             catalogue,
             upstreams,
             shutdown,
@@ -127,6 +134,83 @@ impl Gateway {
             .record(audit::refusal(transport, method, decision, outcome, reason));
     }
 
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The draws a call by `caller` to `tool` makes on the limits.
+    fn draws(&self, caller: &Caller, tool: &PublishedTool) -> Vec<Draw> {
+        let limits = &self.config.limits;
+        let who = &caller.principal.id;
+        let per_caller_tool = tool.rate.or(limits.per_caller_tool);
+        [
+            (LimitKind::PerCaller, who.clone(), limits.per_caller, 1.0),
+            (
+                LimitKind::PerCallerTool,
+                format!("{who} {}", tool.name),
+                per_caller_tool,
+                1.0,
+            ),
+            (LimitKind::PerTool, tool.name.clone(), limits.per_tool, 1.0),
+            (LimitKind::Global, String::new(), limits.global, 1.0),
+            (
+                LimitKind::Budget,
+                who.clone(),
+                limits.budget,
+                f64::from(tool.cost),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(kind, key, rate, cost)| {
+            rate.map(|rate| Draw {
+                kind,
+                key,
+                rate,
+                cost,
+            })
+        })
+        .collect()
+    }
+
+    /// Charges a refused call to its caller's limit, so that refusals cannot be hammered for
+    /// free either.
+    fn charge_refusal(&self, caller: &Caller) -> Result<(), Limited> {
+        let Some(rate) = self.config.limits.per_caller else {
+            return Ok(());
+        };
+        let draw = Draw {
+            kind: LimitKind::PerCaller,
+            key: caller.principal.id.clone(),
+            rate,
+            cost: 1.0,
+        };
+        self.limiter.acquire(&[draw], self.now())
+    }
+
+    /// Counts a request refused for its credentials against its source address.
+    pub fn charge_unauthenticated(&self, source: &str) -> Result<(), Limited> {
+        let Some(rate) = self.config.limits.unauthenticated else {
+            return Ok(());
+        };
+        let draw = Draw {
+            kind: LimitKind::Unauthenticated,
+            key: source.to_string(),
+            rate,
+            cost: 1.0,
+        };
+        self.limiter.acquire(&[draw], self.now())
+    }
+
+    /// Current use of every limit.
+    pub fn limit_usage(&self) -> Vec<Usage> {
+        self.limiter.usage(self.now())
+    }
+
+    /// Forgets limit buckets that are full again; call now and then.
+    pub fn evict_idle_limits(&self) {
+        self.limiter.evict_idle(self.now());
+    }
+
     /// The published tools `caller` may call, in order.
     pub fn visible_tools(&self, caller: &Caller) -> Vec<Tool> {
         let published = self.catalogue.current();
@@ -175,13 +259,7 @@ impl Gateway {
             .tool(name)
             .filter(|t| published.typed.contains_key(&t.name))
         else {
-            audit.finish(
-                Decision::Denied,
-                Outcome::UnknownTool,
-                "not published".into(),
-                0,
-            );
-            return Err(ToolCallError::Unknown);
+            return Err(self.refuse(&mut audit, caller, "not published".into()));
         };
         audit.record.upstream = Some(tool.upstream.clone());
         let authorized = match authorize(
@@ -191,25 +269,15 @@ impl Gateway {
             caller.group.as_deref(),
         ) {
             Ok(authorized) => authorized,
-            Err(denial) => {
-                audit.finish(
-                    Decision::Denied,
-                    Outcome::UnknownTool,
-                    denial.to_string(),
-                    0,
-                );
-                return Err(ToolCallError::Unknown);
-            }
+            Err(denial) => return Err(self.refuse(&mut audit, caller, denial.to_string())),
         };
         let Some(upstream) = self.upstreams.get(authorized.upstream()) else {
-            audit.finish(
-                Decision::Denied,
-                Outcome::UnknownTool,
-                "no such upstream".into(),
-                0,
-            );
-            return Err(ToolCallError::Unknown);
+            return Err(self.refuse(&mut audit, caller, "no such upstream".into()));
         };
+        if let Err(limited) = self.limiter.acquire(&self.draws(caller, tool), self.now()) {
+            audit.finish(Decision::Denied, Outcome::Limited, limited.to_string(), 0);
+            return Err(ToolCallError::Limited(limited));
+        }
         let outcome = upstream
             .call_tool(&authorized, arguments, progress, cancelled)
             .await;
@@ -252,6 +320,26 @@ impl Gateway {
                 };
                 audit.finish(Decision::Allowed, outcome, e.to_string(), 0);
                 Err(ToolCallError::Failed(e.to_string()))
+            }
+        }
+    }
+
+    /// A call the caller may not make: it reads as unknown, unless the caller has been refused
+    /// so often that the refusal itself is now rate limited.
+    fn refuse(&self, audit: &mut CallAudit<'_>, caller: &Caller, reason: String) -> ToolCallError {
+        match self.charge_refusal(caller) {
+            Ok(()) => {
+                audit.finish(Decision::Denied, Outcome::UnknownTool, reason, 0);
+                ToolCallError::Unknown
+            }
+            Err(limited) => {
+                audit.finish(
+                    Decision::Denied,
+                    Outcome::Limited,
+                    format!("{reason}; {limited}"),
+                    0,
+                );
+                ToolCallError::Limited(limited)
             }
         }
     }
@@ -417,7 +505,13 @@ pub enum ToolCallError {
     /// The upstream could not be reached, timed out or misbehaved; the client gets a tool
     /// result with `isError: true` and this text.
     Failed(String),
+    /// A rate limit or budget refused the call; the client gets a tool result with
+    /// `isError: true` saying when to retry.
+    Limited(Limited),
 }
+
+/// Most limit buckets kept at once; past it the least recently used are forgotten.
+pub const MAX_LIMIT_BUCKETS: usize = 100_000;
 
 /// A tool result that reports a failure to the model.
 pub fn failure_result(message: &str) -> Value {
@@ -583,6 +677,7 @@ impl ServerHandler for GatewayServer {
                 return Err(ErrorData::new(ErrorCode(e.code as i32), e.message, e.data));
             }
             Err(ToolCallError::Failed(message)) => failure_result(&message),
+            Err(ToolCallError::Limited(limited)) => failure_result(&limited.to_string()),
         };
         serde_json::from_value::<CallToolResult>(result)
             .map(CallToolResponse::Complete)

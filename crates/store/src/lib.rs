@@ -68,6 +68,11 @@ impl DataDir {
         self.path.join("portcullis.db")
     }
 
+    /// What a running gateway last reported of its rate limits.
+    pub fn limits_status(&self) -> PathBuf {
+        self.path.join("limits.json")
+    }
+
     /// The hash-chained audit log.
     pub fn audit_log(&self) -> PathBuf {
         self.path.join("audit.jsonl")

@@ -293,12 +293,17 @@ pub fn text_of(result: &CallToolResult) -> String {
         .join("")
 }
 
-/// The quickstart-style config fronting the example server, plus `extra` TOML.
+/// The quickstart-style config fronting the example server, plus `extra` TOML. Its limits are
+/// high, for tests that call a lot; the shipped defaults are tested in `limits.rs`.
 pub fn example_config(extra: &str) -> String {
     format!(
         r#"
 [auth]
 api_keys = true
+
+[limits]
+per_caller = "6000/min"
+per_caller_tool = "6000/min"
 
 [upstreams.demo]
 kind = "stdio"

@@ -7,5 +7,6 @@ mod cli;
 mod exposure;
 mod forwarding;
 mod harness;
+mod limits;
 mod stdio;
 mod upstreams;
