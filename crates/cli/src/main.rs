@@ -69,6 +69,9 @@ enum Command {
     /// Show rate-limit and budget use, as a running gateway last reported it.
     #[command(subcommand)]
     Limits(LimitsCommand),
+    /// Measure rules on labelled samples (redaction).
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Run the bundled example MCP server on stdin/stdout (an upstream for trying Portcullis).
     ExampleServer,
 }
@@ -132,6 +135,24 @@ enum KeysCommand {
         id: String,
         #[command(flatten)]
         state: StateArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Run the redaction rules over a JSONL corpus of
+    /// `{"text": …, "must_redact": [substrings], "must_keep": [substrings], "kind": …}` and print
+    /// recall (share of `must_redact` gone), keep rate (share of `must_keep` kept) and the misses.
+    Redaction {
+        /// The corpus (JSON Lines).
+        #[arg(long, value_name = "FILE")]
+        corpus: PathBuf,
+        /// Use this config's `[redaction]` rules instead of the defaults.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print one JSON object (keys `recall`, `keep_rate`, `misses`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -223,6 +244,11 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Keys(command) => keys(command, data_dir.as_deref()),
         Command::Audit(command) => audit(command, data_dir.as_deref()),
+        Command::Eval(EvalCommand::Redaction {
+            corpus,
+            config,
+            json,
+        }) => eval_redaction(&corpus, config.as_deref(), json),
         Command::Limits(LimitsCommand::Status { json, state }) => limits_status(
             &open_data_dir(data_dir.as_deref(), state.config.as_deref())?,
             json,
@@ -427,6 +453,93 @@ fn limits_status(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     }
     if age > 10 {
         eprintln!("warning: no gateway has reported for {age}s; these figures may be stale");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval_redaction(corpus: &Path, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    use portcullis::core::redact::{Counts, RedactionSettings, Redactor};
+    let redactor = match config {
+        Some(path) => load_config(path)?.redaction,
+        None => {
+            Arc::new(Redactor::new(&RedactionSettings::defaults()).map_err(anyhow::Error::msg)?)
+        }
+    };
+    let text = std::fs::read_to_string(corpus)
+        .with_context(|| format!("cannot read the corpus `{}`", corpus.display()))?;
+    let (mut redact_total, mut redact_gone, mut keep_total, mut keep_kept, mut samples) =
+        (0, 0, 0, 0, 0);
+    let mut misses: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let sample: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {} is not JSON", corpus.display(), i + 1))?;
+        let input = sample["text"]
+            .as_str()
+            .with_context(|| format!("{}: line {} has no \"text\"", corpus.display(), i + 1))?;
+        let kind = sample["kind"].as_str().unwrap_or("unlabelled").to_string();
+        let output = redactor.redact_text(input, &mut Counts::new());
+        samples += 1;
+        for s in sample["must_redact"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+        {
+            redact_total += 1;
+            if output.contains(s) {
+                misses
+                    .entry(kind.clone())
+                    .or_default()
+                    .push(format!("kept {s:?}"));
+            } else {
+                redact_gone += 1;
+            }
+        }
+        for s in sample["must_keep"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+        {
+            keep_total += 1;
+            if output.contains(s) {
+                keep_kept += 1;
+            } else {
+                misses
+                    .entry(kind.clone())
+                    .or_default()
+                    .push(format!("masked {s:?}"));
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    let (recall, keep_rate) = (
+        ratio(redact_gone, redact_total),
+        ratio(keep_kept, keep_total),
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"samples": samples, "recall": recall, "keep_rate": keep_rate,
+                "must_redact": redact_total, "must_keep": keep_total, "misses": misses})
+        );
+    } else {
+        println!("samples: {samples}");
+        println!("recall: {recall:.3} ({redact_gone} of {redact_total} must-redact strings gone)");
+        println!("keep rate: {keep_rate:.3} ({keep_kept} of {keep_total} must-keep strings kept)");
+        if misses.is_empty() {
+            println!("misses: none");
+        }
+        for (kind, list) in &misses {
+            println!("misses, {kind}: {}", list.len());
+            for m in list {
+                println!("  {m}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@
 //! [`verify_chain`] finds the first break. (Cutting lines off the end leaves a shorter valid
 //! chain; keep a copy of the last hash elsewhere to detect that.)
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -78,6 +80,9 @@ pub struct AuditRecord {
     pub latency_ms: f64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Values masked in what went back to the client, by kind.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<String, u64>,
 }
 
 const MAX_SHAPE_DEPTH: usize = 8;
@@ -222,6 +227,7 @@ mod tests {
             latency_ms: 1.5,
             bytes_in: 10,
             bytes_out: 20,
+            redactions: BTreeMap::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -24,6 +25,7 @@ use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
 use crate::limits::Rate;
 use crate::policy::{AccessRules, Group};
+use crate::redact::{RedactionSettings, Redactor};
 
 /// Default per-upstream timeout for a single request.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
@@ -82,6 +84,22 @@ struct RawConfig {
     groups: BTreeMap<String, RawGroup>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    redaction: RawRedaction,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawRedaction {
+    keys: Option<Vec<String>>,
+    default_keys: Option<bool>,
+    disable: Option<Vec<String>>,
+    patterns: Option<Vec<RawPattern>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPattern {
+    name: String,
+    regex: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +189,8 @@ pub struct Config {
     /// Deny rules and groups, applied on top of exposure.
     pub access: AccessRules,
     pub limits: LimitSettings,
+    /// The compiled `[redaction]` rules, applied to every result and error leaving the gateway.
+    pub redaction: Arc<Redactor>,
 }
 
 /// `[limits]`: rate limits and budgets. Each is `COUNT/UNIT`, or `"off"`.
@@ -431,6 +451,7 @@ impl Config {
             groups,
         );
         let limits = limit_settings(raw.limits, &mut p);
+        let redaction = redaction(raw.redaction, &mut p)?;
         Some(Config {
             gateway,
             auth,
@@ -438,7 +459,46 @@ impl Config {
             exposure: Exposure::new(rules),
             access,
             limits,
+            redaction,
         })
+    }
+}
+
+fn redaction(raw: RawRedaction, p: &mut Problems<'_>) -> Option<Arc<Redactor>> {
+    let mut patterns = Vec::new();
+    for (i, pat) in raw.patterns.unwrap_or_default().into_iter().enumerate() {
+        if pat.name.is_empty()
+            || !pat
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            p.add(
+                format!("redaction.patterns[{i}].name"),
+                "use ASCII letters, digits and `_` (it names the mask)",
+            );
+        }
+        if let Err(e) = regex::Regex::new(&pat.regex) {
+            p.add(
+                format!("redaction.patterns[{i}].regex"),
+                format!("not a valid pattern: {e}"),
+            );
+            continue;
+        }
+        patterns.push((pat.name, pat.regex));
+    }
+    let settings = RedactionSettings {
+        keys: raw.keys.unwrap_or_default(),
+        default_keys: raw.default_keys.unwrap_or(true),
+        disabled: raw.disable.unwrap_or_default(),
+        patterns,
+    };
+    match Redactor::new(&settings) {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) => {
+            p.add("redaction", e);
+            None
+        }
     }
 }
 
@@ -852,6 +912,29 @@ mod tests {
         ] {
             assert!(joined.contains(needle), "{needle} missing in {joined}");
         }
+    }
+
+    #[test]
+    fn redaction_settings_are_checked() {
+        let p = problems(
+            r#"
+            [redaction]
+            disable = ["phone", "telepathy"]
+            [[redaction.patterns]]
+            name = "bad name"
+            regex = "("
+            "#,
+        );
+        let joined = p.join("\n");
+        assert!(joined.contains("redaction.patterns[0].name:"), "{joined}");
+        assert!(
+            joined.contains("redaction.patterns[0].regex: not a valid pattern"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("redaction: unknown detector `telepathy`"),
+            "{joined}"
+        );
     }
 
     #[test]

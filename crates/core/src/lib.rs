@@ -12,6 +12,7 @@ pub mod duration;
 pub mod exposure;
 pub mod limits;
 pub mod policy;
+pub mod redact;
 
 pub use catalogue::{Catalogue, CatalogueNote, PublishedTool, UpstreamListing};
 pub use config::{

@@ -63,6 +63,7 @@ pub fn refusal(
         latency_ms: 0.0,
         bytes_in: 0,
         bytes_out: 0,
+        redactions: Default::default(),
     }
 }
 

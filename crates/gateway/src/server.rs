@@ -281,6 +281,8 @@ impl Gateway {
         let outcome = upstream
             .call_tool(&authorized, arguments, progress, cancelled)
             .await;
+        // Everything that goes back to the client passes the redaction rules first.
+        let redaction = &self.config.redaction;
         match outcome {
             Ok(Value::Object(mut result)) => {
                 // Legacy upstreams send no `resultType`; modern clients require it (and rmcp
@@ -288,7 +290,8 @@ impl Gateway {
                 result
                     .entry("resultType")
                     .or_insert_with(|| Value::String("complete".into()));
-                let result = Value::Object(result);
+                let mut result = Value::Object(result);
+                redaction.redact_value(&mut result, &mut audit.record.redactions);
                 let (outcome, reason) = if result.get("isError") == Some(&Value::Bool(true)) {
                     (Outcome::ToolError, "the tool reported an error")
                 } else {
@@ -302,7 +305,13 @@ impl Gateway {
                 audit.finish(Decision::Allowed, Outcome::Unavailable, message.clone(), 0);
                 Err(ToolCallError::Failed(message))
             }
-            Err(UpstreamError::Protocol(e)) => {
+            Err(UpstreamError::Protocol(mut e)) => {
+                e.message = redaction
+                    .redact_text(&e.message, &mut audit.record.redactions)
+                    .into_owned();
+                if let Some(data) = e.data.as_mut() {
+                    redaction.redact_value(data, &mut audit.record.redactions);
+                }
                 audit.finish(
                     Decision::Allowed,
                     Outcome::UpstreamError,
@@ -312,14 +321,17 @@ impl Gateway {
                 Err(ToolCallError::Upstream(e))
             }
             Err(e) => {
-                tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
+                let message = redaction
+                    .redact_text(&e.to_string(), &mut audit.record.redactions)
+                    .into_owned();
+                tracing::warn!(tool = %tool.name, error = %message, "tool call failed");
                 let outcome = match e {
                     UpstreamError::Timeout { .. } => Outcome::Timeout,
                     UpstreamError::Cancelled => Outcome::Cancelled,
                     _ => Outcome::Unavailable,
                 };
-                audit.finish(Decision::Allowed, outcome, e.to_string(), 0);
-                Err(ToolCallError::Failed(e.to_string()))
+                audit.finish(Decision::Allowed, outcome, message.clone(), 0);
+                Err(ToolCallError::Failed(message))
             }
         }
     }
@@ -433,6 +445,7 @@ impl<'a> CallAudit<'a> {
                 latency_ms: 0.0,
                 bytes_in: arguments.map_or(0, json_len),
                 bytes_out: 0,
+                redactions: Default::default(),
             },
             started: std::time::Instant::now(),
             done: false,

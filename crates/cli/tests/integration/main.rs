@@ -8,5 +8,6 @@ mod exposure;
 mod forwarding;
 mod harness;
 mod limits;
+mod redaction;
 mod stdio;
 mod upstreams;
