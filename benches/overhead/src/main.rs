@@ -10,6 +10,9 @@
 //! start it served its first call.
 //!
 //! `portcullis-bench --upstream PORTFILE` is the upstream itself.
+//!
+//! `portcullis-bench --redaction` measures the redaction engine's throughput on realistic tool
+//! results (records with names, emails, phones, cards, free text) of 1 KB, 100 KB and 10 MB.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -355,12 +358,72 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A tool result of about `bytes` bytes: customer records, a third of them with personal data.
+fn realistic_result(bytes: usize) -> Value {
+    let mut records = Vec::new();
+    let mut size = 0;
+    let mut i = 0u64;
+    while size < bytes {
+        let record = if i.is_multiple_of(3) {
+            json!({"id": format!("CUS-{i:06}"), "name": "Dana Example",
+                "email": format!("dana{i}@example.com"), "phone": "+1 415 555 0134",
+                "card_number": "4111 1111 1111 1111",
+                "note": format!("Called on 2024-06-{:02} about invoice INV-{i}; reach me at dana{i}@example.com or 415-555-0100.", i % 28 + 1),
+                "balance_cents": 12_900 + i})
+        } else {
+            json!({"id": format!("CUS-{i:06}"), "name": "Sam Sample", "status": "active",
+                "note": format!("Order #{i} shipped from warehouse 7 on 2024-05-{:02}; 3 items, total 129.00 EUR.", i % 28 + 1),
+                "tags": ["priority", "eu", "renewal"], "balance_cents": 500 + i})
+        };
+        size += record.to_string().len() + 1;
+        records.push(record);
+        i += 1;
+    }
+    json!({"content": [{"type": "text", "text": format!("{} customers", records.len())}],
+        "structuredContent": {"customers": records}})
+}
+
+fn redaction_bench() {
+    use portcullis_core::redact::{Counts, RedactionSettings, Redactor};
+    let Ok(redactor) = Redactor::new(&RedactionSettings::defaults()) else {
+        eprintln!("the default redaction rules do not compile");
+        return;
+    };
+    println!("redaction engine, default rules, realistic tool results");
+    for (label, bytes, rounds) in [
+        ("1 KB", 1_000, 20_000),
+        ("100 KB", 100_000, 200),
+        ("10 MB", 10_000_000, 3),
+    ] {
+        let input = realistic_result(bytes);
+        let size = input.to_string().len();
+        let mut masked = 0;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let mut v = input.clone();
+            let mut counts = Counts::new();
+            redactor.redact_value(&mut v, &mut counts);
+            masked = counts.values().sum::<u64>();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "{label:>7}: {:>8.1} MB/s ({size} bytes, {masked} values masked per result, {:.1} µs per result)",
+            (size * rounds) as f64 / elapsed / 1e6,
+            elapsed / rounds as f64 * 1e6
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [flag, portfile] if flag == "--upstream" => serve_upstream(Path::new(portfile)).await,
+        [flag] if flag == "--redaction" => {
+            redaction_bench();
+            Ok(())
+        }
         [portcullis] => bench(portcullis).await,
-        _ => bail!("usage: portcullis-bench PORTCULLIS_BINARY | --upstream PORTFILE"),
+        _ => bail!("usage: portcullis-bench PORTCULLIS_BINARY | --redaction | --upstream PORTFILE"),
     }
 }
