@@ -97,7 +97,7 @@ impl AuditLog {
     /// when every `AuditLog` handle is dropped.
     pub fn open(path: PathBuf) -> Result<AuditLog, String> {
         let mut prev = last_hash(&path)?;
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
@@ -109,22 +109,32 @@ impl AuditLog {
         }
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
         tokio::task::spawn_blocking(move || {
-            while let Some(message) = rx.blocking_recv() {
-                let record = match message {
-                    Message::Record(record) => record,
-                    Message::Flush(done) => {
-                        let _ = done.send(());
-                        continue;
+            let mut out = std::io::BufWriter::new(file);
+            // Write whatever has queued up, then flush once: one write for a burst of records.
+            while let Some(first) = rx.blocking_recv() {
+                let mut flushed = Vec::new();
+                let mut next = Some(first);
+                while let Some(message) = next {
+                    match message {
+                        Message::Record(record) => {
+                            let (line, hash) = seal(&record, &prev);
+                            match out
+                                .write_all(line.as_bytes())
+                                .and_then(|()| out.write_all(b"\n"))
+                            {
+                                Ok(()) => prev = hash,
+                                Err(e) => tracing::error!(error = %e, "cannot write the audit log"),
+                            }
+                        }
+                        Message::Flush(done) => flushed.push(done),
                     }
-                };
-                let (line, hash) = seal(&record, &prev);
-                let written = file
-                    .write_all(line.as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
-                    .and_then(|()| file.flush());
-                match written {
-                    Ok(()) => prev = hash,
-                    Err(e) => tracing::error!(error = %e, "cannot write the audit log"),
+                    next = rx.try_recv().ok();
+                }
+                if let Err(e) = out.flush() {
+                    tracing::error!(error = %e, "cannot write the audit log");
+                }
+                for done in flushed {
+                    let _ = done.send(());
                 }
             }
         });
