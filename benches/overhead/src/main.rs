@@ -90,12 +90,37 @@ impl Drop for Process {
 
 /// CPU time (user + system) a process has used so far.
 fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let (user, system) = cpu_split(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU time a process has used so far.
+fn cpu_split(pid: u32) -> anyhow::Result<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after_name = stat.rsplit_once(')').context("odd /proc stat")?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
     // The kernel reports in clock ticks, which are 100 per second on Linux.
-    Ok(Duration::from_millis(ticks * 10))
+    let ticks = |i: usize| -> anyhow::Result<Duration> {
+        Ok(Duration::from_millis(fields[i].parse::<u64>()? * 10))
+    };
+    Ok((ticks(11)?, ticks(12)?))
+}
+
+/// Context switches a process (all its threads) has made so far.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 fn rss_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
@@ -318,7 +343,11 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     drive(&gateway_url, "up_echo", auth, WARMUP_CALLS, gw_pid).await?;
     let direct = drive(&upstream_url, "echo", None, CALLS, up_pid).await?;
     let upstream_cpu_before = cpu_time(up_pid)?;
+    let (user_before, system_before) = cpu_split(gw_pid)?;
+    let switches_before = context_switches(gw_pid);
     let through = drive(&gateway_url, "up_echo", auth, CALLS, gw_pid).await?;
+    let (user_after, system_after) = cpu_split(gw_pid)?;
+    let switches = context_switches(gw_pid) - switches_before;
     let upstream_cpu_through = cpu_time(up_pid)? - upstream_cpu_before;
     report("upstream directly", &direct);
     report("through Portcullis", &through);
@@ -329,6 +358,12 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
         "Portcullis's own CPU per call: {gw_cpu:.1} µs (the upstream's: {direct_cpu:.1} µs directly, {:.1} µs behind Portcullis; ratio gateway/upstream {:.2})",
         per_call(upstream_cpu_through, through.calls),
         gw_cpu / direct_cpu
+    );
+    println!(
+        "of which user {:.1} µs, kernel {:.1} µs; {:.1} context switches per call",
+        per_call(user_after - user_before, through.calls),
+        per_call(system_after - system_before, through.calls),
+        switches as f64 / through.calls as f64
     );
     println!(
         "throughput ratio (through/direct): {:.2}   p50 ratio: {:.2}   p99 ratio: {:.2}",

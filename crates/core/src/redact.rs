@@ -17,10 +17,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
-
-use crate::exposure::ToolPattern;
 
 /// Key names (normalised) masked by default.
 pub const DEFAULT_KEYS: &[&str] = &[
@@ -81,7 +80,8 @@ struct Detector {
 
 /// A compiled set of redaction rules.
 pub struct Redactor {
-    keys: Vec<ToolPattern>,
+    /// Sensitive key names and globs, matched in one pass.
+    keys: GlobSet,
     detectors: Vec<Detector>,
     /// Every detector's pattern, to find in one pass which detectors a text needs at all.
     any: RegexSet,
@@ -294,7 +294,7 @@ fn mask(kind: &str) -> String {
 impl Redactor {
     /// Compiles the rules; an unknown detector name or a bad pattern is an error.
     pub fn new(settings: &RedactionSettings) -> Result<Redactor, String> {
-        let mut keys = Vec::new();
+        let mut keys = GlobSetBuilder::new();
         let defaults = if settings.default_keys {
             DEFAULT_KEYS
         } else {
@@ -305,8 +305,11 @@ impl Redactor {
             .map(|k| k.to_string())
             .chain(settings.keys.iter().map(|k| normalize_key(k)))
         {
-            keys.push(ToolPattern::parse(&k).map_err(|e| format!("key `{k}`: {e}"))?);
+            keys.add(Glob::new(&k).map_err(|e| format!("key `{k}`: {e}"))?);
         }
+        let keys = keys
+            .build()
+            .map_err(|e| format!("the keys together: {e}"))?;
         for d in &settings.disabled {
             if !DETECTORS.contains(&d.as_str()) {
                 return Err(format!(
@@ -347,8 +350,14 @@ impl Redactor {
     }
 
     fn is_sensitive_key(&self, key: &str) -> bool {
-        let normalized = normalize_key(key);
-        self.keys.iter().any(|k| k.matches_name(&normalized))
+        let plain = key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if plain && !key.starts_with('_') && !key.ends_with('_') && !key.contains("__") {
+            self.keys.is_match(key)
+        } else {
+            self.keys.is_match(normalize_key(key))
+        }
     }
 
     /// Masks what the detectors find in `text`.

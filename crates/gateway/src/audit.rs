@@ -29,13 +29,17 @@ pub fn now_rfc3339() -> String {
     rfc3339(ms)
 }
 
-/// A fresh request id.
+/// A fresh request id: a random prefix chosen once per process, and a counter.
 pub fn request_id() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return "unknown".into();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{n}")
 }
 
 /// The record of a caller turned away before any tool call was read (credentials, the edge).

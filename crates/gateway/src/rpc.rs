@@ -78,7 +78,8 @@ pub enum Wire {
 /// A Streamable HTTP endpoint, with the gateway's own headers and the session it was given.
 pub struct HttpWire {
     pub client: reqwest::Client,
-    pub url: String,
+    /// Parsed once: parsing a URL on every request shows in a profile.
+    pub url: reqwest::Url,
     pub headers: http::HeaderMap,
     pub session: Mutex<Option<http::HeaderValue>>,
     pub protocol_version: Mutex<Option<http::HeaderValue>>,
@@ -298,7 +299,7 @@ impl HttpWire {
     fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
         let mut r = self
             .client
-            .request(method, &self.url)
+            .request(method, self.url.clone())
             .headers(self.headers.clone())
             .header(http::header::ACCEPT, "application/json, text/event-stream");
         if let Some(s) = lock(&self.session).clone() {

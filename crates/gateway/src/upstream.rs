@@ -369,7 +369,8 @@ impl Upstream {
                     .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
                 let wire = Wire::Http(Box::new(HttpWire {
                     client,
-                    url: url.clone(),
+                    url: reqwest::Url::parse(url)
+                        .map_err(|e| format!("`{url}` is not a URL: {e}"))?,
                     headers: map,
                     session: Default::default(),
                     protocol_version: Default::default(),
