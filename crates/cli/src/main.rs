@@ -483,14 +483,17 @@ fn eval_redaction(corpus: &Path, config: Option<&Path>, json: bool) -> anyhow::R
         let kind = sample["kind"].as_str().unwrap_or("unlabelled").to_string();
         let output = redactor.redact_text(input, &mut Counts::new());
         samples += 1;
-        for s in sample["must_redact"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-        {
+        let strings = |field: &str| -> Vec<String> {
+            sample[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        for s in strings("must_redact") {
             redact_total += 1;
-            if output.contains(s) {
+            if output.contains(&s) {
                 misses
                     .entry(kind.clone())
                     .or_default()
@@ -499,14 +502,9 @@ fn eval_redaction(corpus: &Path, config: Option<&Path>, json: bool) -> anyhow::R
                 redact_gone += 1;
             }
         }
-        for s in sample["must_keep"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-        {
+        for s in strings("must_keep") {
             keep_total += 1;
-            if output.contains(s) {
+            if output.contains(&s) {
                 keep_kept += 1;
             } else {
                 misses

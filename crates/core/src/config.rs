@@ -533,6 +533,27 @@ fn limit_settings(raw: RawLimits, p: &mut Problems<'_>) -> LimitSettings {
     }
 }
 
+/// A duration above zero at `path`, or `default` when absent (or wrong, with the problem noted).
+fn positive_duration(
+    text: Option<&str>,
+    path: &str,
+    default: Duration,
+    p: &mut Problems<'_>,
+) -> Duration {
+    match text.map(parse_duration) {
+        None => default,
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            p.add(path, "must be longer than zero");
+            default
+        }
+        Some(Err(msg)) => {
+            p.add(path, msg);
+            default
+        }
+    }
+}
+
 fn patterns(texts: &[String], path: &str, p: &mut Problems<'_>) -> Vec<ToolPattern> {
     let mut out = Vec::new();
     for (i, t) in texts.iter().enumerate() {
@@ -643,18 +664,12 @@ fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> GatewaySettings {
     if max_concurrent_requests == 0 {
         p.add("gateway.max_concurrent_requests", "must be at least 1");
     }
-    let request_timeout = match raw.request_timeout.as_deref().map(parse_duration) {
-        None => Duration::from_secs(30),
-        Some(Ok(d)) if !d.is_zero() => d,
-        Some(Ok(_)) => {
-            p.add("gateway.request_timeout", "must be longer than zero");
-            Duration::from_secs(30)
-        }
-        Some(Err(msg)) => {
-            p.add("gateway.request_timeout", msg);
-            Duration::from_secs(30)
-        }
-    };
+    let request_timeout = positive_duration(
+        raw.request_timeout.as_deref(),
+        "gateway.request_timeout",
+        Duration::from_secs(30),
+        p,
+    );
     GatewaySettings {
         listen,
         separator,
@@ -700,18 +715,12 @@ fn upstream_spec(
         );
     }
     let deny = patterns(&raw.deny.unwrap_or_default(), &format!("{path}.deny"), p);
-    let timeout = match raw.timeout.as_deref().map(parse_duration) {
-        None => DEFAULT_UPSTREAM_TIMEOUT,
-        Some(Ok(d)) if !d.is_zero() => d,
-        Some(Ok(_)) => {
-            p.add(format!("{path}.timeout"), "must be longer than zero");
-            DEFAULT_UPSTREAM_TIMEOUT
-        }
-        Some(Err(msg)) => {
-            p.add(format!("{path}.timeout"), msg);
-            DEFAULT_UPSTREAM_TIMEOUT
-        }
-    };
+    let timeout = positive_duration(
+        raw.timeout.as_deref(),
+        &format!("{path}.timeout"),
+        DEFAULT_UPSTREAM_TIMEOUT,
+        p,
+    );
     let not_for = |p: &mut Problems<'_>, key: &str, present: bool, kind: &str| {
         if present {
             p.add(

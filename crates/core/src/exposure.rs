@@ -136,11 +136,6 @@ impl Exposure {
             .flat_map(|r| r.scopes.iter().cloned())
             .collect()
     }
-
-    /// Upstream names that some rule refers to.
-    pub fn upstreams(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().map(|r| r.upstream.as_str())
-    }
 }
 
 #[cfg(test)]

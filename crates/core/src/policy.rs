@@ -142,10 +142,6 @@ impl AccessRules {
         }
     }
 
-    pub fn has_group(&self, name: &str) -> bool {
-        self.groups.contains_key(name)
-    }
-
     pub fn group_names(&self) -> impl Iterator<Item = &str> {
         self.groups.keys().map(String::as_str)
     }

@@ -87,11 +87,6 @@ impl Authenticator {
         Ok((self, token))
     }
 
-    /// Whether callers without credentials are let in (as the anonymous principal).
-    pub fn allows_anonymous(&self) -> bool {
-        self.allow_anonymous
-    }
-
     /// Authenticates an HTTP `Authorization` header value.
     pub fn from_header(&self, header: Option<&[u8]>) -> Result<Principal, AuthFailure> {
         let Some(raw) = header else {

@@ -117,10 +117,6 @@ impl Gateway {
         &self.auth
     }
 
-    pub fn audit(&self) -> &AuditLog {
-        &self.audit
-    }
-
     /// Records a caller turned away before any MCP message was read (credentials, edge).
     pub fn audit_refusal(
         &self,
@@ -209,26 +205,6 @@ impl Gateway {
     /// Forgets limit buckets that are full again; call now and then.
     pub fn evict_idle_limits(&self) {
         self.limiter.evict_idle(self.now());
-    }
-
-    /// The published tools `caller` may call, in order.
-    pub fn visible_tools(&self, caller: &Caller) -> Vec<Tool> {
-        let published = self.catalogue.current();
-        published
-            .catalogue
-            .tools()
-            .iter()
-            .filter(|t| {
-                authorize(
-                    &self.config.access,
-                    &caller.principal,
-                    t,
-                    caller.group.as_deref(),
-                )
-                .is_ok()
-            })
-            .filter_map(|t| published.typed.get(&t.name).cloned())
-            .collect()
     }
 
     /// The published tool `name`, in rmcp's typed form, if there is one.

@@ -97,10 +97,6 @@ impl Upstream {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.spec.name
-    }
-
     /// Waits until the upstream has been connected and its tools listed once.
     pub async fn wait_listed(&self) {
         let notified = self.listed_notify.notified();
