@@ -269,6 +269,10 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
             principal: principal.clone(),
             transport: "http",
             group,
+            source: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_canonical()),
         };
         return call.serve(&mcp.gateway, &caller).await;
     }

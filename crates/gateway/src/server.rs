@@ -137,7 +137,7 @@ impl Gateway {
     /// The draws a call by `caller` to `tool` makes on the limits.
     fn draws(&self, caller: &Caller, tool: &PublishedTool) -> Vec<Draw> {
         let limits = &self.config.limits;
-        let who = &caller.principal.id;
+        let who = &caller.limit_key();
         let per_caller_tool = tool.rate.or(limits.per_caller_tool);
         [
             (LimitKind::PerCaller, who.clone(), limits.per_caller, 1.0),
@@ -176,7 +176,7 @@ impl Gateway {
         };
         let draw = Draw {
             kind: LimitKind::PerCaller,
-            key: caller.principal.id.clone(),
+            key: caller.limit_key(),
             rate,
             cost: 1.0,
         };
@@ -255,7 +255,13 @@ impl Gateway {
             return Err(ToolCallError::Limited(limited));
         }
         let outcome = upstream
-            .call_tool(&authorized, arguments, progress, cancelled)
+            .call_tool(
+                &authorized,
+                arguments,
+                progress,
+                &self.config.redaction,
+                cancelled,
+            )
             .await;
         // Everything that goes back to the client passes the redaction rules first.
         let redaction = &self.config.redaction;
@@ -379,6 +385,19 @@ pub struct Caller {
     pub principal: Principal,
     pub transport: &'static str,
     pub group: Option<String>,
+    /// The client's address, when the transport has one.
+    pub source: Option<std::net::IpAddr>,
+}
+
+impl Caller {
+    /// Whose limits a call draws on: the principal, or for anonymous callers the principal at
+    /// their address (so one anonymous client cannot use up everyone's allowance).
+    fn limit_key(&self) -> String {
+        match (self.principal.is_verified(), self.source) {
+            (false, Some(ip)) => format!("{}@{ip}", self.principal.id),
+            _ => self.principal.id.clone(),
+        }
+    }
 }
 
 fn json_len(v: &Value) -> u64 {
@@ -525,13 +544,16 @@ pub const UNAUTHENTICATED: i32 = -32001;
 
 impl GatewayServer {
     fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+        let parts = context.extensions.get::<http::request::Parts>();
+        let source = parts
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            })
+            .map(|c| c.0.ip().to_canonical());
         let (principal, transport) = match &self.identity {
             Identity::Http => {
-                let principal = context
-                    .extensions
-                    .get::<http::request::Parts>()
-                    .and_then(|parts| parts.extensions.get::<Principal>())
-                    .cloned();
+                let principal = parts.and_then(|p| p.extensions.get::<Principal>()).cloned();
                 (principal.ok_or(AuthFailure::Missing), "http")
             }
             Identity::Stdio(None) => (Ok(Principal::anonymous()), "stdio"),
@@ -542,6 +564,7 @@ impl GatewayServer {
                 principal,
                 transport,
                 group: self.group.clone(),
+                source,
             }),
             Err(failure) => {
                 tracing::warn!(%failure, transport, "refused an unauthenticated request");
@@ -676,5 +699,44 @@ impl ServerHandler for GatewayServer {
                     ContentBlock::text("the upstream sent an invalid tool result"),
                 ])))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_callers_are_limited_per_address_and_keys_per_key() {
+        let anonymous = |ip: Option<&str>| Caller {
+            principal: Principal::anonymous(),
+            transport: "http",
+            group: None,
+            source: ip.map(|i| i.parse().unwrap()),
+        };
+        assert_eq!(
+            anonymous(Some("10.0.0.1")).limit_key(),
+            "anonymous@10.0.0.1"
+        );
+        assert_ne!(
+            anonymous(Some("10.0.0.1")).limit_key(),
+            anonymous(Some("10.0.0.2")).limit_key()
+        );
+        assert_eq!(anonymous(None).limit_key(), "anonymous");
+        let key = Caller {
+            principal: Principal {
+                id: "key_1".into(),
+                kind: portcullis_core::PrincipalKind::ApiKey,
+                scopes: Default::default(),
+            },
+            transport: "http",
+            group: None,
+            source: Some("10.0.0.1".parse().unwrap()),
+        };
+        assert_eq!(
+            key.limit_key(),
+            "key_1",
+            "a key's allowance follows the key, not the address"
+        );
     }
 }

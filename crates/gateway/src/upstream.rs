@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use portcullis_core::redact::{Counts, Redactor};
 use portcullis_core::{Authorized, SecretSource, UpstreamSpec, UpstreamTransport};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RoleServer};
@@ -65,8 +66,13 @@ pub struct Upstream {
     listed_notify: Notify,
 }
 
-/// Sends one upstream progress notification to the client under the client's own token.
-async fn relay_progress(client: &(Peer<RoleServer>, ProgressToken), params: Value) {
+/// Sends one upstream progress notification to the client under the client's own token, its
+/// message redacted like everything else that goes back.
+async fn relay_progress(
+    client: &(Peer<RoleServer>, ProgressToken),
+    params: Value,
+    redaction: &Redactor,
+) {
     let (peer, token) = client;
     let mut progress = ProgressNotificationParam::new(
         token.clone(),
@@ -79,7 +85,7 @@ async fn relay_progress(client: &(Peer<RoleServer>, ProgressToken), params: Valu
     progress.message = params
         .get("message")
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|m| redaction.redact_text(m, &mut Counts::new()).into_owned());
     if let Err(e) = peer.notify_progress(progress).await {
         tracing::debug!(error = %e, "could not relay progress");
     }
@@ -129,6 +135,7 @@ impl Upstream {
         authorized: &Authorized,
         arguments: Option<Value>,
         progress: Option<(Peer<RoleServer>, ProgressToken)>,
+        redaction: &Redactor,
         cancelled: &CancellationToken,
     ) -> Result<Value, UpstreamError> {
         let connection = self
@@ -152,14 +159,14 @@ impl Upstream {
                 biased;
                 Some(p) = async { rx.as_mut()?.recv().await } => {
                     if let Some(client) = &progress {
-                        relay_progress(client, p).await;
+                        relay_progress(client, p, redaction).await;
                     }
                 }
                 outcome = &mut call => {
                     // Progress sent before the result was queued before it: relay it first.
                     if let (Some(rx), Some(client)) = (rx.as_mut(), &progress) {
                         while let Ok(p) = rx.try_recv() {
-                            relay_progress(client, p).await;
+                            relay_progress(client, p, redaction).await;
                         }
                     }
                     break outcome;
