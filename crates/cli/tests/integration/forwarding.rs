@@ -6,28 +6,10 @@ use rmcp::model::{CallToolRequest, ClientRequest, ServerResult};
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, call, example_config, fixture, modern_post, text_of};
+use crate::harness::{self, Gateway, call, example_config, modern_post, text_of};
 
 fn raw_upstream_config(extra: &str) -> String {
-    format!(
-        r#"
-[auth]
-api_keys = true
-
-[upstreams.raw]
-kind = "stdio"
-command = "python3"
-args = ["{}"]
-inherit_env = ["PATH"]
-
-[[expose]]
-upstream = "raw"
-tools = ["tasky", "plain"]
-read_only = true
-{extra}
-"#,
-        fixture("raw_upstream.py")
-    )
+    harness::raw_upstream_config(&["tasky", "plain"], extra)
 }
 
 fn tool<'a>(list: &'a Value, name: &str) -> &'a Value {

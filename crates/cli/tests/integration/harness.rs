@@ -293,6 +293,31 @@ pub fn text_of(result: &CallToolResult) -> String {
         .join("")
 }
 
+/// A config fronting the raw Python upstream over stdio, exposing `tools` read-only, plus
+/// `extra` TOML.
+pub fn raw_upstream_config(tools: &[&str], extra: &str) -> String {
+    format!(
+        r#"
+[auth]
+api_keys = true
+
+[upstreams.raw]
+kind = "stdio"
+command = "python3"
+args = ["{}"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "raw"
+tools = {:?}
+read_only = true
+{extra}
+"#,
+        fixture("raw_upstream.py"),
+        tools
+    )
+}
+
 /// The quickstart-style config fronting the example server, plus `extra` TOML. Its limits are
 /// high, for tests that call a lot; the shipped defaults are tested in `limits.rs`.
 pub fn example_config(extra: &str) -> String {

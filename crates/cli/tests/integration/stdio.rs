@@ -5,31 +5,13 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, fixture};
+use crate::harness::{BIN, raw_upstream_config};
 
 #[test]
 fn stdio_serves_a_legacy_session_with_every_tool_field() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("p.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[upstreams.raw]
-kind = "stdio"
-command = "python3"
-args = ["{}"]
-inherit_env = ["PATH"]
-
-[[expose]]
-upstream = "raw"
-tools = ["tasky", "plain"]
-read_only = true
-"#,
-            fixture("raw_upstream.py")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, raw_upstream_config(&["tasky", "plain"], "")).unwrap();
     let mut child = Command::new(BIN)
         .args(["stdio", "--config"])
         .arg(&config)

@@ -7,7 +7,9 @@ use std::time::Duration;
 use rmcp::service::ServiceError;
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, call, example_config, fixture, modern_post, text_of};
+use crate::harness::{
+    Gateway, call, example_config, fixture, modern_post, raw_upstream_config, text_of,
+};
 
 #[tokio::test]
 async fn one_child_process_serves_every_client() {
@@ -139,28 +141,9 @@ async fn upstream_stderr_goes_to_the_gateway_log() {
 
 #[tokio::test]
 async fn a_tool_that_appears_later_stays_hidden_unless_named() {
-    let config = format!(
-        r#"
-[auth]
-api_keys = true
-
-[upstreams.raw]
-kind = "stdio"
-command = "python3"
-args = ["{}"]
-inherit_env = ["PATH"]
-
-[[expose]]
-upstream = "raw"
-tools = ["*"]
-read_only = true
-
-[[expose]]
-upstream = "raw"
-tools = ["late_exact"]
-read_only = true
-"#,
-        fixture("raw_upstream.py")
+    let config = raw_upstream_config(
+        &["*"],
+        "\n[[expose]]\nupstream = \"raw\"\ntools = [\"late_exact\"]\nread_only = true\n",
     );
     let gw = Gateway::start(&config);
     let client = gw.rmcp_client().await;
