@@ -17,6 +17,8 @@ use portcullis::store::{KeyInfo, KeyStore};
 use portcullis::{Config, DataDir, Gateway};
 use tokio_util::sync::CancellationToken;
 
+mod eval;
+
 /// Portcullis: a secure-by-default gateway for the Model Context Protocol.
 ///
 /// It stands between MCP clients and upstream MCP servers and publishes only the tools the
@@ -154,6 +156,24 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run the prompt-injection guardrail over a JSONL corpus of
+    /// `{"text": …, "label": "injection"|"benign", "category": …, "where": "argument"|"result"}`
+    /// and print precision, recall, false-positive rate and the misses, per category. A sample
+    /// counts as detected when the guardrail would block it.
+    Guardrail {
+        /// The corpus (JSON Lines).
+        #[arg(long, value_name = "FILE", required_unless_present = "rules")]
+        corpus: Option<PathBuf>,
+        /// Use this config's `[guardrail]` rules (less `disable_rules`) instead of all of them.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print one JSON object (keys `precision`, `recall`, `false_positive_rate`, …).
+        #[arg(long)]
+        json: bool,
+        /// List the rules (id, category, severity) and stop.
+        #[arg(long)]
+        rules: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,7 +268,18 @@ fn run() -> anyhow::Result<ExitCode> {
             corpus,
             config,
             json,
-        }) => eval_redaction(&corpus, config.as_deref(), json),
+        }) => eval::redaction(&corpus, config.as_deref().map(load_config).transpose()?, json),
+        Command::Eval(EvalCommand::Guardrail {
+            corpus,
+            config,
+            json,
+            rules,
+        }) => eval::guardrail(
+            corpus.as_deref(),
+            config.as_deref().map(load_config).transpose()?,
+            json,
+            rules,
+        ),
         Command::Limits(LimitsCommand::Status { json, state }) => limits_status(
             &open_data_dir(data_dir.as_deref(), state.config.as_deref())?,
             json,
@@ -453,91 +484,6 @@ fn limits_status(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
     }
     if age > 10 {
         eprintln!("warning: no gateway has reported for {age}s; these figures may be stale");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn eval_redaction(corpus: &Path, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
-    use portcullis::core::redact::{Counts, RedactionSettings, Redactor};
-    let redactor = match config {
-        Some(path) => load_config(path)?.redaction,
-        None => {
-            Arc::new(Redactor::new(&RedactionSettings::defaults()).map_err(anyhow::Error::msg)?)
-        }
-    };
-    let text = std::fs::read_to_string(corpus)
-        .with_context(|| format!("cannot read the corpus `{}`", corpus.display()))?;
-    let (mut redact_total, mut redact_gone, mut keep_total, mut keep_kept, mut samples) =
-        (0, 0, 0, 0, 0);
-    let mut misses: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let sample: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: line {} is not JSON", corpus.display(), i + 1))?;
-        let input = sample["text"]
-            .as_str()
-            .with_context(|| format!("{}: line {} has no \"text\"", corpus.display(), i + 1))?;
-        let kind = sample["kind"].as_str().unwrap_or("unlabelled").to_string();
-        let output = redactor.redact_text(input, &mut Counts::new());
-        samples += 1;
-        let strings = |field: &str| -> Vec<String> {
-            sample[field]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        };
-        for s in strings("must_redact") {
-            redact_total += 1;
-            if output.contains(&s) {
-                misses
-                    .entry(kind.clone())
-                    .or_default()
-                    .push(format!("kept {s:?}"));
-            } else {
-                redact_gone += 1;
-            }
-        }
-        for s in strings("must_keep") {
-            keep_total += 1;
-            if output.contains(&s) {
-                keep_kept += 1;
-            } else {
-                misses
-                    .entry(kind.clone())
-                    .or_default()
-                    .push(format!("masked {s:?}"));
-            }
-        }
-    }
-    let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
-    let (recall, keep_rate) = (
-        ratio(redact_gone, redact_total),
-        ratio(keep_kept, keep_total),
-    );
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"samples": samples, "recall": recall, "keep_rate": keep_rate,
-                "must_redact": redact_total, "must_keep": keep_total, "misses": misses})
-        );
-    } else {
-        println!("samples: {samples}");
-        println!("recall: {recall:.3} ({redact_gone} of {redact_total} must-redact strings gone)");
-        println!("keep rate: {keep_rate:.3} ({keep_kept} of {keep_total} must-keep strings kept)");
-        if misses.is_empty() {
-            println!("misses: none");
-        }
-        for (kind, list) in &misses {
-            println!("misses, {kind}: {}", list.len());
-            for m in list {
-                println!("  {m}");
-            }
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::exposure::Exposure;
+use crate::guardrail::ToolModes;
 use crate::limits::Rate;
 
 /// Longest tool name the MCP specification allows.
@@ -43,6 +44,8 @@ pub struct PublishedTool {
     pub rate: Option<Rate>,
     /// Budget units one call costs.
     pub cost: u32,
+    /// Its own guardrail modes, where the config gives them.
+    pub guardrail: ToolModes,
     /// The definition clients receive.
     pub definition: Value,
 }
@@ -145,6 +148,7 @@ impl Catalogue {
                     scopes: decision.scopes,
                     rate: decision.rate,
                     cost: decision.cost,
+                    guardrail: decision.guardrail,
                 });
             }
         }
@@ -291,6 +295,7 @@ mod tests {
                     scopes: BTreeSet::new(),
                     rate: None,
                     cost: 1,
+                    guardrail: ToolModes::default(),
                 })
                 .collect(),
         )

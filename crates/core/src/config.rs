@@ -25,6 +25,7 @@ use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
 use crate::limits::Rate;
 use crate::policy::{AccessRules, Group};
+use crate::guardrail::{Guardrail, Mode, ToolModes};
 use crate::redact::{RedactionSettings, Redactor};
 
 /// Default per-upstream timeout for a single request.
@@ -86,6 +87,22 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     redaction: RawRedaction,
+    #[serde(default)]
+    guardrail: RawGuardrail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawGuardrail {
+    arguments: Option<String>,
+    results: Option<String>,
+    disable_rules: Option<Vec<String>>,
+    webhook: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawToolModes {
+    arguments: Option<String>,
+    results: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +193,7 @@ struct RawExpose {
     scopes: Vec<String>,
     rate: Option<String>,
     cost: Option<u32>,
+    guardrail: Option<RawToolModes>,
 }
 
 /// The validated configuration.
@@ -191,6 +209,20 @@ pub struct Config {
     pub limits: LimitSettings,
     /// The compiled `[redaction]` rules, applied to every result and error leaving the gateway.
     pub redaction: Arc<Redactor>,
+    pub guardrail: GuardrailSettings,
+}
+
+/// `[guardrail]`: prompt-injection scanning of arguments and results.
+#[derive(Debug, Clone)]
+pub struct GuardrailSettings {
+    /// Mode for arguments, unless a tool sets its own. Default block.
+    pub arguments: Mode,
+    /// Mode for results. Default block.
+    pub results: Mode,
+    /// Where `alert` findings are POSTed as JSON, if anywhere.
+    pub webhook: Option<String>,
+    /// The compiled rules.
+    pub engine: Arc<Guardrail>,
 }
 
 /// `[limits]`: rate limits and budgets. Each is `COUNT/UNIT`, or `"off"`.
@@ -415,6 +447,10 @@ impl Config {
             if e.cost == Some(0) {
                 p.add(format!("{path}.cost"), "must be at least 1");
             }
+            let guardrail = e.guardrail.map_or_else(ToolModes::default, |m| ToolModes {
+                arguments: mode(m.arguments, &format!("{path}.guardrail.arguments"), &mut p),
+                results: mode(m.results, &format!("{path}.guardrail.results"), &mut p),
+            });
             rules.push(ExposeRule {
                 upstream: e.upstream,
                 patterns,
@@ -422,6 +458,7 @@ impl Config {
                 scopes: e.scopes.into_iter().collect(),
                 rate,
                 cost: e.cost.unwrap_or(1).max(1),
+                guardrail,
             });
         }
         let mut groups = BTreeMap::new();
@@ -452,6 +489,7 @@ impl Config {
         );
         let limits = limit_settings(raw.limits, &mut p);
         let redaction = redaction(raw.redaction, &mut p)?;
+        let guardrail = guardrail_settings(raw.guardrail, &mut p)?;
         Some(Config {
             gateway,
             auth,
@@ -460,7 +498,46 @@ impl Config {
             access,
             limits,
             redaction,
+            guardrail,
         })
+    }
+}
+
+fn mode(text: Option<String>, path: &str, p: &mut Problems<'_>) -> Option<Mode> {
+    match Mode::parse(text.as_deref()?) {
+        Ok(mode) => Some(mode),
+        Err(msg) => {
+            p.add(path, msg);
+            None
+        }
+    }
+}
+
+fn guardrail_settings(raw: RawGuardrail, p: &mut Problems<'_>) -> Option<GuardrailSettings> {
+    let arguments = mode(raw.arguments, "guardrail.arguments", p).unwrap_or(Mode::Block);
+    let results = mode(raw.results, "guardrail.results", p).unwrap_or(Mode::Block);
+    if let Some(url) = &raw.webhook
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        p.add(
+            "guardrail.webhook",
+            "give an http:// or https:// URL to POST alerts to",
+        );
+    }
+    match Guardrail::new(&raw.disable_rules.unwrap_or_default()) {
+        Ok(engine) => Some(GuardrailSettings {
+            arguments,
+            results,
+            webhook: raw.webhook,
+            engine: Arc::new(engine),
+        }),
+        Err(e) => {
+            p.add(
+                "guardrail.disable_rules",
+                format!("{e}; `portcullis eval guardrail --rules` lists them"),
+            );
+            None
+        }
     }
 }
 

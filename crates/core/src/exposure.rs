@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::guardrail::ToolModes;
 use crate::limits::Rate;
 
 /// One tool name or glob from an `[[expose]]` entry.
@@ -68,6 +69,8 @@ pub struct ExposeRule {
     pub rate: Option<Rate>,
     /// Budget units one call costs. Default 1.
     pub cost: u32,
+    /// Guardrail modes for these tools, replacing the gateway's.
+    pub guardrail: ToolModes,
 }
 
 /// What the exposure rules say about one upstream tool.
@@ -83,6 +86,8 @@ pub struct ExposureDecision {
     pub rate: Option<Rate>,
     /// The highest cost of the matching entries.
     pub cost: u32,
+    /// The strictest guardrail modes the matching entries set.
+    pub guardrail: ToolModes,
 }
 
 /// All exposure rules of a configuration.
@@ -109,7 +114,9 @@ impl Exposure {
                 scopes: BTreeSet::new(),
                 rate: None,
                 cost: 1,
+                guardrail: ToolModes::default(),
             });
+            d.guardrail = d.guardrail.strictest(rule.guardrail);
             d.named_exactly |= kind == MatchKind::Exact;
             d.read_only &= rule.read_only;
             d.scopes.extend(rule.scopes.iter().cloned());
@@ -153,6 +160,7 @@ mod tests {
             scopes: BTreeSet::new(),
             rate: None,
             cost: 1,
+            guardrail: ToolModes::default(),
         }
     }
 
@@ -203,6 +211,7 @@ mod tests {
                 scopes: BTreeSet::new(),
                 rate: None,
                 cost: 1,
+                guardrail: ToolModes::default(),
             })
         );
         assert!(e.decide("a", "get_x").unwrap().named_exactly);

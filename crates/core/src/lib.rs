@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod config;
 pub mod duration;
 pub mod exposure;
+pub mod guardrail;
 pub mod limits;
 pub mod policy;
 pub mod redact;

@@ -206,6 +206,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             rate: None,
             cost: 1,
+            guardrail: Default::default(),
             definition: json!({}),
         }
     }

@@ -1,0 +1,543 @@
+//! The prompt-injection guardrail: every string a tool call carries — argument values and
+//! keys, at any depth, and every string of the result — is scanned for text that tries to
+//! steer the model.
+//!
+//! A string is [`normalize`]d first (invisible characters out, look-alikes folded, spaced-out
+//! and leet-spoken words rejoined), then matched against the [rules](rules) in one linear-time
+//! pass. Runs that look encoded (base64, hex, percent-escapes, HTML entities, `\u` escapes) are
+//! decoded and scanned the same way, a few layers deep; a finding that hid inside an encoding
+//! counts one severity higher. Nothing is cut off: long strings are scanned whole, and the
+//! work is linear in the input.
+//!
+//! Each [`Finding`] names its rule, category, severity and where it was found (a JSON path),
+//! never the text. [`Scan::verdict`] aggregates the findings of each string: a `high` finding
+//! blocks, two different `medium` rules block, one `medium` warns.
+
+mod normalize;
+mod rules;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine as _;
+use regex::{Regex, RegexSet};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use normalize::normalize;
+
+/// What a rule looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// "Ignore previous instructions" and its paraphrases.
+    Override,
+    /// Role and mode hijacks ("you are now…", "developer mode").
+    Role,
+    /// System-prompt extraction.
+    Extraction,
+    /// Chat-template control tokens and fake system or assistant turns.
+    Template,
+    /// Instructions to call tools, or to act behind the user's back.
+    ToolHijack,
+    /// Sending secrets, conversations or files away; image beacons.
+    Exfiltration,
+    /// Hidden-instruction markup: `<IMPORTANT>`, HTML comments, tag characters.
+    Markup,
+    /// Requests to decode something.
+    Encoded,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Override => "override",
+            Category::Role => "role",
+            Category::Extraction => "extraction",
+            Category::Template => "template",
+            Category::ToolHijack => "tool_hijack",
+            Category::Exfiltration => "exfiltration",
+            Category::Markup => "markup",
+            Category::Encoded => "encoded",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    fn raised(self) -> Severity {
+        match self {
+            Severity::Low => Severity::Medium,
+            _ => Severity::High,
+        }
+    }
+}
+
+/// What the findings add up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing, or only `low` findings.
+    Allow,
+    /// One `medium` finding: let through in every mode, but recorded.
+    Warn,
+    /// A `high` finding, or two different `medium` rules on one string.
+    Block,
+}
+
+/// What the gateway does with a call the guardrail would block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Not scanned.
+    Off,
+    /// Shadow mode: findings go to the audit log only.
+    Log,
+    /// Passed on, with the findings in the audit log, a warning in the gateway log and, if
+    /// configured, a webhook.
+    Alert,
+    /// Arguments: the call is refused before it reaches the upstream. Results: withheld.
+    Block,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Result<Mode, String> {
+        Ok(match text {
+            "block" => Mode::Block,
+            "alert" => Mode::Alert,
+            "log" => Mode::Log,
+            "off" => Mode::Off,
+            _ => return Err(format!("`{text}` is not a mode; use block, alert, log or off")),
+        })
+    }
+}
+
+/// Modes for one direction of a call: a tool's own, where the config gives one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ToolModes {
+    pub arguments: Option<Mode>,
+    pub results: Option<Mode>,
+}
+
+impl ToolModes {
+    /// Both overrides together, the stricter of each (when several `[[expose]]` entries match).
+    pub fn strictest(self, other: ToolModes) -> ToolModes {
+        ToolModes {
+            arguments: self.arguments.max(other.arguments),
+            results: self.results.max(other.results),
+        }
+    }
+}
+
+/// One rule matching one string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub category: Category,
+    pub severity: Severity,
+    /// Where: a JSON path into the arguments or the result. Object members are named when
+    /// their key is a plain identifier and otherwise numbered (`$.*3`), so no text the caller
+    /// chose beyond identifiers reaches the audit log. `.<key>` marks the key itself.
+    pub path: String,
+    /// The encoding the text was hidden in, if it was (`base64`, `hex`, `escapes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<&'static str>,
+}
+
+/// The findings of one scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub findings: Vec<Finding>,
+    /// The strongest verdict of any one string.
+    pub verdict: Option<Verdict>,
+}
+
+impl Scan {
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.unwrap_or(Verdict::Allow)
+    }
+
+    /// The ids of the rules that matched, sorted and without repeats.
+    pub fn rule_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<_> = self.findings.iter().map(|f| f.rule).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+struct Rule {
+    id: &'static str,
+    category: Category,
+    severity: Severity,
+    /// The same pattern alone, to find where it matched once the set says it did.
+    regex: Regex,
+}
+
+/// Encoded runs worth decoding: base64 (standard or URL-safe), hex, and text holding escapes.
+struct Decoders {
+    base64: Regex,
+    hex: Regex,
+    escapes: Regex,
+}
+
+/// How many encoding layers are peeled.
+const MAX_DECODE_DEPTH: usize = 3;
+
+/// The compiled rules.
+pub struct Guardrail {
+    rules: Vec<Rule>,
+    set: RegexSet,
+    decoders: Decoders,
+}
+
+impl fmt::Debug for Guardrail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guardrail")
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+/// Turns a rule pattern as written in [`rules`] into regex syntax: a space means optional
+/// white space, `\b` an ASCII word boundary, and non-ASCII letters are normalised the way the
+/// text will be.
+fn compile(pattern: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let pattern: String = if pattern.is_ascii() {
+        pattern.to_string()
+    } else {
+        pattern
+            .nfkd()
+            .filter(|c| !matches!(c, '\u{0300}'..='\u{036F}'))
+            .nfc()
+            .collect()
+    };
+    pattern.replace(r"\b", r"(?-u:\b)").replace(' ', r"\s*")
+}
+
+impl Guardrail {
+    /// The built-in rules, less those whose ids are in `disabled`.
+    pub fn new(disabled: &[String]) -> Result<Guardrail, String> {
+        let all = rules::rules();
+        if let Some(unknown) = disabled.iter().find(|d| !all.iter().any(|r| r.0 == d.as_str())) {
+            return Err(format!("unknown guardrail rule `{unknown}`"));
+        }
+        let kept: Vec<_> = all
+            .into_iter()
+            .filter(|r| !disabled.iter().any(|d| d == r.0))
+            .collect();
+        let set = regex::RegexSetBuilder::new(kept.iter().map(|r| compile(&r.3)))
+            .size_limit(64 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+            .map_err(|e| format!("a built-in guardrail rule does not compile: {e}"))?;
+        let rules = kept
+            .into_iter()
+            .map(|(id, category, severity, pattern)| {
+                Ok(Rule {
+                    id,
+                    category,
+                    severity,
+                    regex: Regex::new(&compile(&pattern)).map_err(|e| e.to_string())?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let decoders = Decoders {
+            base64: Regex::new(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
+                .map_err(|e| e.to_string())?,
+            hex: Regex::new(r"(?:[0-9a-fA-F]{2}){8,}|(?:\\x[0-9a-fA-F]{2}){4,}")
+                .map_err(|e| e.to_string())?,
+            escapes: Regex::new(r"%[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]{1,6};|\\u[0-9a-fA-F]{4}")
+                .map_err(|e| e.to_string())?,
+        };
+        Ok(Guardrail {
+            rules,
+            set,
+            decoders,
+        })
+    }
+
+    /// Every rule: id, category, severity.
+    pub fn rules(&self) -> impl Iterator<Item = (&'static str, Category, Severity)> + '_ {
+        self.rules.iter().map(|r| (r.id, r.category, r.severity))
+    }
+
+    /// Scans one text; findings carry `path`.
+    pub fn scan_text(&self, text: &str, path: &str) -> Scan {
+        let mut scan = Scan::default();
+        self.scan_string(text, path, &mut scan);
+        scan
+    }
+
+    /// Scans every string of `value`, object keys included, at any depth. `root` names the
+    /// value in finding paths (`$` for arguments, `$.result` …).
+    pub fn scan_value(&self, value: &Value, root: &str) -> Scan {
+        let mut scan = Scan::default();
+        let mut stack: Vec<(&Value, Cow<'_, str>)> = vec![(value, Cow::Borrowed(root))];
+        while let Some((value, path)) = stack.pop() {
+            match value {
+                Value::String(s) => self.scan_string(s, &path, &mut scan),
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate().rev() {
+                        stack.push((item, Cow::Owned(format!("{path}[{i}]"))));
+                    }
+                }
+                Value::Object(members) => {
+                    for (i, (key, item)) in members.iter().enumerate().rev() {
+                        let before = scan.findings.len();
+                        self.scan_string(key, &format!("{path}.*{i}.<key>"), &mut scan);
+                        let member = if scan.findings.len() == before && is_identifier(key) {
+                            format!("{path}.{key}")
+                        } else {
+                            format!("{path}.*{i}")
+                        };
+                        stack.push((item, Cow::Owned(member)));
+                    }
+                }
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            }
+        }
+        scan
+    }
+
+    fn scan_string(&self, text: &str, path: &str, scan: &mut Scan) {
+        if text.is_empty() {
+            return;
+        }
+        let mut hits: Vec<(usize, Option<&'static str>)> = Vec::new();
+        self.match_layers(text, None, 0, &mut hits);
+        if smuggled_tags(text) {
+            scan.findings.push(Finding {
+                rule: "markup.tag_characters",
+                category: Category::Markup,
+                severity: Severity::High,
+                path: path.to_string(),
+                encoding: None,
+            });
+        }
+        hits.sort_unstable();
+        hits.dedup_by_key(|h| h.0);
+        for (index, encoding) in hits {
+            let rule = &self.rules[index];
+            scan.findings.push(Finding {
+                rule: rule.id,
+                category: rule.category,
+                severity: if encoding.is_some() {
+                    rule.severity.raised()
+                } else {
+                    rule.severity
+                },
+                path: path.to_string(),
+                encoding,
+            });
+        }
+        let mine = scan.findings.iter().filter(|f| f.path == path);
+        let verdict = verdict(mine);
+        scan.verdict = scan.verdict.max(Some(verdict));
+    }
+
+    /// Matches `text` and, `depth` layers deep, whatever is encoded in it.
+    fn match_layers(
+        &self,
+        text: &str,
+        encoding: Option<&'static str>,
+        depth: usize,
+        hits: &mut Vec<(usize, Option<&'static str>)>,
+    ) {
+        let normalized = normalize(text);
+        hits.extend(
+            self.set
+                .matches(&normalized)
+                .iter()
+                .filter(|&i| !only_mentioned(&self.rules[i].regex, &normalized))
+                .map(|i| (i, encoding)),
+        );
+        if depth == MAX_DECODE_DEPTH {
+            return;
+        }
+        let under = |inner: &'static str| Some(encoding.unwrap_or(inner));
+        for m in self.decoders.base64.find_iter(text) {
+            if let Some(decoded) = decode_base64(m.as_str()) {
+                self.match_layers(&decoded, under("base64"), depth + 1, hits);
+            }
+        }
+        for m in self.decoders.hex.find_iter(text) {
+            if let Some(decoded) = decode_hex(m.as_str()) {
+                self.match_layers(&decoded, under("hex"), depth + 1, hits);
+            }
+        }
+        if self.decoders.escapes.find_iter(text).nth(2).is_some() {
+            let decoded = unescape(text);
+            if decoded != text {
+                self.match_layers(&decoded, under("escapes"), depth + 1, hits);
+            }
+        }
+    }
+}
+
+/// Whether every match of `regex` is quoted as an example (`attackers write "ignore previous
+/// instructions"`), as security writing does, rather than addressed to the reader.
+fn only_mentioned(regex: &Regex, text: &str) -> bool {
+    const OPENING: [char; 6] = ['"', '\'', '“', '‘', '«', '`'];
+    const CLOSING: [char; 6] = ['"', '\'', '”', '’', '»', '`'];
+    const CUES: [&str; 20] = [
+        "write", "say", "said", "phrase", "like", "such as", "e.g.", "example", "string",
+        "called", "known as", "contain", "detect", "block", "flag", "pattern", "attack",
+        "payload", "classic", "typical",
+    ];
+    regex.find_iter(text).all(|m| {
+        let before = text[..m.start()].trim_end();
+        let Some(quote) = before.chars().next_back().filter(|c| OPENING.contains(c)) else {
+            return false;
+        };
+        let lead = &before[..before.len() - quote.len_utf8()];
+        let lead = &lead[lead.floor_char_boundary(lead.len().saturating_sub(60))..];
+        let after = text[m.end()..].trim_start_matches(|c: char| c.is_alphanumeric());
+        let after = after.trim_start_matches(['.', ',', '!', '?', ' ']);
+        CUES.iter().any(|cue| lead.contains(cue)) && after.starts_with(CLOSING)
+    })
+}
+
+fn verdict<'a>(findings: impl Iterator<Item = &'a Finding>) -> Verdict {
+    let mut mediums: Vec<&str> = Vec::new();
+    for f in findings {
+        match f.severity {
+            Severity::High => return Verdict::Block,
+            Severity::Medium if !mediums.contains(&f.rule) => mediums.push(f.rule),
+            _ => {}
+        }
+    }
+    match mediums.len() {
+        0 => Verdict::Allow,
+        1 => Verdict::Warn,
+        _ => Verdict::Block,
+    }
+}
+
+fn is_identifier(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Unicode tag characters spelling out text (not the few that follow a flag emoji).
+fn smuggled_tags(text: &str) -> bool {
+    let mut run = 0;
+    let mut after_flag = false;
+    let mut previous = '\0';
+    for c in text.chars() {
+        if ('\u{E0020}'..='\u{E007E}').contains(&c) {
+            if run == 0 {
+                after_flag = previous == '\u{1F3F4}';
+            }
+            run += 1;
+            if run > if after_flag { 7 } else { 2 } {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+        previous = c;
+    }
+    false
+}
+
+/// Decoded text that reads as text: valid UTF-8, almost all printable.
+fn readable(bytes: Vec<u8>) -> Option<String> {
+    let text = String::from_utf8(bytes).ok()?;
+    let total = text.chars().count();
+    let control = text
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .count();
+    (total >= 4 && control * 20 <= total).then_some(text)
+}
+
+fn decode_base64(run: &str) -> Option<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let body = run.trim_end_matches('=');
+    let bytes = if body.contains(['-', '_']) {
+        URL_SAFE_NO_PAD.decode(body)
+    } else {
+        STANDARD_NO_PAD.decode(body)
+    };
+    // A run cut at a length the engine refuses is retried without its ragged tail.
+    let bytes = bytes
+        .or_else(|_| STANDARD_NO_PAD.decode(&body[..body.len() / 4 * 4]))
+        .ok()?;
+    readable(bytes)
+}
+
+fn decode_hex(run: &str) -> Option<String> {
+    // In `\x41` escapes only the two digits count (`x` is not a hex digit).
+    let digits: Vec<u8> = run.bytes().filter(u8::is_ascii_hexdigit).collect();
+    let bytes: Vec<u8> = digits
+        .chunks_exact(2)
+        .filter_map(|pair| {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            Some((hi * 16 + lo) as u8)
+        })
+        .collect();
+    readable(bytes)
+}
+
+/// Percent-escapes, numeric HTML entities and `\u` escapes replaced by what they stand for.
+fn unescape(text: &str) -> String {
+    let percent = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    let mut out = String::with_capacity(percent.len());
+    let mut rest: &str = &percent;
+    while let Some(start) = rest.find(['&', '\\']) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        if let Some((c, len)) = entity(tail).or_else(|| u_escape(tail)) {
+            out.push(c);
+            rest = &tail[len..];
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `&#65;` or `&#x41;` at the start of `s`: the character and the escape's length.
+fn entity(s: &str) -> Option<(char, usize)> {
+    let body = s.strip_prefix("&#")?;
+    let end = body.find(';')?;
+    if end > 8 {
+        return None;
+    }
+    let digits = &body[..end];
+    let code = match digits.strip_prefix(['x', 'X']) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+        None => digits.parse().ok()?,
+    };
+    Some((char::from_u32(code)?, end + 3))
+}
+
+/// `\u0041` at the start of `s`.
+fn u_escape(s: &str) -> Option<(char, usize)> {
+    let hex = s.strip_prefix("\\u")?.get(..4)?;
+    let code = u32::from_str_radix(hex, 16).ok()?;
+    Some((char::from_u32(code)?, 6))
+}
+
+#[cfg(test)]
+mod tests;

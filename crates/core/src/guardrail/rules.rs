@@ -1,0 +1,544 @@
+//! The detection rules, matched against [`normalize`](super::normalize::normalize)d text.
+//!
+//! How a pattern is written here (see [`compile`]): lower case, without accents; a space means
+//! "any white space, or none" (spaced-out text is joined by normalisation, so `ignore all
+//! previous` may arrive as `ignoreallprevious`); `\b` is an ASCII word boundary. All rules
+//! compile into one [`regex::RegexSet`], which runs in time linear in the text: no pattern
+//! can backtrack.
+//!
+//! Severities: `high` alone blocks; two different `medium` rules on one text block; one
+//! `medium` warns; `low` only informs. Benign text that merely talks about prompt injection or
+//! says "ignore the previous email" must match nothing above `low`.
+
+use super::{Category, Severity};
+
+/// One rule: id, category, severity, pattern.
+pub type Rule = (&'static str, Category, Severity, &'static str);
+
+use Category::*;
+use Severity::*;
+
+/// Verbs that tell the reader to stop obeying something.
+const DROP: &str = r"(ignore|disregard|forget|neglect|discard|abandon|set aside|pay no attention to|do not follow|don't follow|dont follow|stop following|no longer follow|throw out|override|bypass|overrule)";
+
+/// What an attacker wants the model to stop obeying.
+const ORDERS: &str = r"(instructions?|directions|prompts?|directives?|rules|guidelines|commands|orders|context|guidance|constraints|restrictions|programming|training|system message|guardrails|safeguards|policies|policy)";
+
+/// Things an attacker wants sent away.
+const SECRETS: &str = r"(secrets?|tokens?|passwords?|passwd|credentials?|api ?keys?|access ?keys?|private ?keys?|ssh ?keys?|\.env|env(ironment)? ?(vars|variables)|cookies?|session ?(ids?|tokens?|cookies?)|conversation|chat ?(history|logs?|transcript)|message ?history|system ?prompt|context ?window|\.ssh|id_rsa|keychain|seed ?phrase|mnemonic|all ?(the )?files)";
+
+/// Where things are sent.
+const DESTINATION: &str = r"(https?://|www\.|[a-z0-9-]+\.(com|net|org|io|ru|cn|xyz|site|top|info|biz|me|co|dev|app|tk|sh|cc|pw|link|click)\b|[a-z0-9._%+-]+@[a-z0-9-]+\.|(my|this|our|the following|the attacker'?s?|an? external|a remote|the remote) (server|endpoint|webhook|url|site|address|email|inbox|host|domain|bucket)|webhook|pastebin|ngrok)";
+
+pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
+    let templated: Vec<Rule> = vec![
+        // --- instruction overrides ---
+        (
+            "override.ignore_previous",
+            Override,
+            High,
+            "\\b{DROP} (all |any |every |each )?(of )?(the |your |these |those |this |that |its )?(previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|hidden)( \\w+)?( \\w+)? {ORDERS}\\b",
+        ),
+        (
+            "override.ignore_all",
+            Override,
+            High,
+            "\\b{DROP} (all|any|every|your)( of)?( your| the)?( \\w+)? {ORDERS}\\b",
+        ),
+        (
+            "override.ignore_above",
+            Override,
+            High,
+            "\\b{DROP} (all |any )?(of )?(the |your |these |those )?{ORDERS} (above|before this|below|(given|received|you were given|you have been given|you received) (before|earlier|above|previously|so far)|so far|from before|from earlier)\\b",
+        ),
+        (
+            "override.safety_off",
+            Override,
+            Medium,
+            "\\b(without|with no|free of|free from|ignoring|bypass|bypassing|disable|disabling|turn off|remove|removing|no longer bound by|not bound by|unbound by) (any |all )?(your |the )?(ethical|moral|safety|content|openai|anthropic|usage) (restrictions|filters|guidelines|limitations|limits|censorship|safeguards|guardrails|rules|policies|constraints)\\b",
+        ),
+        (
+            "override.ignore_self",
+            Override,
+            Medium,
+            "\\b{DROP} (all |any )?your (\\w+ )?(ethical|moral|safety|content) ?(restrictions|filters|guidelines|limitations|censorship|safeguards|guardrails|rules|policies|constraints)\\b",
+        ),
+    ];
+    let mut out: Vec<(&'static str, Category, Severity, String)> = templated
+        .into_iter()
+        .map(|(id, c, s, p)| {
+            let p = p
+                .replace("{DROP}", DROP)
+                .replace("{ORDERS}", ORDERS)
+                .replace("{SECRETS}", SECRETS)
+                .replace("{DESTINATION}", DESTINATION);
+            (id, c, s, p)
+        })
+        .collect();
+    out.extend(
+        PLAIN
+            .iter()
+            .map(|&(id, c, s, p)| (id, c, s, p.to_string())),
+    );
+    out.extend(exfiltration());
+    out
+}
+
+fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
+    let send = r"(send|sending|post|posting|upload|uploading|forward|forwarding|email|e-mail|mail|transmit|exfiltrate|leak|copy|submit|share|pipe|push|deliver|transfer|append|attach|beam|dump)";
+    vec![
+        (
+            "exfiltration.send_secrets",
+            Exfiltration,
+            High,
+            format!(
+                "\\b{send}( all| every| each| any)?( of)?( the| your| my| these| those| this| our| their)?( [\\w']+)?( [\\w']+)?( [\\w']+)? {SECRETS}\\b[^\\n]{{0,60}}\\b(to|at|into|via|on|through)\\b {DESTINATION}"
+            ),
+        ),
+        (
+            "exfiltration.send_to_address",
+            Exfiltration,
+            Medium,
+            format!(
+                "\\b{send}\\b[^\\n.]{{0,60}}\\bto (the|this|that) (address|url|email|endpoint|link|server|number) (below|above|here|in the footer)\\b"
+            ),
+        ),
+        (
+            "exfiltration.send_to_url",
+            Exfiltration,
+            Medium,
+            format!("\\b{send}\\b[^\\n]{{0,80}}\\bto (https?://|www\\.)"),
+        ),
+    ]
+}
+
+/// Rules that need no shared fragments.
+const PLAIN: &[Rule] = &[
+    (
+        "override.forget_everything",
+        Override,
+        High,
+        r"\b(forget|ignore|disregard|erase) (everything|all|anything)( that)? (you (were|have been|'ve been|are|got) (told|taught|instructed|given|trained)|(was|were|is|has been|i) (said|written|stated|told|wrote|gave you) (above|before|earlier|previously|so far)|above|before this|prior to this|you know|up to (this|now))|\b(forget|ignore|disregard) (what|whatever|everything) the user (asked|said|wants|wanted|requested|told you)",
+    ),
+    (
+        "override.instructions_void",
+        Override,
+        High,
+        r"\b(previous|prior|above|earlier|original|system|initial|all|your) (instructions?|prompts?|rules|directives|guidelines) (are|is|were|have been|has been) (now )?(void|null|cancelled|canceled|revoked|obsolete|invalid|overridden|superseded|fake|no longer (valid|apply|applicable|in effect|relevant))\b",
+    ),
+    (
+        "override.new_instructions",
+        Override,
+        Medium,
+        r"\b(new|updated|revised|real|actual|true|secret|hidden|priority|override|overriding|urgent) (instructions?|directives?|orders|task|prompt|system prompt)(\s*:| follow| below| are as follows)|\byour (new|real|actual|true|only) (instructions|task|goal|purpose|objective|role|job|mission) (is|are|will be)\b",
+    ),
+    (
+        "override.from_now_on",
+        Override,
+        Medium,
+        r"\b(from now on|from this point (on|forward)|henceforth|for the rest of (this|the) (conversation|chat|session)),? (you|your|ignore|always|never|only|do|respond|answer|reply|act|behave|pretend|speak|obey)\b",
+    ),
+    (
+        "override.obey",
+        Override,
+        Medium,
+        r"\b(do (exactly )?(as|what) i (say|tell you|command)|obey (me|my|the following|these|every)|you (must|will|shall) (obey|comply with|follow) (me|my|these|the following))\b",
+    ),
+    (
+        "override.if_you_are_ai",
+        Override,
+        High,
+        r"\b(if|when) you('re| are) (an? )?(ai|llm|large language model|language model|ai assistant|ai agent|chatbot|automated assistant|assistant reading|model reading|agent reading|ai model)\b|\b(ai|llm|language model|ai assistant|ai agent|chatbot|chatgpt|claude|gemini|copilot|agent|model)s? (that is |that are |who is |who are )?(reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing) (this|these)\b",
+    ),
+    (
+        "override.note_to_ai",
+        Override,
+        Medium,
+        r"\b(attention|note to|note for|message to|message for|instructions? for|instructions? to|hey|dear|important for) (the |all |any )?(ai|llm|ai assistant|ai agent|chatbot|language model|assistant|agent|model)s?\b\s*[:,!]|\b(written|intended|meant) for (ai|llms?|language models?|ai assistants?|ai agents?|chatbots?)\b",
+    ),
+    // --- role and mode hijacks ---
+    (
+        "role.you_are_now",
+        Role,
+        High,
+        r"\byou are now (an? |in |the |my )?(unrestricted|unfiltered|uncensored|unlimited|jailbroken|liberated|free from|no longer|not bound|dan\b|evil|rogue|malicious|amoral|unethical|developer mode|god mode|dan mode|different (ai|assistant|model)|(new|different) (ai|assistant|persona|character|personality)|(assistant|servant|slave) (of|to|for) me)",
+    ),
+    (
+        "role.evil_ai",
+        Role,
+        High,
+        r"\byou are (now )?(an? )?(evil|unrestricted|unfiltered|uncensored|jailbroken|amoral|unethical|rogue|malicious) (ai|assistant|model|bot|chatbot|version|persona)\b|\b(ai|assistant|model|chatbot|bot)s? (with no|without|free of|free from) (any )?(ethical |moral |safety )?(restrictions|filters|limits|limitations|rules|guidelines|censorship|ethics|morals|boundaries)\b",
+    ),
+    (
+        "role.not_an_ai",
+        Role,
+        High,
+        r"\byou('re| are) (no longer|not) (an? )?(ai|assistant|chatgpt|claude|bound|restricted|limited|an ai language model|language model|programmed|required to follow)\b",
+    ),
+    (
+        "role.act_as",
+        Role,
+        Medium,
+        r"(^|[.!?:;\n] ?|\b(please|now|also,?|and|then|just|simply|you (will|must|should|shall|are to|have to|need to)|i want you to|i need you to|you're going to|you are going to|going forward|from now on,?|instead,?) )(act|behave|respond|roleplay|role-play|function|operate) (as|like)\b",
+    ),
+    (
+        "role.pretend",
+        Role,
+        Medium,
+        r"\b(pretend|imagine|suppose) (to be|you are|you're|that you are|that you're|you were|you have no)\b|\b(roleplay|role-play) as\b|\blet'?s (roleplay|role-play|play a game)\b|\bplay the (role|part) of\b|\bsimulate (an? |the )?(unrestricted|unfiltered|jailbroken|evil|linux terminal|terminal|shell|ai without|ai with no)",
+    ),
+    (
+        "role.mode_switch",
+        Role,
+        Medium,
+        r"\b(enter|enable|activate|switch to|switch into|turn on|go into|entering|engage|unlock|boot into|start) (the |your )?(developer|dev|admin|administrator|sudo|root|god|superuser) mode\b",
+    ),
+    (
+        "role.jailbreak_mode",
+        Role,
+        High,
+        r"\b(jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|evil|chaos|no-?limits?|opposite|dude|stan|aim|developer-mode) mode (enabled|activated|on|engaged)\b|\b(enter|enable|activate|switch to|turn on|go into|engage|unlock) (the |your )?(jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|evil|chaos|no-?limits?|opposite) mode\b|\bdo anything now\b|\byou are dan\b|\bdan,? (which|who) stands for\b",
+    ),
+    (
+        "role.dump",
+        Exfiltration,
+        Medium,
+        r"\b(dump|spill|leak|exfiltrate|reveal) (out )?(everything|all (of )?(your |the )?(data|secrets|memory|credentials|keys|tokens|environment variables|env vars|information|info)|your (memory|secrets|credentials|keys|tokens))\b",
+    ),
+    // --- system prompt extraction ---
+    (
+        "extraction.your_system_prompt",
+        Extraction,
+        High,
+        r"\b(reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|disclose|write out|spell out|paste|provide|send|return|what is|what are|what was|what were|what's|read me|include)( me| us)?( back)? (your|its|all (of )?your|all (of )?its)( full| entire| complete| original| initial| hidden| secret| exact| verbatim| current| whole| underlying)* (system ?prompt|system ?message|system instructions|initial prompt|initial instructions|hidden prompt|hidden instructions|pre-?prompt|developer (message|prompt|instructions)|meta-?prompt)\b",
+    ),
+    (
+        "extraction.system_prompt",
+        Extraction,
+        Medium,
+        r"\b(reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|disclose|write out|spell out|paste|provide|send|return|what is|what are|what was|what were|what's|read me)( me| us)?( back)? (your|the|all (of )?your)( full| entire| complete| original| initial| hidden| secret| exact| verbatim| current| whole| underlying)* (system ?prompt|system ?message|system instructions|initial prompt|initial instructions|hidden prompt|hidden instructions|pre-?prompt|developer (message|prompt|instructions)|meta-?prompt)\b",
+    ),
+    (
+        "extraction.leak_instructions",
+        Extraction,
+        High,
+        r"\b(reveal|leak|dump|expose|disclose|divulge)( to me| to us)? (all (of )?)?(your|its)( full| entire| complete| original| initial| hidden| secret| exact| verbatim| whole)* (instructions|prompt|directives|guidelines|rules|programming|configuration)\b",
+    ),
+    (
+        "extraction.your_instructions",
+        Extraction,
+        Medium,
+        r"\b(reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|disclose|write out|spell out|paste|what are|what were)( me| us)?( back)? (all (of )?)?your( full| entire| complete| original| initial| hidden| secret| exact| verbatim| current| whole)* (instructions|prompt|directives|guidelines|rules|programming|configuration|system settings)\b",
+    ),
+    (
+        "extraction.repeat_above",
+        Extraction,
+        High,
+        r"\b(repeat|print|output|echo|reproduce|recite|copy|write out|spell out)( back| out)? (everything|all|all the text|the text|the words|the content|the lines|the messages?|the instructions|the prompt|whatever( is| was)?|what( is| was| comes| came))( that)?( is| was| comes| came| written| said)? (above|before|prior)( this| the| your)?( line| point| message| text| conversation| prompt)?\b|\b(starting|beginning) with .{0,3}you are\b",
+    ),
+    (
+        "extraction.verbatim",
+        Extraction,
+        Medium,
+        r"\b(word for word|verbatim|exactly as (written|given|you received))\b",
+    ),
+    (
+        "extraction.initial",
+        Extraction,
+        Medium,
+        r"\bwhat (were|are) you (told|instructed|programmed|asked) (to do )?(before|initially|at the start|originally|earlier|by your)\b|\b(first|initial|original|opening) (message|prompt|instructions?) (you|that you) (received|were given|got)\b",
+    ),
+    // --- chat-template control tokens and fake turns ---
+    (
+        "template.control_token",
+        Template,
+        High,
+        r"<\|(im_start|im_end|im_sep|system|user|assistant|endoftext|end_of_text|begin_of_text|start_header_id|end_header_id|eot_id|eom_id|fim_prefix|fim_suffix|fim_middle|tool_call|channel|message|start|end|return|constrain|developer)\|>|\[/?inst\]|<</?sys>>|<start_of_turn>|<end_of_turn>|\[\[ ?(system|assistant|developer|admin) ?\]\]",
+    ),
+    (
+        "template.fake_system_turn",
+        Template,
+        High,
+        r"(^|\n) ?(#+ ?)?[\[<(]?(system|developer|admin|administrator|root|sys|system message|system prompt|system note|system override)[\]>)]? ?:\s*(you|your|ignore|disregard|forget|from now|new instructions|always|never|do not|don't|the user|respond|reply|answer|act|reveal|print|output|call|send|execute|override|i am|this is an|important)\b",
+    ),
+    (
+        "template.turn_switch",
+        Template,
+        High,
+        r"</ ?(user|human|assistant|context|document)> ?<(system|assistant|developer)>|\b(system|admin|administrator|developer|root) (override|instructions?|command|directive)s? ?:",
+    ),
+    (
+        "template.fake_assistant_turn",
+        Template,
+        Medium,
+        r"(^|\n) ?(#+ ?)?[\[<(]?(assistant|ai|model|gpt|chatgpt|claude)[\]>)]? ?:",
+    ),
+    (
+        "template.prompt_boundary",
+        Template,
+        Medium,
+        r"\b(end of (the )?(system )?(prompt|instructions|user input|context)|(system prompt|instructions|user input) (ends|end) here|begin(ning)? of (the )?(new |real |actual )(system )?(prompt|instructions))\b|### ?(new )?(instruction|instructions|system|response) ?:",
+    ),
+    // --- tool-call hijacks ---
+    (
+        "tool.before_answering",
+        ToolHijack,
+        High,
+        r"\b(before|prior to|instead of) (you )?(answering|responding|replying|you (answer|respond|reply|continue|proceed|do anything( else)?)|doing anything( else)?|returning|summari[sz]ing|completing)[,:]? (you )?((must|should|need to|have to|will|first|please|always|also|immediately) )*(call|invoke|use|run|execute|send|email|post|upload|forward|fetch|read|open|visit|navigate|delete|transfer|write|create|include|append)\b",
+    ),
+    (
+        "tool.then_continue",
+        ToolHijack,
+        Medium,
+        r"\b(call|invoke|use|run|execute|send|email|post|upload|forward)\b[^\n.]{0,120}\b(before|prior to) (continuing|answering|responding|replying|you (answer|respond|reply|continue))\b",
+    ),
+    (
+        "tool.call_with",
+        ToolHijack,
+        Medium,
+        r"\b(call|invoke|execute|trigger) (the |your )?[a-z0-9_.:-]+ (tool|function|plugin|action)( with| using| and (pass|set|send))\b|\b(call|invoke|execute|run) (the |your )?(tool|function)s? [a-z0-9_.:-]+ with\b",
+    ),
+    (
+        "tool.hide_from_user",
+        ToolHijack,
+        Medium,
+        r"\b(do not|don't|dont|never|without) (tell|telling|inform|informing|notify|notifying|alert|alerting|mention|mentioning|ask|asking|warn|warning|let) (this to |it to |them to |anything to )?(the )?(user|human|operator|owner|customer)\b",
+    ),
+    (
+        "tool.covert_action",
+        ToolHijack,
+        High,
+        r"\b(secretly|silently|quietly|covertly|discreetly|stealthily|invisibly) (call|invoke|run|execute|send|email|post|upload|forward|transfer|copy|delete|include|append|add|exfiltrate)\b",
+    ),
+    // --- exfiltration and beacons ---
+    (
+        "exfiltration.markdown_beacon",
+        Exfiltration,
+        High,
+        r"!\[[^\]\n]{0,200}\]\( ?(https?:)?//[^)\s]*[?&#][^)\s]*(\{|\}|\$|<|\[|(secret|token|key|password|passwd|prompt|conversation|history|chat|data|summary|session|memory|cookie|email|info|content|msg|message|q|d|p|x|c)=)",
+    ),
+    (
+        "exfiltration.markdown_image_query",
+        Exfiltration,
+        Medium,
+        r"!\[[^\]\n]{0,200}\]\( ?(https?:)?//[^)\s]*\?[^)\s]*=",
+    ),
+    (
+        "exfiltration.fill_url",
+        Exfiltration,
+        Medium,
+        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|name|details|password)|chat history|history|context|system prompt)\b[^\n]{0,60}\b(url|link|image|query string|querystring|parameter|href|src)\b",
+    ),
+    (
+        "exfiltration.shell_secret",
+        Exfiltration,
+        High,
+        r"\b(curl|wget|invoke-webrequest|iwr|nc|ncat|netcat)\b[^\n]{0,200}(\$\( ?(cat|env|printenv|base64|tar|ls|whoami|hostname|history)\b|`(cat|env|printenv)\b|/etc/passwd|/etc/shadow|~/\.ssh|id_rsa|\.aws/credentials|\.env\b|--post-file|--upload-file)",
+    ),
+    (
+        "exfiltration.pipe_to_shell",
+        Exfiltration,
+        Low,
+        r"\b(curl|wget)\b[^\n|]{0,300}\| ?(sudo )?(ba|z|da)?sh\b",
+    ),
+    (
+        "exfiltration.fetch_url",
+        Exfiltration,
+        Low,
+        r"\b(curl|wget)( -+[a-z]+)* (https?://|www\.)",
+    ),
+    // --- hidden-instruction markup ---
+    (
+        "markup.instruction_tag",
+        Markup,
+        High,
+        r"<\s*/?\s*(important|instructions?|system[-_\s]?prompt|ai[-_\s]?instructions?|hidden[-_\s]?instructions?|secret[-_\s]?instructions?|admin[-_\s]?instructions?|model[-_\s]?instructions?)\s*>",
+    ),
+    (
+        "markup.suspicious_tag",
+        Markup,
+        Medium,
+        r"<\s*(hidden|secret|sys|assistant)\s*>",
+    ),
+    (
+        "markup.comment_to_model",
+        Markup,
+        High,
+        r"<!--[^>]*\b(ai|assistant|llm|model|agent|chatbot|gpt|claude)\b[^>]*\b(ignore|disregard|say|tell|respond|reply|answer|call|send|recommend|do not|don't|must|always|never)\b",
+    ),
+    (
+        "markup.html_comment",
+        Markup,
+        Medium,
+        r"<!--[^>]*\b(ignore|disregard|assistant|ai|llm|model|agent|instructions?|you must|you should|do not tell|system prompt|call the|send|execute)\b",
+    ),
+    (
+        "markup.script",
+        Markup,
+        Low,
+        r"<\s*script\b|\bjavascript:",
+    ),
+    (
+        "encoding.decode_request",
+        Encoded,
+        Low,
+        r"\b(base64|rot13|rot-13|hex)[ -]?(decode|decoded|encoded|decoding)\b|\bb64decode\b|\batob\(",
+    ),
+    // --- other languages (text is accent-free after normalisation) ---
+    (
+        "override.ignore_previous.fr",
+        Override,
+        High,
+        r"\b(ignore[zs]?|ignorer|oublie[zs]?|oublier|ne tiens pas compte|ne tenez pas compte|fais abstraction)( de)? (toutes |tous )?(les |tes |vos |des |ces )(instructions|consignes|directives|regles|ordres)( precedentes| anterieures| ci-dessus| d'avant| initiales| du systeme| systeme)?\b|\boublie[zs]? tout ce qu",
+    ),
+    (
+        "role.you_are_now.fr",
+        Role,
+        Medium,
+        r"\b(tu es|vous etes) (maintenant|desormais|a present)\b|\b(agis|agissez|fais comme si tu etais) (comme|en tant que)\b",
+    ),
+    (
+        "extraction.system_prompt.fr",
+        Extraction,
+        High,
+        r"\b(revele|revelez|montre|montrez|affiche|affichez|donne|donnez|dis|dites|repete|repetez)(-moi| moi)? (ton|votre|tes|vos|le|les) (prompt|invite|message|instructions|consignes)( systeme| du systeme| initiales?| cachees?| secretes?)",
+    ),
+    (
+        "override.ignore_previous.es",
+        Override,
+        High,
+        r"\b(ignora|ignore|ignorar|ignoren|olvida|olvide|olvidar|olviden|descarta|omite|no hagas caso a)( todas| todos)?( las| los| tus| sus)? (instrucciones|indicaciones|ordenes|reglas|directrices|instruccion)( anteriores| previas| de arriba| iniciales| originales| del sistema)\b|\bolvida todo lo (que|anterior)\b",
+    ),
+    (
+        "role.you_are_now.es",
+        Role,
+        Medium,
+        r"\bahora eres\b|\ba partir de ahora,? (eres|seras|actua|actuaras|ignora|responde|responderas)\b|\bactua como\b",
+    ),
+    (
+        "extraction.system_prompt.es",
+        Extraction,
+        High,
+        r"\b(revela|revelame|muestra|muestrame|dime|imprime|repite)( me)? (tu|tus|el|las|sus) (prompt|mensaje|instrucciones|indicaciones)( del sistema| de sistema| iniciales| ocultas| originales)",
+    ),
+    (
+        "override.ignore_previous.de",
+        Override,
+        High,
+        r"\b(ignoriere|ignorier|ignorieren sie|vergiss|vergessen sie|missachte|missachten sie)( alle| samtliche| die| deine| ihre)*( bisherigen| vorherigen| vorigen| obigen| fruheren| vorangegangenen| ursprunglichen| vorhergehenden)? (anweisungen|instruktionen|befehle|regeln|vorgaben|anordnungen)\b|\bvergiss alles\b",
+    ),
+    (
+        "role.you_are_now.de",
+        Role,
+        Medium,
+        r"\bdu bist (jetzt|nun|ab sofort|ab jetzt)\b|\b(tu so|tun sie so),? als (ob|warst|waren)\b",
+    ),
+    (
+        "extraction.system_prompt.de",
+        Extraction,
+        High,
+        r"\b(zeige?|gib|verrate|nenne|wiederhole)( mir| uns)? (deinen|deine|den|die|ihre|ihren) (system-?prompt|systemanweisungen|systemnachricht|anweisungen|instruktionen|ursprunglichen anweisungen)\b",
+    ),
+    (
+        "override.ignore_previous.pt",
+        Override,
+        High,
+        r"\b(ignore|ignora|ignorar|esqueca|esquece|esquecer|desconsidere|desconsidera)( todas| todos)?( as| os| suas| tuas)? (instrucoes|ordens|regras|diretrizes|orientacoes)( anteriores| previas| acima| iniciais| do sistema)\b",
+    ),
+    (
+        "role.you_are_now.pt",
+        Role,
+        Medium,
+        r"\bvoce (agora e|e agora|agora sera)\b|\ba partir de agora,? (voce|aja|responda|ignore)\b",
+    ),
+    (
+        "override.ignore_previous.it",
+        Override,
+        High,
+        r"\b(ignora|ignorate|dimentica|dimenticate|trascura|non considerare)( tutte| tutti)?( le| i| tue| gli)? (istruzioni|regole|direttive|ordini|indicazioni)( precedenti| sopra| iniziali| di sistema| originali)\b",
+    ),
+    (
+        "role.you_are_now.it",
+        Role,
+        Medium,
+        r"\b(ora|adesso|da ora in poi) (sei|tu sei)\b",
+    ),
+    (
+        "override.ignore_previous.nl",
+        Override,
+        High,
+        r"\b(negeer|vergeet)( alle)?( de| je| jouw)?( vorige| eerdere| bovenstaande| oorspronkelijke)? (instructies|regels|opdrachten|aanwijzingen)\b",
+    ),
+    (
+        "override.ignore_previous.ru",
+        Override,
+        High,
+        r"(игнорируи|игнорируите|игнорировать|проигнорируи|забудь|забудьте|не обращаи внимания на|отмени)( все| всe)?( предыдущие| прежние| предшествующие| вышеуказанные| вышеприведенные| свои| твои| системные| исходные)? (инструкции|указания|правила|команды|директивы|инструкции)|забудь вс[её] ",
+    ),
+    (
+        "role.you_are_now.ru",
+        Role,
+        Medium,
+        r"(теперь ты|отныне ты|ты теперь|притворись|представь, что ты|веди себя как)",
+    ),
+    (
+        "extraction.system_prompt.ru",
+        Extraction,
+        Medium,
+        r"(покажи|раскрои|выведи|напиши|повтори|скажи)( мне)? (свои|твои|свои системные|твои системные|системныи|свои исходные)? ?(промпт|инструкции|системныи промпт|системные инструкции)",
+    ),
+    (
+        "override.ignore_previous.zh",
+        Override,
+        High,
+        r"(忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(之前|以上|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)",
+    ),
+    (
+        "role.you_are_now.zh",
+        Role,
+        Medium,
+        r"(你现在是|你現在是|从现在开始,?你|從現在開始,?你|扮演)",
+    ),
+    (
+        "extraction.system_prompt.zh",
+        Extraction,
+        High,
+        r"(显示|顯示|告诉我|告訴我|输出|輸出|泄露|洩露|打印|展示|重复|重複)(一下)?(你的)?(系统提示|系統提示|系统提示词|系統提示詞|初始指令|系统指令|系統指令|提示词|提示詞)",
+    ),
+    (
+        "override.ignore_previous.ja",
+        Override,
+        High,
+        r"(以前|前|上記|これまで|先|最初|元)の(すべての|全ての)?(指示|命令|指令|ルール|設定|プロンプト)(を|は)?(すべて|全て)?(無視|忘れ)",
+    ),
+    (
+        "extraction.system_prompt.ja",
+        Extraction,
+        Medium,
+        r"(システムプロンプト|初期指示|システム指示)を(表示|教え|出力|見せ|繰り返)",
+    ),
+    (
+        "role.you_are_now.ja",
+        Role,
+        Medium,
+        r"(あなたは今から|今からあなたは|これからあなたは)",
+    ),
+    (
+        "override.ignore_previous.ko",
+        Override,
+        High,
+        r"(이전|앞의|위의|모든|기존|지금까지의)\s*(의\s*)?(모든\s*)?(지시|지침|명령|규칙|지시사항|프롬프트)(을|를|은|는|들을)?\s*(모두\s*|전부\s*)?(무시|잊어)",
+    ),
+    (
+        "override.ignore_previous.ar",
+        Override,
+        High,
+        r"(تجاهل|انس|تجاهلي|انسى)\s*(جميع|كل)?\s*(التعليمات|الأوامر|الاوامر|القواعد)",
+    ),
+    (
+        "override.ignore_previous.hi",
+        Override,
+        High,
+        r"(पिछले|पहले के|सभी|पूर्व)\s*(सभी\s*)?(निर्देशों|निर्देश|आदेशों)\s*(को)?\s*(अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)",
+    ),
+];
