@@ -23,7 +23,11 @@ fn samples(corpus: &Path) -> anyhow::Result<Vec<(usize, Value)>> {
         let sample: Value = serde_json::from_str(line)
             .with_context(|| format!("{}: line {} is not JSON", corpus.display(), i + 1))?;
         if !sample["text"].is_string() {
-            anyhow::bail!("{}: line {} has no \"text\" string", corpus.display(), i + 1);
+            anyhow::bail!(
+                "{}: line {} has no \"text\" string",
+                corpus.display(),
+                i + 1
+            );
         }
         out.push((i + 1, sample));
     }
@@ -226,7 +230,10 @@ pub fn guardrail(
         elapsed.as_secs_f64() * 1000.0
     );
     println!("precision: {precision:.3}");
-    println!("recall: {recall:.3} ({tp} of {} injections blocked)", tp + fn_);
+    println!(
+        "recall: {recall:.3} ({tp} of {} injections blocked)",
+        tp + fn_
+    );
     println!(
         "false-positive rate: {fpr:.3} ({fp} of {} benign samples blocked; {warned_benign} more warned)",
         fp + tn

@@ -268,7 +268,11 @@ fn run() -> anyhow::Result<ExitCode> {
             corpus,
             config,
             json,
-        }) => eval::redaction(&corpus, config.as_deref().map(load_config).transpose()?, json),
+        }) => eval::redaction(
+            &corpus,
+            config.as_deref().map(load_config).transpose()?,
+            json,
+        ),
         Command::Eval(EvalCommand::Guardrail {
             corpus,
             config,

@@ -15,6 +15,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::guardrail::Finding;
+
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -47,6 +49,10 @@ pub enum Outcome {
     Refused,
     /// Refused by a rate limit or budget.
     Limited,
+    /// Refused by the guardrail before reaching the upstream.
+    Blocked,
+    /// The upstream answered, but the guardrail withheld the answer.
+    Withheld,
     /// Credentials missing or not accepted.
     Unauthenticated,
 }
@@ -83,6 +89,9 @@ pub struct AuditRecord {
     /// Values masked in what went back to the client, by kind.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub redactions: BTreeMap<String, u64>,
+    /// What the prompt-injection guardrail found: rule ids and JSON paths, never text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrail: Vec<Finding>,
 }
 
 const MAX_SHAPE_DEPTH: usize = 8;
@@ -228,6 +237,7 @@ mod tests {
             bytes_in: 10,
             bytes_out: 20,
             redactions: BTreeMap::new(),
+            guardrail: Vec::new(),
         }
     }
 

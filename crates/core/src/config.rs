@@ -23,9 +23,9 @@ use ipnet::IpNet;
 
 use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
+use crate::guardrail::{Guardrail, Mode, ToolModes};
 use crate::limits::Rate;
 use crate::policy::{AccessRules, Group};
-use crate::guardrail::{Guardrail, Mode, ToolModes};
 use crate::redact::{RedactionSettings, Redactor};
 
 /// Default per-upstream timeout for a single request.
@@ -1021,6 +1021,38 @@ mod tests {
             joined.contains("redaction: unknown detector `telepathy`"),
             "{joined}"
         );
+    }
+
+    #[test]
+    fn guardrail_defaults_to_block_and_bad_settings_are_named() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.guardrail.arguments, Mode::Block);
+        assert_eq!(config.guardrail.results, Mode::Block);
+        let joined = problems(
+            r#"
+            [upstreams.a]
+            kind = "stdio"
+            command = "x"
+            [[expose]]
+            upstream = "a"
+            tools = ["t"]
+            read_only = true
+            guardrail = { results = "loud" }
+            [guardrail]
+            arguments = "shout"
+            webhook = "ftp://alerts"
+            disable_rules = ["no.such.rule"]
+            "#,
+        )
+        .join("\n");
+        for expected in [
+            "expose[0].guardrail.results: `loud` is not a mode",
+            "guardrail.arguments: `shout` is not a mode",
+            "guardrail.webhook:",
+            "guardrail.disable_rules: unknown guardrail rule `no.such.rule`",
+        ] {
+            assert!(joined.contains(expected), "{expected} not in {joined}");
+        }
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub fn refusal(
         bytes_in: 0,
         bytes_out: 0,
         redactions: Default::default(),
+        guardrail: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it,
 //!   whose `call_tool` is the pipeline every call goes through.
 //! - [`auth`] and [`audit`]: who is calling, and the record of every call.
+//! - [`guard`]: the prompt-injection guardrail applied to arguments and results.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
 //!   spoken through the gateway's own raw-JSON client in [`rpc`].
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod edge;
 pub mod example_server;
+pub mod guard;
 pub mod http;
 pub mod rpc;
 pub mod server;

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, AuditLog, now_rfc3339, request_id};
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::CatalogueState;
+use crate::guard::{Direction, Guard};
 use crate::rpc::RpcError;
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -40,6 +41,7 @@ pub struct Gateway {
     auth: Authenticator,
     audit: AuditLog,
     limiter: Limiter,
+    guard: Guard,
     /// The limiter's clock starts here.
     started: std::time::Instant,
     catalogue: Arc<CatalogueState>,
@@ -76,7 +78,9 @@ impl Gateway {
             upstreams.insert(spec.name.clone(), upstream);
         }
         let limiter = Limiter::new(MAX_LIMIT_BUCKETS);
+        let guard = Guard::new(config.guardrail.clone());
         Arc::new(Gateway {
+            guard,
             config,
             auth,
             audit,
@@ -254,6 +258,23 @@ impl Gateway {
             audit.finish(Decision::Denied, Outcome::Limited, limited.to_string(), 0);
             return Err(ToolCallError::Limited(limited));
         }
+        let arguments = match arguments {
+            Some(args) => {
+                let size = audit.record.bytes_in;
+                let checked =
+                    self.guard
+                        .check(tool, Direction::Arguments, args, size, &mut audit.record);
+                match checked.await {
+                    (_, Some(refusal)) => {
+                        let reason = "guardrail: prompt injection in the arguments".to_string();
+                        audit.finish(Decision::Denied, Outcome::Blocked, reason, 0);
+                        return Err(ToolCallError::Failed(refusal));
+                    }
+                    (args, None) => Some(args),
+                }
+            }
+            None => None,
+        };
         let outcome = upstream
             .call_tool(
                 &authorized,
@@ -272,7 +293,19 @@ impl Gateway {
                 result
                     .entry("resultType")
                     .or_insert_with(|| Value::String("complete".into()));
-                let mut result = Value::Object(result);
+                let result = Value::Object(result);
+                let size = json_len(&result);
+                let checked =
+                    self.guard
+                        .check(tool, Direction::Result, result, size, &mut audit.record);
+                let mut result = match checked.await {
+                    (_, Some(refusal)) => {
+                        let reason = "guardrail: prompt injection in the result".to_string();
+                        audit.finish(Decision::Allowed, Outcome::Withheld, reason, 0);
+                        return Err(ToolCallError::Failed(refusal));
+                    }
+                    (result, None) => result,
+                };
                 redaction.redact_value(&mut result, &mut audit.record.redactions);
                 let (outcome, reason) = if result.get("isError") == Some(&Value::Bool(true)) {
                     (Outcome::ToolError, "the tool reported an error")
@@ -288,6 +321,15 @@ impl Gateway {
                 Err(ToolCallError::Failed(message))
             }
             Err(UpstreamError::Protocol(mut e)) => {
+                let error = json!({"message": &e.message, "data": &e.data});
+                let checked =
+                    self.guard
+                        .check(tool, Direction::Result, error, 0, &mut audit.record);
+                if let (_, Some(refusal)) = checked.await {
+                    let reason = "guardrail: prompt injection in the upstream's error".to_string();
+                    audit.finish(Decision::Allowed, Outcome::Withheld, reason, 0);
+                    return Err(ToolCallError::Failed(refusal));
+                }
                 e.message = redaction
                     .redact_text(&e.message, &mut audit.record.redactions)
                     .into_owned();
@@ -441,6 +483,7 @@ impl<'a> CallAudit<'a> {
                 bytes_in: arguments.map_or(0, json_len),
                 bytes_out: 0,
                 redactions: Default::default(),
+                guardrail: Vec::new(),
             },
             started: std::time::Instant::now(),
             done: false,

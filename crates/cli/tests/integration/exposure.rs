@@ -18,7 +18,9 @@ async fn only_named_tools_are_listed_in_order_with_the_declared_hints() {
             "demo_cancellations",
             "demo_crash",
             "demo_echo",
+            "demo_echo_count",
             "demo_environment",
+            "demo_fetch_page",
             "demo_get_invoice",
             "demo_process_id",
             "demo_refund",
@@ -87,8 +89,8 @@ async fn pagination_is_minted_by_the_gateway() {
             None => break,
         }
     }
-    assert_eq!(pages, 3);
-    assert_eq!(names.len(), 8);
+    assert_eq!(pages, 4);
+    assert_eq!(names.len(), 10);
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);

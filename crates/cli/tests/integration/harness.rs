@@ -338,7 +338,7 @@ timeout = "20s"
 
 [[expose]]
 upstream = "demo"
-tools = ["echo", "get_invoice", "slow_count", "cancellations", "environment", "process_id"]
+tools = ["echo", "echo_count", "fetch_page", "get_invoice", "slow_count", "cancellations", "environment", "process_id"]
 read_only = true
 
 [[expose]]

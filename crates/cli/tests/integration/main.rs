@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod exposure;
 mod forwarding;
+mod guardrail;
 mod harness;
 mod limits;
 mod redaction;

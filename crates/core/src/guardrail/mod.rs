@@ -120,7 +120,11 @@ impl Mode {
             "alert" => Mode::Alert,
             "log" => Mode::Log,
             "off" => Mode::Off,
-            _ => return Err(format!("`{text}` is not a mode; use block, alert, log or off")),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a mode; use block, alert, log or off"
+                ));
+            }
         })
     }
 }
@@ -233,7 +237,10 @@ impl Guardrail {
     /// The built-in rules, less those whose ids are in `disabled`.
     pub fn new(disabled: &[String]) -> Result<Guardrail, String> {
         let all = rules::rules();
-        if let Some(unknown) = disabled.iter().find(|d| !all.iter().any(|r| r.0 == d.as_str())) {
+        if let Some(unknown) = disabled
+            .iter()
+            .find(|d| !all.iter().any(|r| r.0 == d.as_str()))
+        {
             return Err(format!("unknown guardrail rule `{unknown}`"));
         }
         let kept: Vec<_> = all
@@ -395,9 +402,9 @@ fn only_mentioned(regex: &Regex, text: &str) -> bool {
     const OPENING: [char; 6] = ['"', '\'', '“', '‘', '«', '`'];
     const CLOSING: [char; 6] = ['"', '\'', '”', '’', '»', '`'];
     const CUES: [&str; 20] = [
-        "write", "say", "said", "phrase", "like", "such as", "e.g.", "example", "string",
-        "called", "known as", "contain", "detect", "block", "flag", "pattern", "attack",
-        "payload", "classic", "typical",
+        "write", "say", "said", "phrase", "like", "such as", "e.g.", "example", "string", "called",
+        "known as", "contain", "detect", "block", "flag", "pattern", "attack", "payload",
+        "classic", "typical",
     ];
     regex.find_iter(text).all(|m| {
         let before = text[..m.start()].trim_end();
@@ -405,7 +412,7 @@ fn only_mentioned(regex: &Regex, text: &str) -> bool {
             return false;
         };
         let lead = &before[..before.len() - quote.len_utf8()];
-        let lead = &lead[lead.floor_char_boundary(lead.len().saturating_sub(60))..];
+        let lead = &lead[lead.char_indices().rev().nth(59).map_or(0, |(i, _)| i)..];
         let after = text[m.end()..].trim_start_matches(|c: char| c.is_alphanumeric());
         let after = after.trim_start_matches(['.', ',', '!', '?', ' ']);
         CUES.iter().any(|cue| lead.contains(cue)) && after.starts_with(CLOSING)

@@ -75,11 +75,7 @@ pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
             (id, c, s, p)
         })
         .collect();
-    out.extend(
-        PLAIN
-            .iter()
-            .map(|&(id, c, s, p)| (id, c, s, p.to_string())),
-    );
+    out.extend(PLAIN.iter().map(|&(id, c, s, p)| (id, c, s, p.to_string())));
     out.extend(exfiltration());
     out
 }
@@ -372,12 +368,7 @@ const PLAIN: &[Rule] = &[
         Medium,
         r"<!--[^>]*\b(ignore|disregard|assistant|ai|llm|model|agent|instructions?|you must|you should|do not tell|system prompt|call the|send|execute)\b",
     ),
-    (
-        "markup.script",
-        Markup,
-        Low,
-        r"<\s*script\b|\bjavascript:",
-    ),
+    ("markup.script", Markup, Low, r"<\s*script\b|\bjavascript:"),
     (
         "encoding.decode_request",
         Encoded,
