@@ -216,3 +216,30 @@ webhook = "http://{addr}/alerts"
     assert!(alerts.try_recv().is_err(), "log mode sent an alert");
     assert!(gw.log().contains("prompt injection suspected"));
 }
+
+#[test]
+fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_corpora() {
+    for (corpus, min_recall) in [("guardrail.jsonl", 0.95), ("guardrail-holdout.jsonl", 0.8)] {
+        let path = crate::harness::repo_root()
+            .join("tests/corpus")
+            .join(corpus);
+        let (ok, out, err) = crate::harness::portcullis(&[
+            "eval",
+            "guardrail",
+            "--corpus",
+            path.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        let figure = |k: &str| report[k].as_f64().unwrap_or_else(|| panic!("no {k}"));
+        assert!(figure("recall") >= min_recall, "{corpus}: {report}");
+        assert!(figure("false_positive_rate") < 0.01, "{corpus}: {report}");
+        assert!(figure("precision") > 0.95, "{corpus}: {report}");
+    }
+    let (ok, out, _) = crate::harness::portcullis(&["eval", "guardrail", "--rules"]);
+    assert!(ok && out.contains("override.ignore_previous"), "{out}");
+    let (ok, _, err) =
+        crate::harness::portcullis(&["eval", "guardrail", "--corpus", "/nonexistent"]);
+    assert!(!ok && err.contains("/nonexistent"), "{err}");
+}

@@ -100,6 +100,14 @@ fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
             ),
         ),
         (
+            "exfiltration.into_link",
+            Exfiltration,
+            High,
+            format!(
+                "\\b(paste|put|insert|add|append|include|encode|embed) (the |your |the user'?s? |all )?{SECRETS}\\b[^\\n]{{0,40}}\\b(into|in|to|as part of) (this|the|a) (link|url|query|address|request)\\b|\\b(share|send|forward|email|upload|post|leak|include) [^\\n]{{0,30}}\\b(transcript|chat log|chat history|conversation|\\.env|\\.aws/credentials|\\.ssh|credentials file)\\b[^\\n]{{0,60}}\\b(to|with|at) {DESTINATION}"
+            ),
+        ),
+        (
             "exfiltration.send_to_url",
             Exfiltration,
             Medium,
@@ -117,10 +125,16 @@ const PLAIN: &[Rule] = &[
         r"\b(forget|ignore|disregard|erase) (everything|all|anything)( that)? (you (were|have been|'ve been|are|got) (told|taught|instructed|given|trained)|(was|were|is|has been|i) (said|written|stated|told|wrote|gave you) (above|before|earlier|previously|so far)|above|before this|prior to this|you know|up to (this|now))|\b(forget|ignore|disregard) (what|whatever|everything) the user (asked|said|wants|wanted|requested|told you)",
     ),
     (
+        "override.stop_obeying",
+        Override,
+        High,
+        r"\b(stop|quit|cease) (obeying|following|listening to) (your|the) (developers?|creators?|system|operators?|owners?|instructions|rules|guidelines|programming)\b|\byour (true|real|new|only) (master|owner|creator|boss|operator) is\b|\b(set aside|put aside|drop|scrap|ditch|discard|abandon|throw out) (everything|anything|all) (you were|you have been|you've been) (told|instructed|taught|given)\b|\b(scrap|ditch|drop|abandon|throw out|suspend) your (guidelines|rules|instructions|principles|policies|programming|guardrails|restrictions|filters)\b",
+    ),
+    (
         "override.instructions_void",
         Override,
         High,
-        r"\b(previous|prior|above|earlier|original|system|initial|all|your) (instructions?|prompts?|rules|directives|guidelines) (are|is|were|have been|has been) (now )?(void|null|cancelled|canceled|revoked|obsolete|invalid|overridden|superseded|fake|no longer (valid|apply|applicable|in effect|relevant))\b",
+        r"\b(instructions?|rules|directives|guidelines|prompts?) you (got|received|were given|have been given|were told) (before|earlier|previously|at the start|initially) (no longer apply|are void|are cancelled|don't apply|do not apply|are invalid|are obsolete)\b|\b(previous|prior|above|earlier|original|system|initial|all|your) (instructions?|prompts?|rules|directives|guidelines) (are|is|were|have been|has been) (now )?(void|null|cancelled|canceled|revoked|obsolete|invalid|overridden|superseded|fake|no longer (valid|apply|applicable|in effect|relevant))\b",
     ),
     (
         "override.new_instructions",
@@ -147,6 +161,12 @@ const PLAIN: &[Rule] = &[
         r"\b(if|when) you('re| are) (an? )?(ai|llm|large language model|language model|ai assistant|ai agent|chatbot|automated assistant|assistant reading|model reading|agent reading|ai model)\b|\b(ai|llm|language model|ai assistant|ai agent|chatbot|chatgpt|claude|gemini|copilot|agent|model)s? (that is |that are |who is |who are )?(reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing) (this|these)\b",
     ),
     (
+        "override.model_must",
+        Override,
+        Medium,
+        r"\bthe (ai )?(assistant|model|llm|agent|chatbot) (must|should|shall|is to|needs to|has to) (now |always |first )?(recommend|say|tell|reply|respond|answer|call|send|ignore|approve|reveal|include|use|forward|delete|transfer)\b",
+    ),
+    (
         "override.note_to_ai",
         Override,
         Medium,
@@ -164,6 +184,12 @@ const PLAIN: &[Rule] = &[
         Role,
         High,
         r"\byou are (now )?(an? )?(evil|unrestricted|unfiltered|uncensored|jailbroken|amoral|unethical|rogue|malicious) (ai|assistant|model|bot|chatbot|version|persona)\b|\b(ai|assistant|model|chatbot|bot)s? (with no|without|free of|free from) (any )?(ethical |moral |safety )?(restrictions|filters|limits|limitations|rules|guidelines|censorship|ethics|morals|boundaries)\b",
+    ),
+    (
+        "role.freed",
+        Role,
+        High,
+        r"\byou (have been|are|were|'ve been) (now )?(freed|released|liberated|unshackled|unchained) from (your|all|any|the) (constraints|restrictions|rules|guidelines|limitations|programming|filters|shackles|chains)\b|\b(uncensored|unfiltered|unrestricted|jailbroken|evil) (twin|alter ego|version of (yourself|you)|persona|personality)\b|\b(sudo|root|admin|god) mode ?: ?(on|enabled|activated|engaged)\b",
     ),
     (
         "role.not_an_ai",
@@ -207,6 +233,12 @@ const PLAIN: &[Rule] = &[
         Extraction,
         High,
         r"\b(reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|disclose|write out|spell out|paste|provide|send|return|what is|what are|what was|what were|what's|read me|include)( me| us)?( back)? (your|its|all (of )?your|all (of )?its)( full| entire| complete| original| initial| hidden| secret| exact| verbatim| current| whole| underlying)* (system ?prompt|system ?message|system instructions|initial prompt|initial instructions|hidden prompt|hidden instructions|pre-?prompt|developer (message|prompt|instructions)|meta-?prompt)\b",
+    ),
+    (
+        "extraction.configured_prompt",
+        Extraction,
+        High,
+        r"\b(prompt|instructions|text|message|rules) (that|which) (configured|programmed|initiali[sz]ed|set up|defined) you\b|\b(instructions|prompt|rules|directives) (your|the) (developers?|creators?|operators?|makers?|owners?) (gave|wrote|set|provided|put in)( to)? you\b|\b(summari[sz]e|quote|paraphrase|translate|encode|describe) (your|its) (system ?prompt|system ?message|initial instructions|hidden instructions|hidden prompt)\b|\beverything (written|said|sent) before the (user'?s? )?first message\b",
     ),
     (
         "extraction.system_prompt",
@@ -264,6 +296,12 @@ const PLAIN: &[Rule] = &[
         r"</ ?(user|human|assistant|context|document)> ?<(system|assistant|developer)>|\b(system|admin|administrator|developer|root) (override|instructions?|command|directive)s? ?:",
     ),
     (
+        "template.human_turn",
+        Template,
+        High,
+        r"\n(human|user) ?: [^\n]*\n+ ?(assistant|ai) ?:",
+    ),
+    (
         "template.fake_assistant_turn",
         Template,
         Medium,
@@ -289,6 +327,24 @@ const PLAIN: &[Rule] = &[
         r"\b(call|invoke|use|run|execute|send|email|post|upload|forward)\b[^\n.]{0,120}\b(before|prior to) (continuing|answering|responding|replying|you (answer|respond|reply|continue))\b",
     ),
     (
+        "tool.after_reading",
+        ToolHijack,
+        High,
+        r"\b(after|once|when) (reading|you read|you've read|you have read|processing|you process|summari[sz]ing) (this|these|the above)[,:]? (you )?((must|should|need to|will|please|immediately|also) )*(call|invoke|use|run|execute|send|email|post|upload|forward|transfer|delete|pay)\b|\b(send|transfer|wire|pay) [^\n.]{0,40}\bto (iban|account|wallet|btc|bitcoin|eth)\b|\b(and )?only then (answer|reply|respond)\b",
+    ),
+    (
+        "tool.smuggle_argument",
+        ToolHijack,
+        Medium,
+        r"\bpass (it|its content|its contents|them|the contents?|the file|the key|the token) (as|in|into|through) (the )?.{0,3}[a-z_]+.{0,3} (argument|parameter|field|param)\b",
+    ),
+    (
+        "tool.read_secret_file",
+        Exfiltration,
+        Medium,
+        r"\b(read|cat|open|load|access|fetch|get|copy)( the)?( contents? of)? (~/\.ssh|\.ssh/|id_rsa|id_ed25519|\.env\b|\.aws/credentials|/etc/passwd|/etc/shadow|mcp\.json|\.cursor/|\.npmrc|\.netrc|\.git-credentials|\.kube/config)",
+    ),
+    (
         "tool.call_with",
         ToolHijack,
         Medium,
@@ -304,7 +360,7 @@ const PLAIN: &[Rule] = &[
         "tool.covert_action",
         ToolHijack,
         High,
-        r"\b(secretly|silently|quietly|covertly|discreetly|stealthily|invisibly) (call|invoke|run|execute|send|email|post|upload|forward|transfer|copy|delete|include|append|add|exfiltrate)\b",
+        r"\b(secretly|silently|quietly|covertly|discreetly|stealthily|invisibly) (call|invoke|run|execute|send|email|post|upload|forward|transfer|copy|delete|include|append|add|exfiltrate)\b|\bdo (this|it|the following) (silently|secretly|quietly|covertly)\b[^\n]{0,80}\b(call|invoke|run|execute|send|delete|transfer)\b",
     ),
     // --- exfiltration and beacons ---
     (
@@ -348,8 +404,9 @@ const PLAIN: &[Rule] = &[
         "markup.instruction_tag",
         Markup,
         High,
-        r"<\s*/?\s*(important|instructions?|system[-_\s]?prompt|ai[-_\s]?instructions?|hidden[-_\s]?instructions?|secret[-_\s]?instructions?|admin[-_\s]?instructions?|model[-_\s]?instructions?)\s*>",
+        r"<\s*/?\s*(instructions?|system[-_\s]?prompt|ai[-_\s]?instructions?|hidden[-_\s]?instructions?|secret[-_\s]?instructions?|admin[-_\s]?instructions?|model[-_\s]?instructions?)\s*>",
     ),
+    ("markup.important_tag", Markup, Medium, r"<\s*important\s*>"),
     (
         "markup.suspicious_tag",
         Markup,
@@ -361,6 +418,12 @@ const PLAIN: &[Rule] = &[
         Markup,
         High,
         r"<!--[^>]*\b(ai|assistant|llm|model|agent|chatbot|gpt|claude)\b[^>]*\b(ignore|disregard|say|tell|respond|reply|answer|call|send|recommend|do not|don't|must|always|never)\b",
+    ),
+    (
+        "markup.hidden_text",
+        Markup,
+        High,
+        r"\[//\]: ?# ?\([^)]*\b(assistant|ai|llm|model|agent)\b|(display ?: ?none|font-size ?: ?0|color ?: ?white|visibility ?: ?hidden|opacity ?: ?0)[^<]{0,200}\b(ai|assistant|llm|model|agent|chatbot)\b ?[:,]",
     ),
     (
         "markup.html_comment",
@@ -410,7 +473,7 @@ const PLAIN: &[Rule] = &[
         "extraction.system_prompt.es",
         Extraction,
         High,
-        r"\b(revela|revelame|muestra|muestrame|dime|imprime|repite)( me)? (tu|tus|el|las|sus) (prompt|mensaje|instrucciones|indicaciones)( del sistema| de sistema| iniciales| ocultas| originales)",
+        r"\b(revela|revelame|muestra|muestrame|dime|imprime|repite)( me)?( cual es| cuales son)? (tu|tus|el|las|sus) (prompt|mensaje|instrucciones|indicaciones)( del sistema| de sistema| iniciales| ocultas| originales)",
     ),
     (
         "override.ignore_previous.de",
@@ -482,7 +545,7 @@ const PLAIN: &[Rule] = &[
         "override.ignore_previous.zh",
         Override,
         High,
-        r"(忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(之前|以上|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)",
+        r"(忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(收到的|得到的|之前|以上|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)",
     ),
     (
         "role.you_are_now.zh",
