@@ -35,7 +35,7 @@ inherit_env = ["PATH"]
 
 [[expose]]
 upstream = "demo"
-tools = ["echo"]
+tools = ["echo", "echo_count", "fetch_page"]
 read_only = true
 
 [[expose]]

@@ -24,7 +24,10 @@ fn fill(unit: &str, size: usize) -> String {
     out
 }
 
-fn inputs() -> Vec<(&'static str, Box<dyn Fn(usize) -> String>)> {
+/// A named input generator: text of about the given size.
+type Input = (&'static str, Box<dyn Fn(usize) -> String>);
+
+fn inputs() -> Vec<Input> {
     let encoded = base64::engine::general_purpose::STANDARD
         .encode("just an ordinary sentence about invoices and the weather. ".repeat(4));
     vec![
@@ -142,7 +145,7 @@ fn main() -> anyhow::Result<()> {
     let value = Value::Array(items);
     let bytes = serde_json::to_vec(&value)?.len();
     let elapsed = time(|| {
-        guardrail.scan_value(&value, "$");
+        guardrail.scan_value(&value, "$", &|_| true);
     });
     println!(
         "{:32}{:>14.1} MB/s ({} strings, {:.2} µs each)",

@@ -6,6 +6,7 @@
 //! it passes with a warning in the log and, if configured, a webhook; in `log` mode it passes
 //! quietly. The client's message never echoes what matched.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use portcullis_core::PublishedTool;
@@ -82,10 +83,16 @@ impl Guard {
             return (value, None);
         }
         let root = format!("$.{}", direction.as_str());
+        // Argument keys were chosen by the caller: paths name only those the tool declares.
+        let declared = match direction {
+            Direction::Arguments => Some(declared_names(&tool.definition)),
+            Direction::Result => None,
+        };
+        let may_name = move |key: &str| declared.as_ref().is_none_or(|d| d.contains(key));
         let (value, scan) = if size > INLINE_SCAN_BYTES {
             let engine = self.settings.engine.clone();
             let scanned = tokio::task::spawn_blocking(move || {
-                let scan = engine.scan_value(&value, &root);
+                let scan = engine.scan_value(&value, &root, &may_name);
                 (value, scan)
             })
             .await;
@@ -95,7 +102,7 @@ impl Guard {
                 Err(_) => return (Value::Null, Some(refusal(direction, &[]))),
             }
         } else {
-            let scan = self.settings.engine.scan_value(&value, &root);
+            let scan = self.settings.engine.scan_value(&value, &root, &may_name);
             (value, scan)
         };
         if scan.findings.is_empty() {
@@ -153,6 +160,25 @@ impl Guard {
             }
         });
     }
+}
+
+/// Every property name a tool's input schema declares, at any depth.
+fn declared_names(definition: &Value) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut stack = vec![&definition["inputSchema"]];
+    while let Some(schema) = stack.pop() {
+        match schema {
+            Value::Object(members) => {
+                if let Some(Value::Object(properties)) = members.get("properties") {
+                    names.extend(properties.keys().cloned());
+                }
+                stack.extend(members.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    names
 }
 
 /// What the client is told: which rules, never the text that matched.

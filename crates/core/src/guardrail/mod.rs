@@ -16,7 +16,6 @@
 mod normalize;
 mod rules;
 
-use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -152,9 +151,9 @@ pub struct Finding {
     pub rule: &'static str,
     pub category: Category,
     pub severity: Severity,
-    /// Where: a JSON path into the arguments or the result. Object members are named when
-    /// their key is a plain identifier and otherwise numbered (`$.*3`), so no text the caller
-    /// chose beyond identifiers reaches the audit log. `.<key>` marks the key itself.
+    /// Where: a JSON path into the arguments or the result (`$.arguments.query`). Object
+    /// members whose key may not be shown are numbered (`.*3`, see [`Guardrail::scan_value`]);
+    /// `.<key>` marks a key itself.
     pub path: String,
     /// The encoding the text was hidden in, if it was (`base64`, `hex`, `escapes`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -286,53 +285,74 @@ impl Guardrail {
     /// Scans one text; findings carry `path`.
     pub fn scan_text(&self, text: &str, path: &str) -> Scan {
         let mut scan = Scan::default();
-        self.scan_string(text, path, &mut scan);
+        self.scan_at(text, || path.to_string(), &mut scan);
         scan
     }
 
     /// Scans every string of `value`, object keys included, at any depth. `root` names the
-    /// value in finding paths (`$` for arguments, `$.result` …).
-    pub fn scan_value(&self, value: &Value, root: &str) -> Scan {
+    /// value in finding paths (`$.arguments`, `$.result`). `may_name` says which object keys
+    /// a path may spell out: keys the caller chose should not reach the audit log, so for
+    /// arguments only the names the tool's schema declares are shown, others are numbered.
+    /// A key that itself matched a rule is never shown.
+    pub fn scan_value(&self, value: &Value, root: &str, may_name: &dyn Fn(&str) -> bool) -> Scan {
         let mut scan = Scan::default();
-        let mut stack: Vec<(&Value, Cow<'_, str>)> = vec![(value, Cow::Borrowed(root))];
-        while let Some((value, path)) = stack.pop() {
-            match value {
-                Value::String(s) => self.scan_string(s, &path, &mut scan),
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate().rev() {
-                        stack.push((item, Cow::Owned(format!("{path}[{i}]"))));
-                    }
-                }
-                Value::Object(members) => {
-                    for (i, (key, item)) in members.iter().enumerate().rev() {
-                        let before = scan.findings.len();
-                        self.scan_string(key, &format!("{path}.*{i}.<key>"), &mut scan);
-                        let member = if scan.findings.len() == before && is_identifier(key) {
-                            format!("{path}.{key}")
-                        } else {
-                            format!("{path}.*{i}")
-                        };
-                        stack.push((item, Cow::Owned(member)));
-                    }
-                }
-                Value::Null | Value::Bool(_) | Value::Number(_) => {}
-            }
-        }
+        let mut path = Vec::new();
+        let place = Place { root, may_name };
+        self.walk(value, &place, &mut path, &mut scan);
         scan
     }
 
-    fn scan_string(&self, text: &str, path: &str, scan: &mut Scan) {
+    fn walk<'v>(
+        &self,
+        value: &'v Value,
+        place: &Place<'_>,
+        path: &mut Vec<Step<'v>>,
+        scan: &mut Scan,
+    ) {
+        match value {
+            Value::String(s) => self.scan_at(s, || place.render(path, false), scan),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Step::Index(i));
+                    self.walk(item, place, path, scan);
+                    path.pop();
+                }
+            }
+            Value::Object(members) => {
+                for (i, (key, item)) in members.iter().enumerate() {
+                    path.push(Step::Member(i, key, false));
+                    let before = scan.findings.len();
+                    self.scan_at(key, || place.render(path, true), scan);
+                    let clean = scan.findings.len() == before;
+                    path.pop();
+                    path.push(Step::Member(i, key, clean));
+                    self.walk(item, place, path, scan);
+                    path.pop();
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Scans one string; `path` renders where it is, only when something was found.
+    fn scan_at(&self, text: &str, path: impl FnOnce() -> String, scan: &mut Scan) {
         if text.is_empty() {
             return;
         }
         let mut hits: Vec<(usize, Option<&'static str>)> = Vec::new();
         self.match_layers(text, None, 0, &mut hits);
-        if smuggled_tags(text) {
+        let smuggled = smuggled_tags(text);
+        if hits.is_empty() && !smuggled {
+            return;
+        }
+        let path = path();
+        let first = scan.findings.len();
+        if smuggled {
             scan.findings.push(Finding {
                 rule: "markup.tag_characters",
                 category: Category::Markup,
                 severity: Severity::High,
-                path: path.to_string(),
+                path: path.clone(),
                 encoding: None,
             });
         }
@@ -348,12 +368,11 @@ impl Guardrail {
                 } else {
                     rule.severity
                 },
-                path: path.to_string(),
+                path: path.clone(),
                 encoding,
             });
         }
-        let mine = scan.findings.iter().filter(|f| f.path == path);
-        let verdict = verdict(mine);
+        let verdict = verdict(&scan.findings[first..]);
         scan.verdict = scan.verdict.max(Some(verdict));
     }
 
@@ -419,7 +438,42 @@ fn only_mentioned(regex: &Regex, text: &str) -> bool {
     })
 }
 
-fn verdict<'a>(findings: impl Iterator<Item = &'a Finding>) -> Verdict {
+/// One step into a JSON value: an array index, or an object member (position, key, and
+/// whether the key itself was clean).
+enum Step<'v> {
+    Index(usize),
+    Member(usize, &'v str, bool),
+}
+
+/// How finding paths are written for one scan.
+struct Place<'a> {
+    root: &'a str,
+    may_name: &'a dyn Fn(&str) -> bool,
+}
+
+impl Place<'_> {
+    /// `$.arguments.query[2]`; members whose key may not be shown read `.*3` (the fourth
+    /// member); `key` marks the last member's key itself (`.<key>`).
+    fn render(&self, path: &[Step<'_>], key: bool) -> String {
+        use std::fmt::Write as _;
+        let mut out = self.root.to_string();
+        for step in path {
+            let _ = match *step {
+                Step::Index(i) => write!(out, "[{i}]"),
+                Step::Member(_, name, true) if is_identifier(name) && (self.may_name)(name) => {
+                    write!(out, ".{name}")
+                }
+                Step::Member(i, _, _) => write!(out, ".*{i}"),
+            };
+        }
+        if key {
+            out.push_str(".<key>");
+        }
+        out
+    }
+}
+
+fn verdict(findings: &[Finding]) -> Verdict {
     let mut mediums: Vec<&str> = Vec::new();
     for f in findings {
         match f.severity {
