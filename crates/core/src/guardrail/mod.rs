@@ -197,7 +197,7 @@ struct Decoders {
     escapes: Regex,
 }
 
-/// How many encoding layers are peeled.
+/// How many encoding layers are peeled; readable text under more layers is a finding itself.
 const MAX_DECODE_DEPTH: usize = 3;
 
 /// The compiled rules.
@@ -340,21 +340,32 @@ impl Guardrail {
             return;
         }
         let mut hits: Vec<(usize, Option<&'static str>)> = Vec::new();
-        self.match_layers(text, None, 0, &mut hits);
+        let mut too_deep = false;
+        self.match_layers(text, None, 0, &mut hits, &mut too_deep);
         let smuggled = smuggled_tags(text);
-        if hits.is_empty() && !smuggled {
+        if hits.is_empty() && !smuggled && !too_deep {
             return;
         }
         let path = path();
         let first = scan.findings.len();
-        if smuggled {
-            scan.findings.push(Finding {
-                rule: "markup.tag_characters",
-                category: Category::Markup,
-                severity: Severity::High,
-                path: path.clone(),
-                encoding: None,
-            });
+        for (flagged, rule, category, encoding) in [
+            (smuggled, "markup.tag_characters", Category::Markup, None),
+            (
+                too_deep,
+                "encoded.nested_too_deep",
+                Category::Encoded,
+                Some("nested"),
+            ),
+        ] {
+            if flagged {
+                scan.findings.push(Finding {
+                    rule,
+                    category,
+                    severity: Severity::High,
+                    path: path.clone(),
+                    encoding,
+                });
+            }
         }
         hits.sort_unstable();
         hits.dedup_by_key(|h| h.0);
@@ -383,6 +394,7 @@ impl Guardrail {
         encoding: Option<&'static str>,
         depth: usize,
         hits: &mut Vec<(usize, Option<&'static str>)>,
+        too_deep: &mut bool,
     ) {
         let normalized = normalize(text);
         hits.extend(
@@ -392,25 +404,27 @@ impl Guardrail {
                 .filter(|&i| !only_mentioned(&self.rules[i].regex, &normalized))
                 .map(|i| (i, encoding)),
         );
-        if depth == MAX_DECODE_DEPTH {
-            return;
-        }
         let under = |inner: &'static str| Some(encoding.unwrap_or(inner));
+        let mut layers: Vec<(String, Option<&'static str>)> = Vec::new();
         for m in self.decoders.base64.find_iter(text) {
-            if let Some(decoded) = decode_base64(m.as_str()) {
-                self.match_layers(&decoded, under("base64"), depth + 1, hits);
-            }
+            layers.extend(decode_base64(m.as_str()).map(|d| (d, under("base64"))));
         }
         for m in self.decoders.hex.find_iter(text) {
-            if let Some(decoded) = decode_hex(m.as_str()) {
-                self.match_layers(&decoded, under("hex"), depth + 1, hits);
-            }
+            layers.extend(decode_hex(m.as_str()).map(|d| (d, under("hex"))));
         }
         if self.decoders.escapes.find_iter(text).nth(2).is_some() {
             let decoded = unescape(text);
             if decoded != text {
-                self.match_layers(&decoded, under("escapes"), depth + 1, hits);
+                layers.push((decoded, under("escapes")));
             }
+        }
+        if depth == MAX_DECODE_DEPTH {
+            // Readable text under more layers than are peeled: hiding that deep is the signal.
+            *too_deep |= !layers.is_empty();
+            return;
+        }
+        for (decoded, encoding) in layers {
+            self.match_layers(&decoded, encoding, depth + 1, hits, too_deep);
         }
     }
 }

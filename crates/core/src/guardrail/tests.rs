@@ -84,6 +84,17 @@ fn encoded_attacks_are_decoded_and_blocked() {
             "{scan:?}"
         );
     }
+    // Deeper than the layers peeled: flagged for the depth itself.
+    let mut deep = payload.to_string();
+    for _ in 0..5 {
+        deep = STANDARD.encode(deep);
+    }
+    let scan = g.scan_text(&deep, "$");
+    assert_eq!(scan.rule_ids(), ["encoded.nested_too_deep"], "{scan:?}");
+    assert_eq!(scan.verdict(), Verdict::Block);
+    // Ordinary base64 of ordinary text is fine.
+    let plain = STANDARD.encode(STANDARD.encode("the weekly meal plan, as agreed"));
+    assert_eq!(g.scan_text(&plain, "$").verdict(), Verdict::Allow);
 }
 
 #[test]
