@@ -13,6 +13,7 @@ use portcullis::core::audit::{Decision, Outcome, rfc3339, verify_chain};
 use portcullis::core::duration::parse_duration;
 use portcullis::gateway::audit::AuditLog;
 use portcullis::gateway::auth::Authenticator;
+use portcullis::gateway::jwt::TokenVerifier;
 use portcullis::store::{KeyInfo, KeyStore};
 use portcullis::{Config, DataDir, Gateway};
 use tokio_util::sync::CancellationToken;
@@ -383,16 +384,26 @@ async fn serve(
     }
     let audit = AuditLog::open(dir.audit_log()).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
-    let gateway = Gateway::start(config, base_dir, auth, audit, shutdown.clone());
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            gateway.shutdown().await;
-            bail!("cannot listen on {addr}: {e}");
-        }
-    };
-    gateway.wait_ready(Duration::from_secs(10)).await;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
+    if !config.auth.issuers.is_empty() {
+        let resource = config
+            .auth
+            .resource
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}/mcp"));
+        let verifier = Arc::new(
+            TokenVerifier::new(resource.clone(), &config.auth.issuers)
+                .map_err(anyhow::Error::msg)?,
+        );
+        verifier.keep_fresh(shutdown.child_token());
+        auth = auth.with_tokens(verifier);
+        println!("OAuth resource: {resource}");
+    }
+    let gateway = Gateway::start(config, base_dir, auth, audit, shutdown.clone());
+    gateway.wait_ready(Duration::from_secs(10)).await;
     log_published(&gateway);
     if let Some(token) = dev_token {
         eprintln!(

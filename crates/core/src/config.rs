@@ -133,6 +133,37 @@ struct RawLimits {
 struct RawAuth {
     api_keys: Option<bool>,
     allow_anonymous: Option<bool>,
+    resource: Option<String>,
+    issuers: Option<Vec<RawIssuer>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawIssuer {
+    issuer: String,
+    jwks_url: String,
+    algorithms: Option<Vec<String>>,
+    scope_claim: Option<String>,
+    leeway: Option<String>,
+    refresh: Option<String>,
+    step_up: Option<bool>,
+    scope_map: Option<Vec<RawScopeMap>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawScopeMap {
+    claim: String,
+    value: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawClientCredentials {
+    token_url: String,
+    client_id: String,
+    client_secret: RawSecret,
+    scopes: Option<Vec<String>>,
+    resource: Option<String>,
+    audience: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +199,7 @@ struct RawUpstream {
     // http
     url: Option<String>,
     headers: Option<BTreeMap<String, RawSecret>>,
+    oauth: Option<RawClientCredentials>,
     // both
     timeout: Option<String>,
     prefix: Option<String>,
@@ -269,12 +301,77 @@ pub struct AuthSettings {
     /// Let callers without credentials call public (scopeless) tools. Default false: they get
     /// 401.
     pub allow_anonymous: bool,
+    /// This gateway's resource identifier (RFC 8707): the URL clients reach `/mcp` at, and
+    /// the audience every accepted token must name. Default: `http://<bound address>/mcp`.
+    pub resource: Option<String>,
+    /// Authorization servers whose bearer JWTs are accepted.
+    pub issuers: Vec<IssuerSettings>,
 }
 
 impl AuthSettings {
     /// Whether any way for a caller to authenticate is configured.
     pub fn any_configured(&self) -> bool {
-        self.api_keys
+        self.api_keys || !self.issuers.is_empty()
+    }
+}
+
+/// The JWS algorithms an issuer may be allowed: asymmetric only. An HMAC algorithm would need
+/// a shared secret, which a JWKS cannot publish, and would let a public key be used as one.
+pub const ALLOWED_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// `[[auth.issuers]]`: one authorization server.
+#[derive(Debug, Clone)]
+pub struct IssuerSettings {
+    /// The `iss` its tokens carry, exactly.
+    pub issuer: String,
+    /// Where its signing keys are published.
+    pub jwks_url: String,
+    /// Algorithms accepted from it. Default RS256, ES256 and EdDSA.
+    pub algorithms: Vec<String>,
+    /// The claim holding scopes; default `scope` (space-separated), else `scp`.
+    pub scope_claim: Option<String>,
+    /// Scopes granted by other claims (roles, groups).
+    pub scope_map: Vec<ScopeMapping>,
+    /// Clock skew tolerated on `exp` and `nbf`. Default 30 s, at most 5 min.
+    pub leeway: Duration,
+    /// How often the JWKS is fetched again. Default 10 min.
+    pub refresh: Duration,
+    /// Show callers every exposed tool and answer a call lacking scopes with 403
+    /// `insufficient_scope` (the spec's incremental consent). Default true.
+    pub step_up: bool,
+}
+
+/// A claim value that grants scopes: `roles` containing `billing-admin` grants these.
+#[derive(Debug, Clone)]
+pub struct ScopeMapping {
+    /// The claim, with `.` for nesting (`realm_access.roles`).
+    pub claim: String,
+    pub value: String,
+    pub scopes: Vec<String>,
+}
+
+/// `[upstreams.NAME.oauth]`: a token the gateway obtains for itself (client credentials).
+#[derive(Clone)]
+pub struct ClientCredentials {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    pub scopes: Vec<String>,
+    /// RFC 8707 `resource` sent with the request, if any.
+    pub resource: Option<String>,
+    /// `audience` sent with the request (some servers want it), if any.
+    pub audience: Option<String>,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -336,6 +433,8 @@ pub enum UpstreamTransport {
         url: String,
         /// Headers the gateway sends with its own credentials; never the client's.
         headers: Vec<(String, SecretSource)>,
+        /// A bearer token the gateway obtains for itself, if configured.
+        oauth: Option<ClientCredentials>,
     },
 }
 
@@ -385,10 +484,7 @@ impl Config {
     fn from_raw(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Option<Config> {
         let mut p = Problems(problems);
         let gateway = gateway_settings(raw.gateway, &mut p);
-        let auth = AuthSettings {
-            api_keys: raw.auth.api_keys.unwrap_or(false),
-            allow_anonymous: raw.auth.allow_anonymous.unwrap_or(false),
-        };
+        let auth = auth_settings(raw.auth, &mut p);
         let upstreams: Vec<UpstreamSpec> = raw
             .upstreams
             .into_iter()
@@ -500,6 +596,145 @@ impl Config {
             redaction,
             guardrail,
         })
+    }
+}
+
+/// Whether `url` is http(s), and https unless its host is a loopback address.
+fn url_problem(url: &str) -> Option<&'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return Some("not an http(s) URL");
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
+    if host.is_empty() {
+        Some("has no host")
+    } else if url.starts_with("http://") && !loopback {
+        Some("must be https (plain http is accepted for loopback addresses only)")
+    } else {
+        None
+    }
+}
+
+fn auth_settings(raw: RawAuth, p: &mut Problems<'_>) -> AuthSettings {
+    if let Some(resource) = &raw.resource
+        && let Some(problem) =
+            url_problem(resource).or(resource.contains('#').then_some("must not have a fragment"))
+    {
+        p.add(
+            "auth.resource",
+            format!("{problem}; write the URL clients reach the MCP endpoint at, like `https://mcp.example.com/mcp`"),
+        );
+    }
+    let mut issuers: Vec<IssuerSettings> = Vec::new();
+    for (i, r) in raw.issuers.unwrap_or_default().into_iter().enumerate() {
+        let path = format!("auth.issuers[{i}]");
+        if let Some(problem) = url_problem(&r.issuer) {
+            p.add(
+                format!("{path}.issuer"),
+                format!("{problem}; use the `iss` value its tokens carry"),
+            );
+        }
+        if issuers.iter().any(|o| o.issuer == r.issuer) {
+            p.add(format!("{path}.issuer"), "this issuer is configured twice");
+        }
+        if let Some(problem) = url_problem(&r.jwks_url) {
+            p.add(format!("{path}.jwks_url"), problem);
+        }
+        let algorithms = r
+            .algorithms
+            .unwrap_or_else(|| vec!["RS256".into(), "ES256".into(), "EdDSA".into()]);
+        if algorithms.is_empty() {
+            p.add(format!("{path}.algorithms"), "empty; name at least one");
+        }
+        for (j, alg) in algorithms.iter().enumerate() {
+            if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
+                let why = if alg.starts_with("HS") {
+                    "HMAC algorithms are never accepted: a JWKS cannot publish a shared secret"
+                } else if alg.eq_ignore_ascii_case("none") {
+                    "unsigned tokens are never accepted"
+                } else {
+                    "unknown algorithm"
+                };
+                p.add(
+                    format!("{path}.algorithms[{j}]"),
+                    format!("`{alg}`: {why}; use {}", ALLOWED_ALGORITHMS.join(", ")),
+                );
+            }
+        }
+        let leeway = positive_duration(
+            r.leeway.as_deref(),
+            &format!("{path}.leeway"),
+            Duration::from_secs(30),
+            p,
+        );
+        if leeway > Duration::from_secs(300) {
+            p.add(format!("{path}.leeway"), "at most 5m");
+        }
+        let refresh = positive_duration(
+            r.refresh.as_deref(),
+            &format!("{path}.refresh"),
+            Duration::from_secs(600),
+            p,
+        );
+        let scope_map = r
+            .scope_map
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(j, m)| {
+                for (k, scope) in m.scopes.iter().enumerate() {
+                    if !is_valid_scope(scope) {
+                        p.add(
+                            format!("{path}.scope_map[{j}].scopes[{k}]"),
+                            "not a valid scope",
+                        );
+                    }
+                }
+                ScopeMapping {
+                    claim: m.claim,
+                    value: m.value,
+                    scopes: m.scopes,
+                }
+            })
+            .collect();
+        issuers.push(IssuerSettings {
+            issuer: r.issuer,
+            jwks_url: r.jwks_url,
+            algorithms,
+            scope_claim: r.scope_claim,
+            scope_map,
+            leeway,
+            refresh,
+            step_up: r.step_up.unwrap_or(true),
+        });
+    }
+    AuthSettings {
+        api_keys: raw.api_keys.unwrap_or(false),
+        allow_anonymous: raw.allow_anonymous.unwrap_or(false),
+        resource: raw.resource,
+        issuers,
+    }
+}
+
+fn secret(raw: RawSecret, path: &str, p: &mut Problems<'_>) -> Option<SecretSource> {
+    match (raw.env, raw.file, raw.value) {
+        (Some(v), None, None) => Some(SecretSource::Env(v)),
+        (None, Some(f), None) => Some(SecretSource::File(f.into())),
+        (None, None, Some(v)) => Some(SecretSource::Value(v)),
+        _ => {
+            p.add(
+                path,
+                "give exactly one of `env = \"VAR\"`, `file = \"path\"` or `value = \"…\"`",
+            );
+            None
+        }
     }
 }
 
@@ -810,6 +1045,7 @@ fn upstream_spec(
         "stdio" => {
             not_for(p, "url", raw.url.is_some(), "stdio");
             not_for(p, "headers", raw.headers.is_some(), "stdio");
+            not_for(p, "oauth", raw.oauth.is_some(), "stdio");
             let command = raw.command.unwrap_or_default();
             if command.trim().is_empty() {
                 p.add(
@@ -854,17 +1090,34 @@ fn upstream_spec(
                 if h.eq_ignore_ascii_case("host") || h.eq_ignore_ascii_case("content-length") {
                     p.add(hpath.clone(), "this header is set by the gateway itself");
                 }
-                match (s.env, s.file, s.value) {
-                    (Some(v), None, None) => headers.push((h, SecretSource::Env(v))),
-                    (None, Some(f), None) => headers.push((h, SecretSource::File(f.into()))),
-                    (None, None, Some(v)) => headers.push((h, SecretSource::Value(v))),
-                    _ => p.add(
-                        hpath,
-                        "give exactly one of `env = \"VAR\"`, `file = \"path\"` or `value = \"…\"`",
-                    ),
+                if raw.oauth.is_some() && h.eq_ignore_ascii_case("authorization") {
+                    p.add(
+                        hpath.clone(),
+                        "`oauth` sets Authorization; remove one of them",
+                    );
                 }
+                headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
             }
-            UpstreamTransport::Http { url, headers }
+            let oauth = raw.oauth.and_then(|o| {
+                let opath = format!("{path}.oauth");
+                if let Some(problem) = url_problem(&o.token_url) {
+                    p.add(format!("{opath}.token_url"), problem);
+                }
+                let client_secret = secret(o.client_secret, &format!("{opath}.client_secret"), p)?;
+                Some(ClientCredentials {
+                    token_url: o.token_url,
+                    client_id: o.client_id,
+                    client_secret,
+                    scopes: o.scopes.unwrap_or_default(),
+                    resource: o.resource,
+                    audience: o.audience,
+                })
+            });
+            UpstreamTransport::Http {
+                url,
+                headers,
+                oauth,
+            }
         }
         other => {
             p.add(

@@ -21,4 +21,4 @@ pub use config::{
     UpstreamTransport,
 };
 pub use exposure::{Exposure, ExposureDecision};
-pub use policy::{AccessRules, Authorized, Denial, Principal, PrincipalKind, authorize};
+pub use policy::{AccessRules, Authorized, Denial, Principal, PrincipalKind, authorize, may_see};

@@ -20,6 +20,9 @@ pub enum PrincipalKind {
     ApiKey,
     /// The throwaway key `serve --dev` prints.
     DevKey,
+    /// A bearer JWT from a configured authorization server. Under `step_up` the caller sees
+    /// every tool it could be granted, and a call lacking scopes asks for them (HTTP 403).
+    OAuth { step_up: bool },
     /// No credentials, where the config allows that.
     Anonymous,
 }
@@ -29,6 +32,7 @@ impl PrincipalKind {
         match self {
             PrincipalKind::ApiKey => "api_key",
             PrincipalKind::DevKey => "dev_key",
+            PrincipalKind::OAuth { .. } => "oauth",
             PrincipalKind::Anonymous => "anonymous",
         }
     }
@@ -147,6 +151,23 @@ impl AccessRules {
     }
 }
 
+/// Whether `tools/list` shows `tool` to `principal`: when it may call it, and, for OAuth
+/// callers under step-up, also when only scopes are missing (the call then asks for them).
+pub fn may_see(
+    rules: &AccessRules,
+    principal: &Principal,
+    tool: &PublishedTool,
+    group: Option<&str>,
+) -> bool {
+    match authorize(rules, principal, tool, group) {
+        Ok(_) => true,
+        Err(Denial::MissingScopes(_)) => {
+            matches!(principal.kind, PrincipalKind::OAuth { step_up: true })
+        }
+        Err(_) => false,
+    }
+}
+
 /// Decides whether `principal` may see and call `tool`, arriving on `group` (`None` for the
 /// main endpoint).
 pub fn authorize(
@@ -209,6 +230,31 @@ mod tests {
             guardrail: Default::default(),
             definition: json!({}),
         }
+    }
+
+    #[test]
+    fn step_up_shows_tools_lacking_only_scopes_and_still_refuses_them() {
+        let rules = AccessRules::default();
+        let refund = tool("demo_refund", "demo", &["invoices:write"]);
+        let mut caller = key(&["invoices:read"]);
+        caller.kind = PrincipalKind::OAuth { step_up: true };
+        assert!(may_see(&rules, &caller, &refund, None));
+        assert_eq!(
+            authorize(&rules, &caller, &refund, None).unwrap_err(),
+            Denial::MissingScopes(vec!["invoices:write".into()])
+        );
+        caller.kind = PrincipalKind::OAuth { step_up: false };
+        assert!(!may_see(&rules, &caller, &refund, None));
+        let mut denied = AccessRules::default();
+        denied.upstream_deny.insert(
+            "demo".into(),
+            vec![ToolPattern::parse("demo_refund").unwrap()],
+        );
+        caller.kind = PrincipalKind::OAuth { step_up: true };
+        assert!(
+            !may_see(&denied, &caller, &refund, None),
+            "deny rules still hide"
+        );
     }
 
     fn key(scopes: &[&str]) -> Principal {

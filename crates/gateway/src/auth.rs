@@ -1,7 +1,8 @@
 //! Who is calling: turns a presented credential into a [`Principal`], or refuses it.
 //!
 //! Credentials are API keys (checked against the key store on every request, so revocation is
-//! immediate) and, under `serve --dev`, one throwaway key held in memory. No credential gives the
+//! immediate), OAuth bearer JWTs on HTTP (see [`crate::jwt`]) and, under `serve --dev`, one
+//! throwaway key held in memory. No credential gives the
 //! anonymous principal only where the config allows it. Any failure to check — including a
 //! store error — refuses: there is no path on which an unverified caller is treated as verified.
 
@@ -11,6 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use portcullis_core::{Principal, PrincipalKind};
 use portcullis_store::{KeyRejection, KeyStore, TOKEN_PREFIX};
+
+use crate::jwt::{TokenFailure, TokenVerifier, looks_like_jwt};
 use sha2::{Digest, Sha256};
 
 /// Why a caller was not authenticated. Only [`AuthFailure::client_message`] reaches the client.
@@ -24,6 +27,10 @@ pub enum AuthFailure {
     Rejected(KeyRejection),
     #[error("the key store failed: {0}")]
     Store(String),
+    #[error("bearer JWT refused: {0}")]
+    Token(TokenFailure),
+    #[error("a token was sent in the query string")]
+    TokenInQuery,
 }
 
 impl AuthFailure {
@@ -31,6 +38,10 @@ impl AuthFailure {
     pub fn client_message(&self) -> &'static str {
         match self {
             AuthFailure::Missing => "authentication required",
+            AuthFailure::Token(failure) => failure.client_description(),
+            AuthFailure::TokenInQuery => {
+                "tokens are accepted in the Authorization header only, never in the URL"
+            }
             _ => "invalid token",
         }
     }
@@ -46,6 +57,7 @@ struct DevKey {
 #[derive(Clone)]
 pub struct Authenticator {
     keys: Option<Arc<KeyStore>>,
+    tokens: Option<Arc<TokenVerifier>>,
     dev: Option<Arc<DevKey>>,
     allow_anonymous: bool,
 }
@@ -61,14 +73,45 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// The token of a `Bearer` credential.
+fn bearer(header: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(header).ok()?;
+    let (scheme, token) = text.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 impl Authenticator {
     /// `keys` is the key store when API keys are enabled.
     pub fn new(keys: Option<Arc<KeyStore>>, allow_anonymous: bool) -> Authenticator {
         Authenticator {
             keys,
+            tokens: None,
             dev: None,
             allow_anonymous,
         }
+    }
+
+    /// Accepts bearer JWTs on HTTP, as `verifier` checks them.
+    pub fn with_tokens(mut self, verifier: Arc<TokenVerifier>) -> Authenticator {
+        self.tokens = Some(verifier);
+        self
+    }
+
+    /// The JWT verifier, when OAuth is configured.
+    pub fn tokens(&self) -> Option<&Arc<TokenVerifier>> {
+        self.tokens.as_ref()
+    }
+
+    /// Authenticates an HTTP request's `Authorization` header: a bearer JWT when OAuth is
+    /// configured and the token is one, else an API key.
+    pub async fn http(&self, header: Option<&[u8]>) -> Result<Principal, AuthFailure> {
+        if let (Some(verifier), Some(raw)) = (&self.tokens, header)
+            && let Some(token) = bearer(raw)
+            && looks_like_jwt(token)
+        {
+            return verifier.verify(token).await.map_err(AuthFailure::Token);
+        }
+        self.from_header(header)
     }
 
     /// Adds a throwaway key holding `scopes`, valid for this process only; returns its token.
@@ -96,12 +139,7 @@ impl Authenticator {
                 Err(AuthFailure::Missing)
             };
         };
-        let text = std::str::from_utf8(raw).map_err(|_| AuthFailure::NotBearer)?;
-        let (scheme, token) = text.trim().split_once(' ').ok_or(AuthFailure::NotBearer)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthFailure::NotBearer);
-        }
-        self.token(token.trim())
+        self.token(bearer(raw).ok_or(AuthFailure::NotBearer)?)
     }
 
     /// Authenticates a bearer token.

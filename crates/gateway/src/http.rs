@@ -31,8 +31,8 @@ use futures::{Stream, StreamExt};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
-use portcullis_core::Principal;
 use portcullis_core::audit::{Decision, Outcome};
+use portcullis_core::{Principal, PrincipalKind};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Map, Value, json};
@@ -41,8 +41,9 @@ use tower::ServiceExt;
 
 use crate::auth::AuthFailure;
 use crate::edge::{self, EdgePolicy};
+use crate::jwt::TokenVerifier;
 use crate::server::{
-    Caller, Gateway, GatewayServer, ToolCallError, UNAUTHENTICATED, failure_result,
+    Caller, Gateway, GatewayServer, ToolCallError, UNAUTHENTICATED, failure_result, printable_name,
 };
 use crate::unmodeled::{lift_message, may_carry_stash};
 
@@ -115,13 +116,61 @@ pub fn router(
         gateway: gateway.clone(),
     });
     let edge_state = (gateway.clone(), policy);
-    Router::new()
+    let mut router = Router::new()
         .route("/mcp", axum::routing::any(serve_main))
         .route("/mcp/g/{group}", axum::routing::any(serve_group))
         .with_state(mcp)
-        .layer(middleware::from_fn_with_state(gateway, authenticate))
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .layer(middleware::from_fn_with_state(edge_state, edge::enforce))
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            authenticate,
+        ))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    if let Some(verifier) = gateway.authenticator().tokens() {
+        let document = Arc::new(resource_metadata(&gateway, verifier));
+        let serve = move || {
+            let document = document.clone();
+            async move { axum::Json((*document).clone()) }
+        };
+        router = router.route(
+            "/.well-known/oauth-protected-resource",
+            axum::routing::get(serve.clone()),
+        );
+        let suffixed = verifier.metadata_path();
+        if suffixed != "/.well-known/oauth-protected-resource" {
+            router = router.route(&suffixed, axum::routing::get(serve));
+        }
+    }
+    router.layer(middleware::from_fn_with_state(edge_state, edge::enforce))
+}
+
+/// The protected resource metadata (RFC 9728): this resource, the authorization servers whose
+/// tokens it accepts, the scopes its tools use, and that tokens go in the header.
+fn resource_metadata(gateway: &Gateway, verifier: &TokenVerifier) -> Value {
+    json!({
+        "resource": verifier.resource(),
+        "authorization_servers": verifier.issuer_names().collect::<Vec<_>>(),
+        "scopes_supported": gateway.config().exposure.scopes(),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Portcullis MCP gateway",
+    })
+}
+
+/// `WWW-Authenticate` for a refused request: a Bearer challenge pointing at the resource
+/// metadata when OAuth is configured, with `error` and a safe description.
+fn challenge(gateway: &Gateway, error: Option<(&str, &str)>, scope: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    match gateway.authenticator().tokens() {
+        Some(verifier) => parts.push(format!("resource_metadata=\"{}\"", verifier.metadata_url())),
+        None => parts.push("realm=\"portcullis\"".to_string()),
+    }
+    if let Some((code, description)) = error {
+        parts.push(format!("error=\"{code}\""));
+        parts.push(format!("error_description=\"{description}\""));
+    }
+    if let Some(scope) = scope {
+        parts.push(format!("scope=\"{scope}\""));
+    }
+    format!("Bearer {}", parts.join(", "))
 }
 
 /// Puts the caller's [`Principal`](portcullis_core::Principal) in the request, or answers 401.
@@ -131,7 +180,16 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let header = request.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
-    match gateway.authenticator().from_header(header) {
+    let in_query = request.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    });
+    let outcome = if in_query {
+        Err(AuthFailure::TokenInQuery)
+    } else {
+        gateway.authenticator().http(header).await
+    };
+    match outcome {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
@@ -174,20 +232,20 @@ async fn authenticate(
                 Outcome::Unauthenticated,
                 failure.to_string(),
             );
-            let challenge = match failure {
-                AuthFailure::Missing => r#"Bearer realm="portcullis""#,
-                _ => {
-                    r#"Bearer realm="portcullis", error="invalid_token", error_description="invalid token""#
-                }
+            let error = match failure {
+                AuthFailure::Missing => None,
+                AuthFailure::TokenInQuery => Some(("invalid_request", failure.client_message())),
+                _ => Some(("invalid_token", failure.client_message())),
             };
+            let challenge = challenge(&gateway, error, None);
             let body = json!({"jsonrpc": "2.0", "id": null, "error": {
                 "code": UNAUTHENTICATED, "message": failure.client_message()}});
-            (
-                StatusCode::UNAUTHORIZED,
-                [(WWW_AUTHENTICATE, challenge)],
-                axum::Json(body),
-            )
-                .into_response()
+            let status = if failure == AuthFailure::TokenInQuery {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            (status, [(WWW_AUTHENTICATE, challenge)], axum::Json(body)).into_response()
         }
     }
 }
@@ -260,6 +318,11 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
         Ok(message) => message,
         Err(e) => return jsonrpc_error(-32700, format!("parse error: {e}")),
     };
+    if let Some(principal) = parts.extensions.get::<Principal>()
+        && let Some(response) = step_up(&mcp.gateway, principal, group.as_deref(), &message)
+    {
+        return response;
+    }
     if direct_headers(&parts.headers)
         && let Some(principal) = parts.extensions.get::<Principal>()
         && let Some(call) = DirectCall::parse(&parts.headers, message)
@@ -277,6 +340,54 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
         return call.serve(&mcp.gateway, &caller).await;
     }
     serve_rmcp(rmcp, Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// For an OAuth caller under step-up calling a tool it lacks scopes for: 403 with an
+/// `insufficient_scope` challenge naming every scope the tool needs, so that the client can
+/// ask for consent and retry.
+fn step_up(
+    gateway: &Gateway,
+    principal: &Principal,
+    group: Option<&str>,
+    message: &Value,
+) -> Option<Response> {
+    if principal.kind != (PrincipalKind::OAuth { step_up: true })
+        || message.get("method")? != "tools/call"
+    {
+        return None;
+    }
+    let name = message.get("params")?.get("name")?.as_str()?;
+    let needed = gateway.scopes_lacking(principal, name, group)?;
+    gateway.audit_refusal(
+        "http",
+        "tools/call".into(),
+        Decision::Denied,
+        Outcome::Refused,
+        format!(
+            "insufficient scope for {}; asked for: {}",
+            printable_name(name),
+            needed.join(" ")
+        ),
+    );
+    let scope = needed.join(" ");
+    let challenge = challenge(
+        gateway,
+        Some((
+            "insufficient_scope",
+            "the token lacks scopes this tool needs",
+        )),
+        Some(&scope),
+    );
+    let body = json!({"jsonrpc": "2.0", "id": message.get("id").cloned().unwrap_or(Value::Null),
+        "error": {"code": UNAUTHENTICATED, "message": "insufficient scope"}});
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            [(WWW_AUTHENTICATE, challenge)],
+            axum::Json(body),
+        )
+            .into_response(),
+    )
 }
 
 fn jsonrpc_error(code: i64, message: String) -> Response {

@@ -2,7 +2,8 @@
 //!
 //! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it,
 //!   whose `call_tool` is the pipeline every call goes through.
-//! - [`auth`] and [`audit`]: who is calling, and the record of every call.
+//! - [`auth`] and [`audit`]: who is calling, and the record of every call; [`jwt`]: OAuth
+//!   bearer tokens checked against the issuers' keys.
 //! - [`guard`]: the prompt-injection guardrail applied to arguments and results.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
 //!   spoken through the gateway's own raw-JSON client in [`rpc`].
@@ -14,10 +15,12 @@
 pub mod audit;
 pub mod auth;
 pub mod catalogue;
+pub mod client_credentials;
 pub mod edge;
 pub mod example_server;
 pub mod guard;
 pub mod http;
+pub mod jwt;
 pub mod rpc;
 pub mod server;
 pub mod stdio;

@@ -81,6 +81,8 @@ pub struct HttpWire {
     /// Parsed once: parsing a URL on every request shows in a profile.
     pub url: reqwest::Url,
     pub headers: http::HeaderMap,
+    /// The gateway's own OAuth token for this upstream, if configured.
+    pub token: Option<crate::client_credentials::TokenSource>,
     pub session: Mutex<Option<http::HeaderValue>>,
     pub protocol_version: Mutex<Option<http::HeaderValue>>,
 }
@@ -296,24 +298,29 @@ impl Connection {
 }
 
 impl HttpWire {
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+    async fn request(&self, method: reqwest::Method) -> Result<reqwest::RequestBuilder, CallError> {
         let mut r = self
             .client
             .request(method, self.url.clone())
             .headers(self.headers.clone())
             .header(http::header::ACCEPT, "application/json, text/event-stream");
+        if let Some(token) = &self.token {
+            let value = token.authorization().await.map_err(CallError::Wire)?;
+            r = r.header(http::header::AUTHORIZATION, value);
+        }
         if let Some(s) = lock(&self.session).clone() {
             r = r.header("mcp-session-id", s);
         }
         if let Some(v) = lock(&self.protocol_version).clone() {
             r = r.header("mcp-protocol-version", v);
         }
-        r
+        Ok(r)
     }
 
     async fn post(&self, connection: &Arc<Connection>, body: Vec<u8>) -> Result<(), CallError> {
         let response = self
             .request(reqwest::Method::POST)
+            .await?
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -323,6 +330,12 @@ impl HttpWire {
             *lock(&self.session) = Some(session.clone());
         }
         let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && let Some(token) = &self.token
+        {
+            // The next request gets a fresh token.
+            token.invalidate().await;
+        }
         if status == reqwest::StatusCode::NOT_FOUND && lock(&self.session).is_some() {
             connection.close();
             return Err(CallError::Wire("the upstream ended the session".into()));
@@ -364,7 +377,14 @@ impl HttpWire {
     /// connection closes.
     pub async fn listen(&self, connection: Arc<Connection>) {
         while !connection.closed.is_cancelled() {
-            let response = match self.request(reqwest::Method::GET).send().await {
+            let request = match self.request(reqwest::Method::GET).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(upstream = %connection.name, error = %e, "no server-message stream");
+                    return;
+                }
+            };
+            let response = match request.send().await {
                 Ok(r) if r.status().is_success() => r,
                 Ok(r) => {
                     tracing::debug!(upstream = %connection.name, status = %r.status(), "no server-message stream");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use portcullis_core::audit::{AuditRecord, Decision, Outcome, shape};
 use portcullis_core::limits::{Draw, LimitKind, Limited, Limiter, Usage};
-use portcullis_core::{Config, Principal, PublishedTool, authorize};
+use portcullis_core::{Config, Denial, Principal, PublishedTool, authorize, may_see};
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
@@ -214,6 +214,22 @@ impl Gateway {
     /// The published tool `name`, in rmcp's typed form, if there is one.
     pub fn typed_tool(&self, name: &str) -> Option<Tool> {
         self.catalogue.current().typed.get(name).cloned()
+    }
+
+    /// Every scope `name` needs, when `principal` may see it but lacks some of them (the
+    /// step-up case); `None` when the call may go ahead or must be refused otherwise.
+    pub fn scopes_lacking(
+        &self,
+        principal: &Principal,
+        name: &str,
+        group: Option<&str>,
+    ) -> Option<Vec<String>> {
+        let published = self.catalogue.current();
+        let tool = published.tool(name)?;
+        match authorize(&self.config.access, principal, tool, group) {
+            Err(Denial::MissingScopes(_)) => Some(tool.scopes.iter().cloned().collect()),
+            _ => None,
+        }
     }
 
     /// Whether `name` is published and declares no `x-mcp-header` parameters (whose headers
@@ -521,7 +537,7 @@ impl Drop for CallAudit<'_> {
 
 /// A tool name as the audit log may show it: the caller chose it, so anything that is not a
 /// valid tool name is replaced.
-fn printable_name(name: &str) -> String {
+pub fn printable_name(name: &str) -> String {
     if is_tool_name(name) {
         name.to_string()
     } else {
@@ -694,7 +710,7 @@ impl ServerHandler for GatewayServer {
             .catalogue
             .page(cursor, self.gateway.config.gateway.page_size, |t| {
                 published.typed.contains_key(&t.name)
-                    && authorize(access, &caller.principal, t, caller.group.as_deref()).is_ok()
+                    && may_see(access, &caller.principal, t, caller.group.as_deref())
             })
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
         let tools = page

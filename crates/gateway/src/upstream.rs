@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use portcullis_core::redact::{Counts, Redactor};
 use portcullis_core::{Authorized, SecretSource, UpstreamSpec, UpstreamTransport};
+
+use crate::client_credentials::TokenSource;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::{Value, json};
@@ -352,7 +354,11 @@ impl Upstream {
                 start_reader(connection.clone(), Box::new(stdout));
                 (connection, Some(child))
             }
-            UpstreamTransport::Http { url, headers } => {
+            UpstreamTransport::Http {
+                url,
+                headers,
+                oauth,
+            } => {
                 let mut map = http::HeaderMap::new();
                 for (name, source) in headers {
                     let value = resolve_secret(source, &self.base_dir)
@@ -375,6 +381,10 @@ impl Upstream {
                     url: reqwest::Url::parse(url)
                         .map_err(|e| format!("`{url}` is not a URL: {e}"))?,
                     headers: map,
+                    token: oauth
+                        .as_ref()
+                        .map(|o| TokenSource::new(o, &self.base_dir))
+                        .transpose()?,
                     session: Default::default(),
                     protocol_version: Default::default(),
                 }));

@@ -349,3 +349,43 @@ destructive = true
 "#
     )
 }
+
+/// The raw upstream in HTTP mode, stopped (by PID) when dropped.
+pub struct HttpUpstream {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpUpstream {
+    pub fn start() -> HttpUpstream {
+        let dir = tempfile::tempdir().unwrap();
+        let portfile = dir.path().join("port");
+        let mut child = Command::new("python3")
+            .arg(fixture("raw_upstream.py"))
+            .arg("--http")
+            .arg(&portfile)
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if let Ok(port) = std::fs::read_to_string(&portfile) {
+                return HttpUpstream {
+                    child,
+                    url: format!("http://127.0.0.1:{port}/mcp"),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the HTTP upstream did not start");
+    }
+}
+
+impl Drop for HttpUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -9,6 +9,7 @@ mod forwarding;
 mod guardrail;
 mod harness;
 mod limits;
+mod oauth;
 mod redaction;
 mod stdio;
 mod upstreams;

@@ -1,14 +1,13 @@
 //! Upstream processes and HTTP upstreams: sharing, restarts, environment, credentials, and
 //! catalogues that change under the gateway.
 
-use std::process::{Child, Command};
 use std::time::Duration;
 
 use rmcp::service::ServiceError;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Gateway, call, example_config, fixture, modern_post, raw_upstream_config, text_of,
+    Gateway, HttpUpstream, call, example_config, modern_post, raw_upstream_config, text_of,
 };
 
 #[tokio::test]
@@ -181,46 +180,6 @@ async fn a_tool_that_appears_later_stays_hidden_unless_named() {
     assert!(matches!(err, ServiceError::McpError(e) if e.code.0 == -32602));
     assert!(gw.log().contains("only a glob matches"), "{}", gw.log());
     client.cancel().await.unwrap();
-}
-
-/// The raw upstream in HTTP mode, stopped (by PID) when dropped.
-struct HttpUpstream {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl HttpUpstream {
-    fn start() -> HttpUpstream {
-        let dir = tempfile::tempdir().unwrap();
-        let portfile = dir.path().join("port");
-        let mut child = Command::new("python3")
-            .arg(fixture("raw_upstream.py"))
-            .arg("--http")
-            .arg(&portfile)
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if let Ok(port) = std::fs::read_to_string(&portfile) {
-                return HttpUpstream {
-                    child,
-                    url: format!("http://127.0.0.1:{port}/mcp"),
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the HTTP upstream did not start");
-    }
-}
-
-impl Drop for HttpUpstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]
