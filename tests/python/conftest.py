@@ -91,9 +91,8 @@ def reader_key(config_path):
     return create_key(config_path, "python-reader", "invoices:read")
 
 
-@pytest.fixture(scope="session")
-def gateway_url(config_path):
-    """A `portcullis serve` on a free loopback port, stopped by its PID at the end."""
+def serve(config_path):
+    """Starts `portcullis serve` on a free loopback port; returns the process and its address."""
     proc = subprocess.Popen(
         [BIN, "serve", "--config", config_path, "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
@@ -110,10 +109,19 @@ def gateway_url(config_path):
                 ready.set()
 
     threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(60):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("portcullis did not start")
+    return proc, found["addr"]
+
+
+@pytest.fixture(scope="session")
+def gateway_url(config_path):
+    """A `portcullis serve` on a free loopback port, stopped by its PID at the end."""
+    proc, addr = serve(config_path)
     try:
-        if not ready.wait(60):
-            raise RuntimeError("portcullis did not start")
-        yield f"http://{found['addr']}/mcp"
+        yield f"http://{addr}/mcp"
     finally:
         proc.kill()
         proc.wait()

@@ -697,3 +697,35 @@ read_only = true
         );
     }
 }
+
+#[test]
+fn the_example_oauth_config_loads_and_unsafe_settings_do_not() {
+    let example = repo_root().join("examples/oauth.toml");
+    let (ok, out, err) =
+        crate::harness::portcullis(&["check", "--config", example.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[auth]
+resource = "http://mcp.example.com/mcp"
+[[auth.issuers]]
+issuer = "https://sso.example.com"
+jwks_url = "http://sso.example.com/jwks"
+algorithms = ["HS256", "none"]
+"#,
+    )
+    .unwrap();
+    let (ok, _, err) = crate::harness::portcullis(&["check", "--config", bad.to_str().unwrap()]);
+    assert!(!ok);
+    for expected in [
+        "auth.resource: must be https",
+        "auth.issuers[0].jwks_url: must be https",
+        "auth.issuers[0].algorithms[0]: `HS256`: HMAC algorithms are never accepted",
+        "auth.issuers[0].algorithms[1]: `none`: unsigned tokens are never accepted",
+    ] {
+        assert!(err.contains(expected), "{expected} not in {err}");
+    }
+}
