@@ -91,13 +91,15 @@ def reader_key(config_path):
     return create_key(config_path, "python-reader", "invoices:read")
 
 
-def serve(config_path):
-    """Starts `portcullis serve` on a free loopback port; returns the process and its address."""
+def serve(config_path, env=None):
+    """Starts `portcullis serve` on a free loopback port (with `env` added to its
+    environment); returns the process and its address."""
     proc = subprocess.Popen(
         [BIN, "serve", "--config", config_path, "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     found = {}
     ready = threading.Event()

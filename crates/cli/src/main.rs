@@ -233,6 +233,7 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => {
             let loaded = load_config(&config)?;
+            runtime.block_on(check_apis(&loaded, &config))?;
             println!(
                 "{}: ok ({} upstream{})",
                 config.display(),
@@ -254,6 +255,7 @@ fn run() -> anyhow::Result<ExitCode> {
         } => {
             let loaded = load_config(&config)?;
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
+            runtime.block_on(check_apis(&loaded, &config))?;
             runtime.block_on(serve(loaded, base_dir(&config), &dir, listen, dev))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -304,6 +306,30 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
+}
+
+/// Reads the document of every OpenAPI upstream and checks the exposure rules against its
+/// operations (an operation that changes state cannot be exposed read-only).
+async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
+    let problems = portcullis::gateway::openapi::preflight(
+        config,
+        &base_dir(path),
+        &std::collections::HashMap::new(),
+    )
+    .await;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let n = problems.len();
+    let mut text = format!(
+        "{}: the configuration has {n} problem{} with its APIs:\n",
+        path.display(),
+        if n == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        text.push_str(&format!("  - {p}\n"));
+    }
+    bail!(text.trim_end().to_string())
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {

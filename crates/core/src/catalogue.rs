@@ -59,6 +59,9 @@ pub enum CatalogueNote {
     NameCollision { name: String },
     /// An upstream tool definition is unusable (no name, bad name, not an object).
     Malformed { upstream: String, reason: String },
+    /// A bridged operation whose HTTP method changes state matched only `read_only` entries;
+    /// it is not published until an entry says `destructive = true`.
+    ReadOnlyButChangesState { upstream: String, tool: String },
 }
 
 impl fmt::Display for CatalogueNote {
@@ -76,6 +79,12 @@ impl fmt::Display for CatalogueNote {
             Self::Malformed { upstream, reason } => {
                 write!(f, "upstream `{upstream}` sent an unusable tool: {reason}")
             }
+            Self::ReadOnlyButChangesState { upstream, tool } => write!(
+                f,
+                "`{tool}` of upstream `{upstream}` changes state (its HTTP method is not GET or \
+                 HEAD) but is exposed read-only; it is not published until an [[expose]] entry \
+                 naming it says `destructive = true`"
+            ),
         }
     }
 }
@@ -121,9 +130,24 @@ impl Catalogue {
                     notes.push(malformed("a tool definition has no name"));
                     continue;
                 };
-                let Some(decision) = exposure.decide(&listing.upstream, tool) else {
+                let mut names = vec![tool];
+                names.extend(
+                    obj.get(ALIASES)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str),
+                );
+                let Some(decision) = exposure.decide_any(&listing.upstream, &names) else {
                     continue;
                 };
+                if decision.read_only && obj.get(CHANGES_STATE) == Some(&Value::Bool(true)) {
+                    notes.push(CatalogueNote::ReadOnlyButChangesState {
+                        upstream: listing.upstream.clone(),
+                        tool: tool.into(),
+                    });
+                    continue;
+                }
                 if !decision.named_exactly && !listing.first_seen.contains(tool) {
                     notes.push(CatalogueNote::NewToolHidden {
                         upstream: listing.upstream.clone(),
@@ -257,8 +281,14 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 /// Sets the published name and replaces the upstream's safety hints with the operator's
 /// declaration. Only the annotation `title` is kept from upstream: every other hint could only
 /// make a tool look safer than the operator said it is.
+/// Other names a bridged tool may be exposed by (`["createItem", "POST /items"]`).
+pub const ALIASES: &str = "x-portcullis-aliases";
+/// `true` on a bridged tool whose HTTP method changes state: it cannot be exposed read-only.
+pub const CHANGES_STATE: &str = "x-portcullis-changes-state";
+
 fn rewrite_definition(def: &Map<String, Value>, name: &str, read_only: bool) -> Value {
     let mut out = def.clone();
+    out.retain(|k, _| !k.starts_with("x-portcullis-"));
     out.insert("name".into(), Value::String(name.into()));
     let mut annotations = Map::new();
     if let Some(title) = def

@@ -200,10 +200,23 @@ struct RawUpstream {
     url: Option<String>,
     headers: Option<BTreeMap<String, RawSecret>>,
     oauth: Option<RawClientCredentials>,
-    // both
+    // openapi
+    spec: Option<String>,
+    base_url: Option<String>,
+    refresh: Option<String>,
+    max_response_bytes: Option<usize>,
+    embedded: Option<bool>,
+    operations: Option<BTreeMap<String, RawOperation>>,
+    // all
     timeout: Option<String>,
     prefix: Option<String>,
     deny: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawOperation {
+    name: Option<String>,
+    description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -436,6 +449,34 @@ pub enum UpstreamTransport {
         /// A bearer token the gateway obtains for itself, if configured.
         oauth: Option<ClientCredentials>,
     },
+    /// An HTTP API described by an OpenAPI 3.0/3.1 document, its operations bridged to tools.
+    OpenApi(OpenApiSpec),
+}
+
+/// `kind = "openapi"`: where the document is, where the API is, and how to reach it.
+#[derive(Debug, Clone)]
+pub struct OpenApiSpec {
+    /// The document: an http(s) URL, or a file relative to the config; `None` when embedded.
+    pub spec: Option<String>,
+    /// Where requests go (`https://api.example.com`); `None` when embedded.
+    pub base_url: Option<String>,
+    /// The API is an axum router in this process, handed over by the embedding app.
+    pub embedded: bool,
+    /// Sent with every request, as for HTTP upstreams.
+    pub headers: Vec<(String, SecretSource)>,
+    pub oauth: Option<ClientCredentials>,
+    /// How often the document is fetched again. Default 10 min.
+    pub refresh: Duration,
+    /// Largest response body read. Default 4 MiB.
+    pub max_response_bytes: usize,
+    /// Tool names and descriptions replacing the operation's, by operationId.
+    pub operations: BTreeMap<String, OperationOverride>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OperationOverride {
+    pub name: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Where a header value comes from.
@@ -1041,6 +1082,18 @@ fn upstream_spec(
             );
         }
     };
+    if raw.kind != "openapi" {
+        for (key, present) in [
+            ("spec", raw.spec.is_some()),
+            ("base_url", raw.base_url.is_some()),
+            ("refresh", raw.refresh.is_some()),
+            ("max_response_bytes", raw.max_response_bytes.is_some()),
+            ("embedded", raw.embedded.is_some()),
+            ("operations", raw.operations.is_some()),
+        ] {
+            not_for(p, key, present, &raw.kind);
+        }
+    }
     let transport = match raw.kind.as_str() {
         "stdio" => {
             not_for(p, "url", raw.url.is_some(), "stdio");
@@ -1119,10 +1172,96 @@ fn upstream_spec(
                 oauth,
             }
         }
+        "openapi" => {
+            for (key, present) in [
+                ("command", raw.command.is_some()),
+                ("args", raw.args.is_some()),
+                ("env", raw.env.is_some()),
+                ("inherit_env", raw.inherit_env.is_some()),
+                ("cwd", raw.cwd.is_some()),
+                ("url", raw.url.is_some()),
+            ] {
+                not_for(p, key, present, "openapi");
+            }
+            let embedded = raw.embedded.unwrap_or(false);
+            if !embedded {
+                if raw.spec.as_deref().is_none_or(str::is_empty) {
+                    p.add(
+                        format!("{path}.spec"),
+                        "missing; give the OpenAPI document's URL (`http://127.0.0.1:8000/openapi.json`) or file",
+                    );
+                }
+                match raw.base_url.as_deref() {
+                    Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+                    _ => p.add(
+                        format!("{path}.base_url"),
+                        "missing or not an http(s) URL; write where the API is served, like `http://127.0.0.1:8000`",
+                    ),
+                }
+            }
+            let mut headers = Vec::new();
+            for (h, s) in raw.headers.unwrap_or_default() {
+                let hpath = format!("{path}.headers.{h}");
+                headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
+            }
+            let oauth = raw.oauth.and_then(|o| {
+                let client_secret =
+                    secret(o.client_secret, &format!("{path}.oauth.client_secret"), p)?;
+                Some(ClientCredentials {
+                    token_url: o.token_url,
+                    client_id: o.client_id,
+                    client_secret,
+                    scopes: o.scopes.unwrap_or_default(),
+                    resource: o.resource,
+                    audience: o.audience,
+                })
+            });
+            let refresh = positive_duration(
+                raw.refresh.as_deref(),
+                &format!("{path}.refresh"),
+                Duration::from_secs(600),
+                p,
+            );
+            let operations = raw
+                .operations
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, o)| {
+                    if let Some(name) = &o.name
+                        && (name.is_empty()
+                            || !name
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+                    {
+                        p.add(
+                            format!("{path}.operations.{id}.name"),
+                            "use ASCII letters, digits, `_`, `-` or `.`",
+                        );
+                    }
+                    (
+                        id,
+                        OperationOverride {
+                            name: o.name,
+                            description: o.description,
+                        },
+                    )
+                })
+                .collect();
+            UpstreamTransport::OpenApi(OpenApiSpec {
+                spec: raw.spec.filter(|_| !embedded),
+                base_url: raw.base_url.filter(|_| !embedded),
+                embedded,
+                headers,
+                oauth,
+                refresh,
+                max_response_bytes: raw.max_response_bytes.unwrap_or(4 << 20),
+                operations,
+            })
+        }
         other => {
             p.add(
                 format!("{path}.kind"),
-                format!("unknown kind `{other}`; use \"stdio\" or \"http\""),
+                format!("unknown kind `{other}`; use \"stdio\", \"http\" or \"openapi\""),
             );
             return None;
         }

@@ -24,9 +24,23 @@ impl ToolPattern {
         if text.is_empty() {
             return Err("empty tool name".into());
         }
-        let is_glob = text.contains(['*', '?', '[', ']', '{', '}']);
+        // `METHOD /path` patterns (OpenAPI operations) keep `{param}` literal.
+        let route = text.split_once(' ').is_some_and(|(method, path)| {
+            path.starts_with('/') && method.chars().all(|c| c.is_ascii_uppercase())
+        });
+        let is_glob = if route {
+            text.contains(['*', '?', '['])
+        } else {
+            text.contains(['*', '?', '[', ']', '{', '}'])
+        };
         let glob = if is_glob {
-            let g = Glob::new(text).map_err(|e| format!("`{text}` is not a valid glob: {e}"))?;
+            let pattern = if route {
+                text.replace('{', "[{]").replace('}', "[}]")
+            } else {
+                text.to_string()
+            };
+            let g =
+                Glob::new(&pattern).map_err(|e| format!("`{text}` is not a valid glob: {e}"))?;
             Some(g.compile_matcher())
         } else {
             None
@@ -103,9 +117,20 @@ impl Exposure {
 
     /// `None` means the tool is not exposed.
     pub fn decide(&self, upstream: &str, tool: &str) -> Option<ExposureDecision> {
+        self.decide_any(upstream, &[tool])
+    }
+
+    /// Like [`Exposure::decide`], for a tool known by several names (an OpenAPI operation: its
+    /// tool name, its operationId and `METHOD /path`): a rule matching any of them applies.
+    pub fn decide_any(&self, upstream: &str, names: &[&str]) -> Option<ExposureDecision> {
         let mut decision: Option<ExposureDecision> = None;
         for rule in self.rules.iter().filter(|r| r.upstream == upstream) {
-            let Some(kind) = rule.patterns.iter().filter_map(|p| p.matches(tool)).max() else {
+            let Some(kind) = rule
+                .patterns
+                .iter()
+                .flat_map(|p| names.iter().filter_map(|n| p.matches(n)))
+                .max()
+            else {
                 continue;
             };
             let d = decision.get_or_insert(ExposureDecision {
@@ -215,6 +240,19 @@ mod tests {
             })
         );
         assert!(e.decide("a", "get_x").unwrap().named_exactly);
+    }
+
+    #[test]
+    fn route_patterns_keep_their_braces_literal() {
+        let e = Exposure::new(vec![rule(
+            "a",
+            &["GET /items/{id}", "DELETE /items/*"],
+            false,
+        )]);
+        assert!(e.decide_any("a", &["x", "GET /items/{id}"]).is_some());
+        assert!(e.decide_any("a", &["x", "GET /items/id"]).is_none());
+        assert!(e.decide_any("a", &["y", "DELETE /items/{id}"]).is_some());
+        assert!(e.decide_any("a", &["y", "POST /items"]).is_none());
     }
 
     #[test]

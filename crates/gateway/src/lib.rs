@@ -6,7 +6,8 @@
 //!   bearer tokens checked against the issuers' keys.
 //! - [`guard`]: the prompt-injection guardrail applied to arguments and results.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
-//!   spoken through the gateway's own raw-JSON client in [`rpc`].
+//!   spoken through the gateway's own raw-JSON client in [`rpc`]; [`openapi`]: HTTP APIs
+//!   (or the embedding app's own router) bridged to tools.
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
 //! - [`edge`], [`http`] and [`stdio`]: the HTTP edge checks and the two downstream transports.
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
@@ -21,6 +22,7 @@ pub mod example_server;
 pub mod guard;
 pub mod http;
 pub mod jwt;
+pub mod openapi;
 pub mod rpc;
 pub mod server;
 pub mod stdio;

@@ -32,6 +32,7 @@ use crate::audit::{self, AuditLog, now_rfc3339, request_id};
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::CatalogueState;
 use crate::guard::{Direction, Guard};
+use crate::openapi::EmbeddedApp;
 use crate::rpc::RpcError;
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -60,6 +61,19 @@ impl Gateway {
         audit: AuditLog,
         shutdown: CancellationToken,
     ) -> Arc<Gateway> {
+        Self::start_with_apps(config, base_dir, auth, audit, shutdown, HashMap::new())
+    }
+
+    /// Like [`Gateway::start`], with the in-process APIs behind `embedded = true` OpenAPI
+    /// upstreams, by upstream name.
+    pub fn start_with_apps(
+        config: Config,
+        base_dir: PathBuf,
+        auth: Authenticator,
+        audit: AuditLog,
+        shutdown: CancellationToken,
+        mut apps: HashMap<String, EmbeddedApp>,
+    ) -> Arc<Gateway> {
         let prefixes = config
             .upstreams
             .iter()
@@ -69,7 +83,17 @@ impl Gateway {
         let mut upstreams = HashMap::new();
         let mut supervisors = Vec::new();
         for spec in &config.upstreams {
-            let upstream = Upstream::new(spec.clone(), base_dir.clone());
+            let upstream = match Upstream::new(
+                spec.clone(),
+                base_dir.clone(),
+                apps.remove(&spec.name),
+            ) {
+                Ok(upstream) => upstream,
+                Err(e) => {
+                    tracing::error!(upstream = %spec.name, error = %e, "cannot set up the upstream; its tools stay unpublished");
+                    continue;
+                }
+            };
             supervisors.push(tokio::spawn(
                 upstream
                     .clone()

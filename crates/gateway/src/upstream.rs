@@ -30,6 +30,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::CatalogueState;
+use crate::openapi::{Bridge, EmbeddedApp};
 use crate::rpc::{
     CallError, Connection, HttpWire, RpcError, UPSTREAM_PROTOCOL_VERSIONS, Wire, stdio_wire,
 };
@@ -62,6 +63,8 @@ pub enum UpstreamError {
 pub struct Upstream {
     spec: UpstreamSpec,
     base_dir: PathBuf,
+    /// For `kind = "openapi"`: the bridge that stands in for an MCP connection.
+    bridge: Option<Arc<Bridge>>,
     connection: RwLock<Option<Arc<Connection>>>,
     relist: Arc<Notify>,
     listed: AtomicBool,
@@ -94,15 +97,27 @@ async fn relay_progress(
 }
 
 impl Upstream {
-    pub fn new(spec: UpstreamSpec, base_dir: PathBuf) -> Arc<Upstream> {
-        Arc::new(Upstream {
+    /// `app` is the embedding app's API, for an embedded OpenAPI upstream.
+    pub fn new(
+        spec: UpstreamSpec,
+        base_dir: PathBuf,
+        app: Option<EmbeddedApp>,
+    ) -> Result<Arc<Upstream>, String> {
+        let bridge = match &spec.transport {
+            UpstreamTransport::OpenApi(openapi) => {
+                Some(Arc::new(Bridge::new(&spec.name, openapi, &base_dir, app)?))
+            }
+            _ => None,
+        };
+        Ok(Arc::new(Upstream {
             spec,
             base_dir,
+            bridge,
             connection: RwLock::new(None),
             relist: Arc::default(),
             listed: AtomicBool::new(false),
             listed_notify: Notify::new(),
-        })
+        }))
     }
 
     /// Waits until the upstream has been connected and its tools listed once.
@@ -140,6 +155,16 @@ impl Upstream {
         redaction: &Redactor,
         cancelled: &CancellationToken,
     ) -> Result<Value, UpstreamError> {
+        if let Some(bridge) = &self.bridge {
+            let call = bridge.call(authorized.upstream_tool(), arguments, self.spec.timeout);
+            return tokio::select! {
+                outcome = call => outcome.map_err(|detail| UpstreamError::Failed {
+                    upstream: self.spec.name.clone(),
+                    detail,
+                }),
+                () = cancelled.cancelled() => Err(UpstreamError::Cancelled),
+            };
+        }
         let connection = self
             .current()
             .ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?;
@@ -198,6 +223,11 @@ impl Upstream {
         let name = self.spec.name.clone();
         let mut backoff = FIRST_BACKOFF;
         let mut first_seen: Option<BTreeSet<String>> = None;
+        if let Some(bridge) = self.bridge.clone() {
+            return self
+                .supervise_bridge(&bridge, &catalogue, &mut first_seen, &shutdown)
+                .await;
+        }
         while !shutdown.is_cancelled() {
             let started = tokio::time::Instant::now();
             match self.connect().await {
@@ -222,6 +252,43 @@ impl Upstream {
                 () = shutdown.cancelled() => break,
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Loads the OpenAPI document now and every `refresh`, republishing its operations.
+    async fn supervise_bridge(
+        &self,
+        bridge: &Bridge,
+        catalogue: &CatalogueState,
+        first_seen: &mut Option<BTreeSet<String>>,
+        shutdown: &CancellationToken,
+    ) {
+        let name = &self.spec.name;
+        let mut backoff = FIRST_BACKOFF;
+        while !shutdown.is_cancelled() {
+            let wait = match bridge.load().await {
+                Ok(tools) => {
+                    let names: BTreeSet<String> = tools
+                        .iter()
+                        .filter_map(|t| t["name"].as_str().map(str::to_string))
+                        .collect();
+                    let seen = first_seen.get_or_insert(names).clone();
+                    catalogue.update(name, tools, seen);
+                    backoff = FIRST_BACKOFF;
+                    bridge.refresh()
+                }
+                Err(e) => {
+                    tracing::error!(upstream = %name, error = %e, "cannot load the OpenAPI document");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+            };
+            self.listed.store(true, Ordering::Release);
+            self.listed_notify.notify_waiters();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 
@@ -392,6 +459,9 @@ impl Upstream {
                     Connection::new(self.spec.name.clone(), wire, self.relist.clone()),
                     None,
                 )
+            }
+            UpstreamTransport::OpenApi(_) => {
+                return Err("an OpenAPI upstream has no MCP connection".into());
             }
         };
         let live = Live { connection, child };
