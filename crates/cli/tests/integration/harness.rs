@@ -389,3 +389,51 @@ impl Drop for HttpUpstream {
         let _ = self.child.wait();
     }
 }
+
+/// The example FastAPI shop (`examples/shop/app.py`) on a free port, run with the Python that
+/// `scripts/install-test-tools` sets up; stopped (by PID) when dropped.
+pub struct ShopApp {
+    child: Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ShopApp {
+    pub fn start() -> ShopApp {
+        let python = repo_root().join(".tools/venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/install-test-tools (scripts/test does)",
+            python.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let portfile = dir.path().join("port");
+        let mut child = Command::new(python)
+            .arg(repo_root().join("examples/shop/app.py"))
+            .arg("--port-file")
+            .arg(&portfile)
+            .env("SHOP_KEY", "shop-secret")
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if let Ok(port) = std::fs::read_to_string(&portfile) {
+                return ShopApp {
+                    child,
+                    base: format!("http://127.0.0.1:{port}"),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the example shop did not start");
+    }
+}
+
+impl Drop for ShopApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
