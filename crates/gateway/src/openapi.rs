@@ -31,9 +31,13 @@ use tower::ServiceExt;
 use crate::client_credentials::TokenSource;
 use crate::upstream::resolve_secret;
 
-/// Everything but unreserved characters is escaped in a path segment (`.` too, though `.` and
-/// `..` alone are refused outright).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
+/// Everything but unreserved characters is escaped in a path segment (`/` included); `.` and
+/// `..` alone are refused outright.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Deepest `$ref` chain followed; beyond it (or in a cycle) a schema accepts anything.
 const MAX_REF_DEPTH: usize = 32;

@@ -23,6 +23,11 @@
 //!     .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! To publish the operations of your own axum app as tools on the same server, see
+//! [`embed::Mount`].
+
+pub mod embed;
 
 pub use portcullis_core::{self as core, Config, ConfigError};
 pub use portcullis_gateway::{
