@@ -145,29 +145,35 @@ fn request_body(tool: &str) -> Value {
             "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}}}})
 }
 
-async fn one_call(
+/// A stateless `tools/call` POST of `body` (the JSON of [`request_body`]) to `tool`.
+fn mcp_call(
     http: &reqwest::Client,
     url: &str,
     tool: &str,
     body: &str,
     authorization: Option<&str>,
-) -> anyhow::Result<()> {
+) -> reqwest::RequestBuilder {
     let mut request = http.post(url);
     if let Some(a) = authorization {
         request = request.header("authorization", a);
     }
-    let response = request
+    request
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
         .header("mcp-name", tool)
         .body(body.to_string())
-        .send()
-        .await?;
+}
+
+/// Builds one request of a run.
+type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
+
+async fn one_call(http: &reqwest::Client, make: &MakeRequest, expect: &str) -> anyhow::Result<()> {
+    let response = make(http).send().await?;
     let status = response.status();
     let text = response.text().await?;
-    if !status.is_success() || !text.contains("\"hello\"") {
+    if !status.is_success() || !text.contains(expect) {
         bail!("bad answer {status}: {text}");
     }
     Ok(())
@@ -187,27 +193,37 @@ async fn drive(
     calls: usize,
     server_pid: u32,
 ) -> anyhow::Result<Run> {
+    let body = request_body(tool).to_string();
+    let (url, tool) = (url.to_string(), tool.to_string());
+    let authorization = authorization.map(str::to_string);
+    let make: MakeRequest = Arc::new(move |http: &reqwest::Client| {
+        mcp_call(http, &url, &tool, &body, authorization.as_deref())
+    });
+    drive_with(make, "\"hello\"", calls, Some(server_pid)).await
+}
+
+/// `calls` requests from [`CONCURRENCY`] workers; each answer must contain `expect`. With a
+/// server PID, its CPU time over the run is measured too.
+async fn drive_with(
+    make: MakeRequest,
+    expect: &'static str,
+    calls: usize,
+    server_pid: Option<u32>,
+) -> anyhow::Result<Run> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()?;
-    let body = Arc::new(request_body(tool).to_string());
     let per_worker = calls / CONCURRENCY;
-    let cpu_before = cpu_time(server_pid)?;
+    let cpu_before = server_pid.map(cpu_time).transpose()?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (http, url, tool, body) = (
-            http.clone(),
-            url.to_string(),
-            tool.to_string(),
-            body.clone(),
-        );
-        let authorization = authorization.map(str::to_string);
+        let (http, make) = (http.clone(), make.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_worker);
             for _ in 0..per_worker {
                 let t = Instant::now();
-                one_call(&http, &url, &tool, &body, authorization.as_deref()).await?;
+                one_call(&http, &make, expect).await?;
                 latencies.push(t.elapsed());
             }
             anyhow::Ok(latencies)
@@ -218,7 +234,10 @@ async fn drive(
         latencies.extend(w.await??);
     }
     let elapsed = started.elapsed();
-    let server_cpu = cpu_time(server_pid)? - cpu_before;
+    let server_cpu = match (server_pid, cpu_before) {
+        (Some(pid), Some(before)) => cpu_time(pid)? - before,
+        _ => Duration::ZERO,
+    };
     latencies.sort();
     Ok(Run {
         calls: latencies.len(),
@@ -234,13 +253,104 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn report(label: &str, run: &Run) {
-    println!(
-        "{label:<22} {:>9.0} calls/s   p50 {:>7.1} µs   p99 {:>7.1} µs   server CPU {:>6.1} µs/call",
+    print!(
+        "{label:<22} {:>9.0} calls/s   p50 {:>7.1} µs   p99 {:>7.1} µs",
         run.calls as f64 / run.elapsed.as_secs_f64(),
         percentile(&run.latencies, 0.50).as_secs_f64() * 1e6,
         percentile(&run.latencies, 0.99).as_secs_f64() * 1e6,
-        run.server_cpu.as_secs_f64() * 1e6 / run.calls as f64,
     );
+    if run.server_cpu > Duration::ZERO {
+        print!(
+            "   server CPU {:>6.1} µs/call",
+            run.server_cpu.as_secs_f64() * 1e6 / run.calls as f64
+        );
+    }
+    println!();
+}
+
+#[path = "../../../examples/embedded/app.rs"]
+#[allow(dead_code)]
+mod example_app;
+
+/// The example axum app with Portcullis mounted, in this process: its route `GET /items/2`
+/// called directly over HTTP, against the same operation as the tool `app_get_item` through
+/// `/mcp` (authenticated, audited, guarded, redacted, dispatched in-process).
+async fn embedded_bench() -> anyhow::Result<()> {
+    use portcullis::embed::Mount;
+    use portcullis::gateway::{audit::AuditLog, auth::Authenticator};
+    let config = portcullis::Config::from_toml(&format!(
+        r#"
+[upstreams.app]
+kind = "openapi"
+embedded = true
+headers.X-App-Key = {{ value = "{}" }}
+[[expose]]
+upstream = "app"
+tools = ["get_item"]
+read_only = true
+scopes = ["items:read"]
+[limits]
+per_caller = "off"
+per_caller_tool = "off"
+"#,
+        example_app::APP_KEY
+    ))?;
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-embedded-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (auth, key) = Authenticator::new(None, false)
+        .with_dev_key(["items:read".to_string()].into_iter().collect())
+        .map_err(anyhow::Error::msg)?;
+    let audit = AuditLog::open(dir.join("audit.jsonl")).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let local = listener.local_addr()?;
+    let (router, gateway) = Mount::new(config, auth, audit)
+        .build(
+            example_app::router(),
+            example_app::openapi(),
+            local,
+            Default::default(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let direct_url = format!("http://{local}/items/2");
+    let direct: MakeRequest = Arc::new(move |http: &reqwest::Client| http.get(&direct_url));
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "app_get_item", "arguments": {"id": 2},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}}}})
+    .to_string();
+    let (mcp_url, bearer) = (format!("http://{local}/mcp"), format!("Bearer {key}"));
+    let through: MakeRequest = Arc::new(move |http: &reqwest::Client| {
+        mcp_call(http, &mcp_url, "app_get_item", &body, Some(&bearer))
+    });
+    println!(
+        "embedded mode: {CALLS} calls, {CONCURRENCY} concurrent clients, loopback, server and \
+         clients in one process"
+    );
+    for (make, warm) in [(&direct, WARMUP_CALLS), (&through, WARMUP_CALLS)] {
+        drive_with(make.clone(), "Blender", warm, None).await?;
+    }
+    report(
+        "route over HTTP",
+        &drive_with(direct, "Blender", CALLS, None).await?,
+    );
+    report(
+        "tool through /mcp",
+        &drive_with(through, "Blender", CALLS, None).await?,
+    );
+    gateway.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 async fn wait_for_file(path: &Path) -> anyhow::Result<String> {
@@ -316,16 +426,14 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let body = request_body("up_echo").to_string();
     let gateway_auth = Some(format!("Bearer {token}"));
+    let first: MakeRequest = {
+        let (url, auth) = (gateway_url.clone(), gateway_auth.clone());
+        Arc::new(move |http: &reqwest::Client| {
+            mcp_call(http, &url, "up_echo", &body, auth.as_deref())
+        })
+    };
     loop {
-        match one_call(
-            &http,
-            &gateway_url,
-            "up_echo",
-            &body,
-            gateway_auth.as_deref(),
-        )
-        .await
-        {
+        match one_call(&http, &first, "\"hello\"").await {
             Ok(()) => break,
             Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
@@ -458,7 +566,10 @@ async fn main() -> anyhow::Result<()> {
             redaction_bench();
             Ok(())
         }
+        [flag] if flag == "--embedded" => embedded_bench().await,
         [portcullis] => bench(portcullis).await,
-        _ => bail!("usage: portcullis-bench PORTCULLIS_BINARY | --redaction | --upstream PORTFILE"),
+        _ => bail!(
+            "usage: portcullis-bench PORTCULLIS_BINARY | --redaction | --embedded | --upstream PORTFILE"
+        ),
     }
 }
