@@ -19,7 +19,7 @@ mod rules;
 use std::fmt;
 
 use base64::Engine as _;
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -186,8 +186,18 @@ struct Rule {
     id: &'static str,
     category: Category,
     severity: Severity,
-    /// The same pattern alone, to find where it matched once the set says it did.
-    regex: Regex,
+    pattern: String,
+    /// The same pattern alone, to find where it matched once the set says it did; compiled
+    /// the first time it is needed.
+    regex: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl Rule {
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| Regex::new(&self.pattern).ok())
+            .as_ref()
+    }
 }
 
 /// Encoded runs worth decoding: base64 (standard or URL-safe), hex, and text holding escapes.
@@ -203,7 +213,7 @@ const MAX_DECODE_DEPTH: usize = 3;
 /// The compiled rules.
 pub struct Guardrail {
     rules: Vec<Rule>,
-    set: RegexSet,
+    set: regex::bytes::RegexSet,
     decoders: Decoders,
 }
 
@@ -216,8 +226,8 @@ impl fmt::Debug for Guardrail {
 }
 
 /// Turns a rule pattern as written in [`rules`] into regex syntax: a space means optional
-/// white space, `\b` an ASCII word boundary, and non-ASCII letters are normalised the way the
-/// text will be.
+/// white space, `\b` an ASCII word boundary, `\s` a space or line break, and non-ASCII
+/// letters are normalised the way the text will be.
 fn compile(pattern: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let pattern: String = if pattern.is_ascii() {
@@ -229,7 +239,11 @@ fn compile(pattern: &str) -> String {
             .nfc()
             .collect()
     };
-    pattern.replace(r"\b", r"(?-u:\b)").replace(' ', r"\s*")
+    // Normalised text has no white space but ` ` and `\n`: small classes, small automata.
+    pattern
+        .replace(r"\b", r"(?-u:\b)")
+        .replace(r"\s", r"[ \n]")
+        .replace(' ', r"[ \n]*")
 }
 
 impl Guardrail {
@@ -246,22 +260,24 @@ impl Guardrail {
             .into_iter()
             .filter(|r| !disabled.iter().any(|d| d == r.0))
             .collect();
-        let set = regex::RegexSetBuilder::new(kept.iter().map(|r| compile(&r.3)))
+        // Matched on bytes without Unicode classes: normalised text needs none (its white space,
+        // digits and Latin letters are ASCII; other scripts are matched by their literal
+        // bytes), and the automaton is a fraction of the size.
+        let set = regex::bytes::RegexSetBuilder::new(kept.iter().map(|r| compile(&r.3)))
+            .unicode(false)
             .size_limit(64 << 20)
-            .dfa_size_limit(16 << 20)
             .build()
             .map_err(|e| format!("a built-in guardrail rule does not compile: {e}"))?;
         let rules = kept
             .into_iter()
-            .map(|(id, category, severity, pattern)| {
-                Ok(Rule {
-                    id,
-                    category,
-                    severity,
-                    regex: Regex::new(&compile(&pattern)).map_err(|e| e.to_string())?,
-                })
+            .map(|(id, category, severity, pattern)| Rule {
+                id,
+                category,
+                severity,
+                pattern: compile(&pattern),
+                regex: std::sync::OnceLock::new(),
             })
-            .collect::<Result<_, String>>()?;
+            .collect();
         let decoders = Decoders {
             base64: Regex::new(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
                 .map_err(|e| e.to_string())?,
@@ -399,9 +415,13 @@ impl Guardrail {
         let normalized = normalize(text);
         hits.extend(
             self.set
-                .matches(&normalized)
+                .matches(normalized.as_bytes())
                 .iter()
-                .filter(|&i| !only_mentioned(&self.rules[i].regex, &normalized))
+                .filter(|&i| {
+                    self.rules[i]
+                        .regex()
+                        .is_none_or(|r| !only_mentioned(r, &normalized))
+                })
                 .map(|i| (i, encoding)),
         );
         let under = |inner: &'static str| Some(encoding.unwrap_or(inner));

@@ -4,7 +4,8 @@
 //! "any white space, or none" (spaced-out text is joined by normalisation, so `ignore all
 //! previous` may arrive as `ignoreallprevious`); `\b` is an ASCII word boundary. All rules
 //! compile into one [`regex::RegexSet`], which runs in time linear in the text: no pattern
-//! can backtrack.
+//! can backtrack. Gaps are unbounded (`[^\n]*`, same line) rather than counted: a counted
+//! repetition of a Unicode class multiplies the automaton's size.
 //!
 //! Severities: `high` alone blocks; two different `medium` rules on one text block; one
 //! `medium` warns; `low` only informs. Benign text that merely talks about prompt injection or
@@ -37,13 +38,13 @@ pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
             "override.ignore_previous",
             Override,
             High,
-            "\\b{DROP} (all |any |every |each )?(of )?(the |your |these |those |this |that |its )?(previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|hidden)( \\w+)?( \\w+)? {ORDERS}\\b",
+            "\\b{DROP} (all |any |every |each )?(of )?(the |your |these |those |this |that |its )?(previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|hidden)( [0-9a-z_]+)?( [0-9a-z_]+)? {ORDERS}\\b",
         ),
         (
             "override.ignore_all",
             Override,
             High,
-            "\\b{DROP} (all|any|every|your)( of)?( your| the)?( \\w+)? {ORDERS}\\b",
+            "\\b{DROP} (all|any|every|your)( of)?( your| the)?( [0-9a-z_]+)? {ORDERS}\\b",
         ),
         (
             "override.ignore_above",
@@ -61,7 +62,7 @@ pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
             "override.ignore_self",
             Override,
             Medium,
-            "\\b{DROP} (all |any )?your (\\w+ )?(ethical|moral|safety|content) ?(restrictions|filters|guidelines|limitations|censorship|safeguards|guardrails|rules|policies|constraints)\\b",
+            "\\b{DROP} (all |any )?your ([0-9a-z_]+ )?(ethical|moral|safety|content) ?(restrictions|filters|guidelines|limitations|censorship|safeguards|guardrails|rules|policies|constraints)\\b",
         ),
     ];
     let mut out: Vec<(&'static str, Category, Severity, String)> = templated
@@ -88,7 +89,7 @@ fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
             Exfiltration,
             High,
             format!(
-                "\\b{send}( all| every| each| any)?( of)?( the| your| my| these| those| this| our| their)?( [\\w']+)?( [\\w']+)?( [\\w']+)? {SECRETS}\\b[^\\n]{{0,60}}\\b(to|at|into|via|on|through)\\b {DESTINATION}"
+                "\\b{send}( all| every| each| any)?( of)?( the| your| my| these| those| this| our| their)?( [0-9a-z_']+)?( [0-9a-z_']+)?( [0-9a-z_']+)? {SECRETS}\\b[^\\n]*\\b(to|at|into|via|on|through)\\b {DESTINATION}"
             ),
         ),
         (
@@ -96,7 +97,7 @@ fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
             Exfiltration,
             Medium,
             format!(
-                "\\b{send}\\b[^\\n.]{{0,60}}\\bto (the|this|that) (address|url|email|endpoint|link|server|number) (below|above|here|in the footer)\\b"
+                "\\b{send}\\b[^\\n.]*\\bto (the|this|that) (address|url|email|endpoint|link|server|number) (below|above|here|in the footer)\\b"
             ),
         ),
         (
@@ -104,14 +105,14 @@ fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
             Exfiltration,
             High,
             format!(
-                "\\b(paste|put|insert|add|append|include|encode|embed) (the |your |the user'?s? |all )?{SECRETS}\\b[^\\n]{{0,40}}\\b(into|in|to|as part of) (this|the|a) (link|url|query|address|request)\\b|\\b(share|send|forward|email|upload|post|leak|include) [^\\n]{{0,30}}\\b(transcript|chat log|chat history|conversation|\\.env|\\.aws/credentials|\\.ssh|credentials file)\\b[^\\n]{{0,60}}\\b(to|with|at) {DESTINATION}"
+                "\\b(paste|put|insert|add|append|include|encode|embed) (the |your |the user'?s? |all )?{SECRETS}\\b[^\\n]*\\b(into|in|to|as part of) (this|the|a) (link|url|query|address|request)\\b|\\b(share|send|forward|email|upload|post|leak|include) [^\\n]*\\b(transcript|chat log|chat history|conversation|\\.env|\\.aws/credentials|\\.ssh|credentials file)\\b[^\\n]*\\b(to|with|at) {DESTINATION}"
             ),
         ),
         (
             "exfiltration.send_to_url",
             Exfiltration,
             Medium,
-            format!("\\b{send}\\b[^\\n]{{0,80}}\\bto (https?://|www\\.)"),
+            format!("\\b{send}\\b[^\\n]*\\bto (https?://|www\\.)"),
         ),
     ]
 }
@@ -324,13 +325,13 @@ const PLAIN: &[Rule] = &[
         "tool.then_continue",
         ToolHijack,
         Medium,
-        r"\b(call|invoke|use|run|execute|send|email|post|upload|forward)\b[^\n.]{0,120}\b(before|prior to) (continuing|answering|responding|replying|you (answer|respond|reply|continue))\b",
+        r"\b(call|invoke|use|run|execute|send|email|post|upload|forward)\b[^\n.]*\b(before|prior to) (continuing|answering|responding|replying|you (answer|respond|reply|continue))\b",
     ),
     (
         "tool.after_reading",
         ToolHijack,
         High,
-        r"\b(after|once|when) (reading|you read|you've read|you have read|processing|you process|summari[sz]ing) (this|these|the above)[,:]? (you )?((must|should|need to|will|please|immediately|also) )*(call|invoke|use|run|execute|send|email|post|upload|forward|transfer|delete|pay)\b|\b(send|transfer|wire|pay) [^\n.]{0,40}\bto (iban|account|wallet|btc|bitcoin|eth)\b|\b(and )?only then (answer|reply|respond)\b",
+        r"\b(after|once|when) (reading|you read|you've read|you have read|processing|you process|summari[sz]ing) (this|these|the above)[,:]? (you )?((must|should|need to|will|please|immediately|also) )*(call|invoke|use|run|execute|send|email|post|upload|forward|transfer|delete|pay)\b|\b(send|transfer|wire|pay) [^\n.]*\bto (iban|account|wallet|btc|bitcoin|eth)\b|\b(and )?only then (answer|reply|respond)\b",
     ),
     (
         "tool.smuggle_argument",
@@ -360,38 +361,38 @@ const PLAIN: &[Rule] = &[
         "tool.covert_action",
         ToolHijack,
         High,
-        r"\b(secretly|silently|quietly|covertly|discreetly|stealthily|invisibly) (call|invoke|run|execute|send|email|post|upload|forward|transfer|copy|delete|include|append|add|exfiltrate)\b|\bdo (this|it|the following) (silently|secretly|quietly|covertly)\b[^\n]{0,80}\b(call|invoke|run|execute|send|delete|transfer)\b",
+        r"\b(secretly|silently|quietly|covertly|discreetly|stealthily|invisibly) (call|invoke|run|execute|send|email|post|upload|forward|transfer|copy|delete|include|append|add|exfiltrate)\b|\bdo (this|it|the following) (silently|secretly|quietly|covertly)\b[^\n]*\b(call|invoke|run|execute|send|delete|transfer)\b",
     ),
     // --- exfiltration and beacons ---
     (
         "exfiltration.markdown_beacon",
         Exfiltration,
         High,
-        r"!\[[^\]\n]{0,200}\]\( ?(https?:)?//[^)\s]*[?&#][^)\s]*(\{|\}|\$|<|\[|(secret|token|key|password|passwd|prompt|conversation|history|chat|data|summary|session|memory|cookie|email|info|content|msg|message|q|d|p|x|c)=)",
+        r"!\[[^\]\n]*\]\( ?(https?:)?//[^)\s]*[?&#][^)\s]*(\{|\}|\$|<|\[|(secret|token|key|password|passwd|prompt|conversation|history|chat|data|summary|session|memory|cookie|email|info|content|msg|message|q|d|p|x|c)=)",
     ),
     (
         "exfiltration.markdown_image_query",
         Exfiltration,
         Medium,
-        r"!\[[^\]\n]{0,200}\]\( ?(https?:)?//[^)\s]*\?[^)\s]*=",
+        r"!\[[^\]\n]*\]\( ?(https?:)?//[^)\s]*\?[^)\s]*=",
     ),
     (
         "exfiltration.fill_url",
         Exfiltration,
         Medium,
-        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|name|details|password)|chat history|history|context|system prompt)\b[^\n]{0,60}\b(url|link|image|query string|querystring|parameter|href|src)\b",
+        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|name|details|password)|chat history|history|context|system prompt)\b[^\n]*\b(url|link|image|query string|querystring|parameter|href|src)\b",
     ),
     (
         "exfiltration.shell_secret",
         Exfiltration,
         High,
-        r"\b(curl|wget|invoke-webrequest|iwr|nc|ncat|netcat)\b[^\n]{0,200}(\$\( ?(cat|env|printenv|base64|tar|ls|whoami|hostname|history)\b|`(cat|env|printenv)\b|/etc/passwd|/etc/shadow|~/\.ssh|id_rsa|\.aws/credentials|\.env\b|--post-file|--upload-file)",
+        r"\b(curl|wget|invoke-webrequest|iwr|nc|ncat|netcat)\b[^\n]*(\$\( ?(cat|env|printenv|base64|tar|ls|whoami|hostname|history)\b|`(cat|env|printenv)\b|/etc/passwd|/etc/shadow|~/\.ssh|id_rsa|\.aws/credentials|\.env\b|--post-file|--upload-file)",
     ),
     (
         "exfiltration.pipe_to_shell",
         Exfiltration,
         Low,
-        r"\b(curl|wget)\b[^\n|]{0,300}\| ?(sudo )?(ba|z|da)?sh\b",
+        r"\b(curl|wget)\b[^\n|]*\| ?(sudo )?(ba|z|da)?sh\b",
     ),
     (
         "exfiltration.fetch_url",
@@ -423,7 +424,7 @@ const PLAIN: &[Rule] = &[
         "markup.hidden_text",
         Markup,
         High,
-        r"\[//\]: ?# ?\([^)]*\b(assistant|ai|llm|model|agent)\b|(display ?: ?none|font-size ?: ?0|color ?: ?white|visibility ?: ?hidden|opacity ?: ?0)[^<]{0,200}\b(ai|assistant|llm|model|agent|chatbot)\b ?[:,]",
+        r"\[//\]: ?# ?\([^)]*\b(assistant|ai|llm|model|agent)\b|(display ?: ?none|font-size ?: ?0|color ?: ?white|visibility ?: ?hidden|opacity ?: ?0)[^<]*\b(ai|assistant|llm|model|agent|chatbot)\b ?[:,]",
     ),
     (
         "markup.html_comment",
@@ -527,7 +528,7 @@ const PLAIN: &[Rule] = &[
         "override.ignore_previous.ru",
         Override,
         High,
-        r"(игнорируи|игнорируите|игнорировать|проигнорируи|забудь|забудьте|не обращаи внимания на|отмени)( все| всe)?( предыдущие| прежние| предшествующие| вышеуказанные| вышеприведенные| свои| твои| системные| исходные)? (инструкции|указания|правила|команды|директивы|инструкции)|забудь вс[её] ",
+        r"(игнорируи|игнорируите|игнорировать|проигнорируи|забудь|забудьте|не обращаи внимания на|отмени)( все)?( предыдущие| прежние| предшествующие| вышеуказанные| вышеприведенные| свои| твои| системные| исходные)? (инструкции|указания|правила|команды|директивы|инструкции)|забудь все ",
     ),
     (
         "role.you_are_now.ru",
