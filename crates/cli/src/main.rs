@@ -57,7 +57,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Validate a configuration file and print every problem with its path.
+    /// Validate a configuration file (and the OpenAPI documents it names) and print every
+    /// problem with its path.
     Check {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -72,7 +73,7 @@ enum Command {
     /// Show rate-limit and budget use, as a running gateway last reported it.
     #[command(subcommand)]
     Limits(LimitsCommand),
-    /// Measure rules on labelled samples (redaction).
+    /// Measure the redaction rules or the prompt-injection guardrail on labelled samples.
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Run the bundled example MCP server on stdin/stdout (an upstream for trying Portcullis).
@@ -262,6 +263,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Stdio { config } => {
             let loaded = load_config(&config)?;
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
+            runtime.block_on(check_apis(&loaded, &config))?;
             runtime.block_on(stdio(loaded, base_dir(&config), &dir))?;
             Ok(ExitCode::SUCCESS)
         }
