@@ -34,9 +34,9 @@ pub struct NewItem {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many items.
-    #[param(required = false)]
     limit: Option<usize>,
 }
 

@@ -779,6 +779,25 @@ fn secret(raw: RawSecret, path: &str, p: &mut Problems<'_>) -> Option<SecretSour
     }
 }
 
+fn client_credentials(
+    raw: RawClientCredentials,
+    path: &str,
+    p: &mut Problems<'_>,
+) -> Option<ClientCredentials> {
+    if let Some(problem) = url_problem(&raw.token_url) {
+        p.add(format!("{path}.token_url"), problem);
+    }
+    let client_secret = secret(raw.client_secret, &format!("{path}.client_secret"), p)?;
+    Some(ClientCredentials {
+        token_url: raw.token_url,
+        client_id: raw.client_id,
+        client_secret,
+        scopes: raw.scopes.unwrap_or_default(),
+        resource: raw.resource,
+        audience: raw.audience,
+    })
+}
+
 fn mode(text: Option<String>, path: &str, p: &mut Problems<'_>) -> Option<Mode> {
     match Mode::parse(text.as_deref()?) {
         Ok(mode) => Some(mode),
@@ -1151,21 +1170,9 @@ fn upstream_spec(
                 }
                 headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
             }
-            let oauth = raw.oauth.and_then(|o| {
-                let opath = format!("{path}.oauth");
-                if let Some(problem) = url_problem(&o.token_url) {
-                    p.add(format!("{opath}.token_url"), problem);
-                }
-                let client_secret = secret(o.client_secret, &format!("{opath}.client_secret"), p)?;
-                Some(ClientCredentials {
-                    token_url: o.token_url,
-                    client_id: o.client_id,
-                    client_secret,
-                    scopes: o.scopes.unwrap_or_default(),
-                    resource: o.resource,
-                    audience: o.audience,
-                })
-            });
+            let oauth = raw
+                .oauth
+                .and_then(|o| client_credentials(o, &format!("{path}.oauth"), p));
             UpstreamTransport::Http {
                 url,
                 headers,
@@ -1204,18 +1211,9 @@ fn upstream_spec(
                 let hpath = format!("{path}.headers.{h}");
                 headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
             }
-            let oauth = raw.oauth.and_then(|o| {
-                let client_secret =
-                    secret(o.client_secret, &format!("{path}.oauth.client_secret"), p)?;
-                Some(ClientCredentials {
-                    token_url: o.token_url,
-                    client_id: o.client_id,
-                    client_secret,
-                    scopes: o.scopes.unwrap_or_default(),
-                    resource: o.resource,
-                    audience: o.audience,
-                })
-            });
+            let oauth = raw
+                .oauth
+                .and_then(|o| client_credentials(o, &format!("{path}.oauth"), p));
             let refresh = positive_duration(
                 raw.refresh.as_deref(),
                 &format!("{path}.refresh"),

@@ -408,9 +408,8 @@ async fn read_response<B>(
     limit: usize,
 ) -> Result<(http::StatusCode, Option<String>, Vec<u8>), String>
 where
-    B: axum::body::HttpBody + Unpin,
-    B::Data: bytes::Buf,
-    B::Error: std::fmt::Display,
+    B: axum::body::HttpBody,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let status = response.status();
     let content_type = response
@@ -418,24 +417,17 @@ where
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the answer failed: {e}"))?;
-        if let Ok(mut data) = frame.into_data() {
-            use bytes::Buf as _;
-            if bytes.len() + data.remaining() > limit {
-                return Err(format!("the API's answer is larger than {limit} bytes"));
+    let body = http_body_util::Limited::new(response.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                format!("the API's answer is larger than {limit} bytes")
+            } else {
+                format!("reading the answer failed: {e}")
             }
-            while data.has_remaining() {
-                let chunk = data.chunk();
-                bytes.extend_from_slice(chunk);
-                let n = chunk.len();
-                data.advance(n);
-            }
-        }
-    }
-    Ok((status, content_type, bytes))
+        })?;
+    Ok((status, content_type, body.to_bytes().to_vec()))
 }
 
 /// A string, number or boolean as it goes into a URL or header.

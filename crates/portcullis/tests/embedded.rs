@@ -233,3 +233,23 @@ async fn exposing_a_write_operation_read_only_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn answers_larger_than_the_cap_are_refused() {
+    let config = CONFIG.replace("KEY", app::APP_KEY).replace(
+        "embedded = true",
+        "embedded = true\nmax_response_bytes = 20",
+    );
+    let served = serve(&config).await.unwrap();
+    let client = served.client().await;
+    let refused = call(&client, "app_list_items", json!({})).await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        text(&refused).contains("larger than 20 bytes"),
+        "{}",
+        text(&refused)
+    );
+    let small = call(&client, "app_read_note", json!({"name": "a"})).await;
+    assert_eq!(text(&small), "note a");
+    client.cancel().await.unwrap();
+}
