@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 /// Findings kept in one audit record; a scan of a huge result may find more.
 const MAX_RECORDED_FINDINGS: usize = 32;
 
-/// Values larger than this (serialised) are scanned on a blocking thread.
-const INLINE_SCAN_BYTES: u64 = 256 * 1024;
+/// Values holding more text than this are scanned on a blocking thread.
+const INLINE_SCAN_BYTES: usize = 256 * 1024;
 
 /// Which part of a call is scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,6 @@ impl Guard {
         tool: &PublishedTool,
         direction: Direction,
         value: Value,
-        size: u64,
         record: &mut AuditRecord,
     ) -> (Value, Option<String>) {
         let mode = self.mode(tool, direction);
@@ -89,7 +88,7 @@ impl Guard {
             Direction::Result => None,
         };
         let may_name = move |key: &str| declared.as_ref().is_none_or(|d| d.contains(key));
-        let (value, scan) = if size > INLINE_SCAN_BYTES {
+        let (value, scan) = if holds_more_text_than(&value, INLINE_SCAN_BYTES) {
             let engine = self.settings.engine.clone();
             let scanned = tokio::task::spawn_blocking(move || {
                 let scan = engine.scan_value(&value, &root, &may_name);
@@ -160,6 +159,30 @@ impl Guard {
             }
         });
     }
+}
+
+/// Whether the strings of `value` (keys included) add up to more than `limit` bytes; stops
+/// counting as soon as they do.
+fn holds_more_text_than(value: &Value, limit: usize) -> bool {
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => total += s.len(),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(members) => {
+                for (k, item) in members {
+                    total += k.len();
+                    stack.push(item);
+                }
+            }
+            _ => {}
+        }
+        if total > limit {
+            return true;
+        }
+    }
+    false
 }
 
 /// Every property name a tool's input schema declares, at any depth.

@@ -300,10 +300,9 @@ impl Gateway {
         }
         let arguments = match arguments {
             Some(args) => {
-                let size = audit.record.bytes_in;
-                let checked =
-                    self.guard
-                        .check(tool, Direction::Arguments, args, size, &mut audit.record);
+                let checked = self
+                    .guard
+                    .check(tool, Direction::Arguments, args, &mut audit.record);
                 match checked.await {
                     (_, Some(refusal)) => {
                         let reason = "guardrail: prompt injection in the arguments".to_string();
@@ -333,11 +332,12 @@ impl Gateway {
                 result
                     .entry("resultType")
                     .or_insert_with(|| Value::String("complete".into()));
-                let result = Value::Object(result);
-                let size = json_len(&result);
-                let checked =
-                    self.guard
-                        .check(tool, Direction::Result, result, size, &mut audit.record);
+                let checked = self.guard.check(
+                    tool,
+                    Direction::Result,
+                    Value::Object(result),
+                    &mut audit.record,
+                );
                 let mut result = match checked.await {
                     (_, Some(refusal)) => {
                         let reason = "guardrail: prompt injection in the result".to_string();
@@ -362,9 +362,9 @@ impl Gateway {
             }
             Err(UpstreamError::Protocol(mut e)) => {
                 let error = json!({"message": &e.message, "data": &e.data});
-                let checked =
-                    self.guard
-                        .check(tool, Direction::Result, error, 0, &mut audit.record);
+                let checked = self
+                    .guard
+                    .check(tool, Direction::Result, error, &mut audit.record);
                 if let (_, Some(refusal)) = checked.await {
                     let reason = "guardrail: prompt injection in the upstream's error".to_string();
                     audit.finish(Decision::Allowed, Outcome::Withheld, reason, 0);
