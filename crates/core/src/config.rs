@@ -779,6 +779,30 @@ fn secret(raw: RawSecret, path: &str, p: &mut Problems<'_>) -> Option<SecretSour
     }
 }
 
+/// The static headers of an HTTP or OpenAPI upstream (`path` is the upstream's).
+fn upstream_headers(
+    raw: Option<BTreeMap<String, RawSecret>>,
+    oauth: bool,
+    path: &str,
+    p: &mut Problems<'_>,
+) -> Vec<(String, SecretSource)> {
+    let mut headers = Vec::new();
+    for (h, s) in raw.unwrap_or_default() {
+        let hpath = format!("{path}.headers.{h}");
+        if h.eq_ignore_ascii_case("host") || h.eq_ignore_ascii_case("content-length") {
+            p.add(hpath.clone(), "this header is set by the gateway itself");
+        }
+        if oauth && h.eq_ignore_ascii_case("authorization") {
+            p.add(
+                hpath.clone(),
+                "`oauth` sets Authorization; remove one of them",
+            );
+        }
+        headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
+    }
+    headers
+}
+
 fn client_credentials(
     raw: RawClientCredentials,
     path: &str,
@@ -1156,20 +1180,7 @@ fn upstream_spec(
                     "missing or not an http(s) URL; write it like `https://mcp.example.com/mcp`",
                 );
             }
-            let mut headers = Vec::new();
-            for (h, s) in raw.headers.unwrap_or_default() {
-                let hpath = format!("{path}.headers.{h}");
-                if h.eq_ignore_ascii_case("host") || h.eq_ignore_ascii_case("content-length") {
-                    p.add(hpath.clone(), "this header is set by the gateway itself");
-                }
-                if raw.oauth.is_some() && h.eq_ignore_ascii_case("authorization") {
-                    p.add(
-                        hpath.clone(),
-                        "`oauth` sets Authorization; remove one of them",
-                    );
-                }
-                headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
-            }
+            let headers = upstream_headers(raw.headers, raw.oauth.is_some(), &path, p);
             let oauth = raw
                 .oauth
                 .and_then(|o| client_credentials(o, &format!("{path}.oauth"), p));
@@ -1206,11 +1217,7 @@ fn upstream_spec(
                     ),
                 }
             }
-            let mut headers = Vec::new();
-            for (h, s) in raw.headers.unwrap_or_default() {
-                let hpath = format!("{path}.headers.{h}");
-                headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
-            }
+            let headers = upstream_headers(raw.headers, raw.oauth.is_some(), &path, p);
             let oauth = raw
                 .oauth
                 .and_then(|o| client_credentials(o, &format!("{path}.oauth"), p));

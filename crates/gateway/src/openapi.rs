@@ -29,7 +29,8 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 use crate::client_credentials::TokenSource;
-use crate::upstream::resolve_secret;
+use crate::server::failure_result;
+use crate::upstream::resolve_headers;
 
 /// Everything but unreserved characters is escaped in a path segment (`/` included); `.` and
 /// `..` alone are refused outright.
@@ -127,17 +128,7 @@ impl Bridge {
             },
             (None, None) => return Err("no base_url".into()),
         };
-        let mut headers = http::HeaderMap::new();
-        for (name, source) in &spec.headers {
-            let value =
-                resolve_secret(source, base_dir).map_err(|e| format!("header `{name}`: {e}"))?;
-            let name = http::HeaderName::try_from(name.as_str())
-                .map_err(|e| format!("header `{name}`: {e}"))?;
-            let mut value = http::HeaderValue::try_from(value)
-                .map_err(|_| format!("header `{name}`: not a valid header value"))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
+        let headers = resolve_headers(&spec.headers, base_dir)?;
         let token = spec
             .oauth
             .as_ref()
@@ -197,14 +188,14 @@ impl Bridge {
             })
             .collect();
         if !problems.is_empty() {
-            return Ok(error_result(format!(
+            return Ok(failure_result(&format!(
                 "invalid arguments, nothing was sent: {}",
                 problems.join("; ")
             )));
         }
         let request = match self.request(&operation, &arguments).await {
             Ok(request) => request,
-            Err(refusal) => return Ok(error_result(refusal)),
+            Err(refusal) => return Ok(failure_result(&refusal)),
         };
         let limit = self.spec.max_response_bytes;
         let send = async {
@@ -440,10 +431,6 @@ fn scalar(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn error_result(text: String) -> Value {
-    json!({"content": [{"type": "text", "text": text}], "isError": true})
-}
-
 /// The tool result for an HTTP answer.
 fn to_result(status: http::StatusCode, content_type: Option<&str>, body: &[u8]) -> Value {
     if !status.is_success() {
@@ -457,7 +444,7 @@ fn to_result(status: http::StatusCode, content_type: Option<&str>, body: &[u8]) 
         } else {
             excerpt
         };
-        return error_result(format!("HTTP {}: {reason}", status.as_u16()));
+        return failure_result(&format!("HTTP {}: {reason}", status.as_u16()));
     }
     let essence = content_type
         .and_then(|c| c.split(';').next())

@@ -426,18 +426,7 @@ impl Upstream {
                 headers,
                 oauth,
             } => {
-                let mut map = http::HeaderMap::new();
-                for (name, source) in headers {
-                    let value = resolve_secret(source, &self.base_dir)
-                        .map_err(|e| format!("header `{name}`: {e}"))?;
-                    let name = http::HeaderName::try_from(name.as_str())
-                        .map_err(|e| format!("header `{name}`: {e}"))?;
-                    let mut value = http::HeaderValue::try_from(value).map_err(|_| {
-                        format!("header `{name}`: the value is not a valid header value")
-                    })?;
-                    value.set_sensitive(true);
-                    map.insert(name, value);
-                }
+                let map = resolve_headers(headers, &self.base_dir)?;
                 let client = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .pool_idle_timeout(Duration::from_secs(60))
@@ -539,6 +528,25 @@ async fn copy_stderr_to_log(upstream: String, stderr: tokio::process::ChildStder
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::info!(target: "portcullis::upstream_stderr", upstream = %upstream, "{line}");
     }
+}
+
+/// The configured static headers of an upstream, their values read and marked sensitive.
+pub fn resolve_headers(
+    headers: &[(String, SecretSource)],
+    base_dir: &Path,
+) -> Result<http::HeaderMap, String> {
+    let mut map = http::HeaderMap::new();
+    for (name, source) in headers {
+        let value =
+            resolve_secret(source, base_dir).map_err(|e| format!("header `{name}`: {e}"))?;
+        let name = http::HeaderName::try_from(name.as_str())
+            .map_err(|e| format!("header `{name}`: {e}"))?;
+        let mut value = http::HeaderValue::try_from(value)
+            .map_err(|_| format!("header `{name}`: the value is not a valid header value"))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 /// Reads a header value from where the config says it lives.
