@@ -483,8 +483,10 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
             / percentile(&direct.latencies, 0.99).as_secs_f64(),
     );
     println!(
-        "Portcullis memory: RSS {} KiB now, peak {} KiB",
+        "Portcullis memory: RSS {} KiB now (heap and stacks {} KiB, program file {} KiB), peak {} KiB",
         rss_kib(gw_pid, "VmRSS:")?,
+        rss_kib(gw_pid, "RssAnon:")?,
+        rss_kib(gw_pid, "RssFile:")?,
         rss_kib(gw_pid, "VmHWM:")?
     );
     println!(

@@ -6,7 +6,6 @@
 //! it passes with a warning in the log and, if configured, a webhook; in `log` mode it passes
 //! quietly. The client's message never echoes what matched.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use portcullis_core::PublishedTool;
@@ -82,15 +81,14 @@ impl Guard {
             return (value, None);
         }
         let root = format!("$.{}", direction.as_str());
-        // Argument keys were chosen by the caller: paths name only those the tool declares.
-        let declared = match direction {
-            Direction::Arguments => Some(declared_names(&tool.definition)),
-            Direction::Result => None,
-        };
-        let may_name = move |key: &str| declared.as_ref().is_none_or(|d| d.contains(key));
+        // Argument keys were chosen by the caller: paths name only those the tool declares
+        // (asked only when a finding's path is written).
+        let schema = (direction == Direction::Arguments).then(|| &tool.definition["inputSchema"]);
         let (value, scan) = if holds_more_text_than(&value, INLINE_SCAN_BYTES) {
             let engine = self.settings.engine.clone();
+            let schema = schema.cloned();
             let scanned = tokio::task::spawn_blocking(move || {
+                let may_name = |key: &str| may_name(schema.as_ref(), key);
                 let scan = engine.scan_value(&value, &root, &may_name);
                 (value, scan)
             })
@@ -101,6 +99,7 @@ impl Guard {
                 Err(_) => return (Value::Null, Some(refusal(direction, &[]))),
             }
         } else {
+            let may_name = |key: &str| may_name(schema, key);
             let scan = self.settings.engine.scan_value(&value, &root, &may_name);
             (value, scan)
         };
@@ -185,15 +184,20 @@ fn holds_more_text_than(value: &Value, limit: usize) -> bool {
     false
 }
 
-/// Every property name a tool's input schema declares, at any depth.
-fn declared_names(definition: &Value) -> HashSet<String> {
-    let mut names = HashSet::new();
-    let mut stack = vec![&definition["inputSchema"]];
+/// Whether a finding's path may spell out the key `name`: always in a result; in arguments, if
+/// the input schema declares a property of that name, at any depth.
+fn may_name(schema: Option<&Value>, name: &str) -> bool {
+    let Some(schema) = schema else {
+        return true;
+    };
+    let mut stack = vec![schema];
     while let Some(schema) = stack.pop() {
         match schema {
             Value::Object(members) => {
-                if let Some(Value::Object(properties)) = members.get("properties") {
-                    names.extend(properties.keys().cloned());
+                if let Some(Value::Object(properties)) = members.get("properties")
+                    && properties.contains_key(name)
+                {
+                    return true;
                 }
                 stack.extend(members.values());
             }
@@ -201,7 +205,7 @@ fn declared_names(definition: &Value) -> HashSet<String> {
             _ => {}
         }
     }
-    names
+    false
 }
 
 /// What the client is told: which rules, never the text that matched.

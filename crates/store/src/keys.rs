@@ -4,9 +4,12 @@
 //! A token is `pcs_` followed by 64 hex digits (256 random bits). Only its SHA-256 is stored:
 //! with that much entropy a fast hash is as strong as a slow one, and verification stays in
 //! microseconds. A token is looked up by its hash, so an unknown token costs the same whether or
-//! not anything like it exists. Every verification reads the database, so a revocation or the
-//! end of a rotation grace period takes effect at once in every running gateway.
+//! not anything like it exists. Keys already looked up are remembered until the database
+//! changes: every verification asks SQLite whether any connection has written since
+//! (`PRAGMA data_version`), so a revocation or the end of a rotation grace period still takes
+//! effect at once in every running gateway, and expiry is checked against the clock each time.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -101,6 +104,21 @@ pub struct IssuedKey {
 /// The key table in the gateway's SQLite database.
 pub struct KeyStore {
     conn: Mutex<Connection>,
+    known: Mutex<Known>,
+}
+
+/// Keys found by token hash, valid while the database is at `version`.
+#[derive(Default)]
+struct Known {
+    version: i64,
+    keys: HashMap<[u8; 32], KeyInfo>,
+}
+
+/// More keys than this remembered, and the memory starts over.
+const MAX_KNOWN: usize = 10_000;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn hash_token(token: &str) -> [u8; 32] {
@@ -182,13 +200,20 @@ impl KeyStore {
         )?;
         Ok(KeyStore {
             conn: Mutex::new(conn),
+            known: Mutex::default(),
         })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.conn)
+    }
+
+    /// Runs a statement that changes keys. SQLite's data version does not move for this
+    /// connection's own writes, so what was remembered is dropped here.
+    fn write(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+        let changed = self.conn().execute(sql, params)?;
+        lock(&self.known).keys.clear();
+        Ok(changed)
     }
 
     /// Issues a key. Scopes are kept sorted and without duplicates.
@@ -204,7 +229,7 @@ impl KeyStore {
         scopes.dedup();
         let token = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
         let id = format!("key_{}", random_hex(6)?);
-        self.conn().execute(
+        self.write(
             "INSERT INTO api_keys (id, name, token_hash, scopes, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -244,7 +269,7 @@ impl KeyStore {
 
     /// Revokes a key at once.
     pub fn revoke(&self, id: &str, now: u64) -> Result<KeyInfo, StoreError> {
-        let changed = self.conn().execute(
+        let changed = self.write(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
             params![id, now as i64],
         )?;
@@ -275,7 +300,7 @@ impl KeyStore {
         }
         let new = self.create(&old.name, &old.scopes, old.expires_at, now)?;
         let until = now.saturating_add(grace_secs);
-        self.conn().execute(
+        self.write(
             "UPDATE api_keys SET valid_until = ?2, replaced_by = ?3 WHERE id = ?1",
             params![id, as_sql(Some(until)), new.info.id],
         )?;
@@ -292,22 +317,41 @@ impl KeyStore {
             return Ok(Err(KeyRejection::Malformed));
         }
         let hash = hash_token(token);
-        let found = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS}, token_hash FROM api_keys WHERE token_hash = ?1"
-            ))?;
-            stmt.query_row([hash.to_vec()], |row| {
+        // The connection stays locked from the version check to the end, so a key read here
+        // is never remembered under an older version than the one it was read at.
+        let conn = self.conn();
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
+        {
+            let mut known = lock(&self.known);
+            if known.version != version {
+                known.keys.clear();
+                known.version = version;
+            }
+            if let Some(info) = known.keys.get(&hash) {
+                return Ok(info.check(now).map(|()| info.clone()));
+            }
+        }
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS}, token_hash FROM api_keys WHERE token_hash = ?1"
+        ))?;
+        let found = stmt
+            .query_row([hash.to_vec()], |row| {
                 Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(8)?))
             })
-            .optional()?
-        };
+            .optional()?;
         let Some((info, stored)) = found else {
             return Ok(Err(KeyRejection::Unknown));
         };
         if !constant_time_eq(&stored, &hash) {
             return Ok(Err(KeyRejection::Unknown));
         }
+        let mut known = lock(&self.known);
+        if known.keys.len() >= MAX_KNOWN {
+            known.keys.clear();
+        }
+        known.keys.insert(hash, info.clone());
         Ok(info.check(now).map(|()| info))
     }
 }
@@ -390,6 +434,8 @@ mod tests {
         assert!(s.verify(&k.token, 199).unwrap().is_ok());
         assert_eq!(s.verify(&k.token, 200).unwrap(), Err(KeyRejection::Expired));
         let r = s.create("b", &[], None, 100).unwrap();
+        // Verified once, so remembered: the revocation must still apply to the next call.
+        assert!(s.verify(&r.token, 149).unwrap().is_ok());
         s.revoke(&r.info.id, 150).unwrap();
         assert_eq!(s.verify(&r.token, 150).unwrap(), Err(KeyRejection::Revoked));
         assert_eq!(s.get(&r.info.id).unwrap().state(150), "revoked");
@@ -403,6 +449,7 @@ mod tests {
     fn rotation_keeps_scopes_and_expiry_and_ends_the_old_token_after_grace() {
         let (_dir, s) = store();
         let old = s.create("a", &scopes(&["x"]), Some(10_000), 100).unwrap();
+        assert!(s.verify(&old.token, 999).unwrap().is_ok());
         let new = s.rotate(&old.info.id, 60, 1000).unwrap();
         assert_eq!(new.info.scopes, ["x"]);
         assert_eq!(new.info.expires_at, Some(10_000));
@@ -437,5 +484,16 @@ mod tests {
         assert!(b.verify(&k.token, 100).unwrap().is_ok());
         a.revoke(&k.info.id, 100).unwrap();
         assert_eq!(b.verify(&k.token, 100).unwrap(), Err(KeyRejection::Revoked));
+        // A change made outside Portcullis's own code counts the same.
+        let raw = Connection::open(dir.0.join("keys.db")).unwrap();
+        raw.execute(
+            "UPDATE api_keys SET revoked_at = NULL WHERE id = ?1",
+            [&k.info.id],
+        )
+        .unwrap();
+        assert!(b.verify(&k.token, 100).unwrap().is_ok());
+        raw.execute("DELETE FROM api_keys WHERE id = ?1", [&k.info.id])
+            .unwrap();
+        assert_eq!(b.verify(&k.token, 100).unwrap(), Err(KeyRejection::Unknown));
     }
 }

@@ -207,6 +207,9 @@ struct Decoders {
     escapes: Regex,
 }
 
+/// No encoded run the decoders look for is shorter: three `%xx` escapes.
+const SHORTEST_ENCODED: usize = 9;
+
 /// How many encoding layers are peeled; readable text under more layers is a finding itself.
 const MAX_DECODE_DEPTH: usize = 3;
 
@@ -413,17 +416,24 @@ impl Guardrail {
         too_deep: &mut bool,
     ) {
         let normalized = normalize(text);
-        hits.extend(
-            self.set
-                .matches(normalized.as_bytes())
-                .iter()
-                .filter(|&i| {
-                    self.rules[i]
-                        .regex()
-                        .is_none_or(|r| !only_mentioned(r, &normalized))
-                })
-                .map(|i| (i, encoding)),
-        );
+        // Most text matches no rule: finding that out stops at the first match, whereas
+        // listing every rule that matches costs a slower, overlapping search.
+        if self.set.is_match(normalized.as_bytes()) {
+            hits.extend(
+                self.set
+                    .matches(normalized.as_bytes())
+                    .iter()
+                    .filter(|&i| {
+                        self.rules[i]
+                            .regex()
+                            .is_none_or(|r| !only_mentioned(r, &normalized))
+                    })
+                    .map(|i| (i, encoding)),
+            );
+        }
+        if text.len() < SHORTEST_ENCODED {
+            return;
+        }
         let under = |inner: &'static str| Some(encoding.unwrap_or(inner));
         let mut layers: Vec<(String, Option<&'static str>)> = Vec::new();
         for m in self.decoders.base64.find_iter(text) {
