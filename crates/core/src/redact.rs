@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::Glob;
 use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
 
@@ -81,7 +81,7 @@ struct Detector {
 /// A compiled set of redaction rules.
 pub struct Redactor {
     /// Sensitive key names and globs, matched in one pass.
-    keys: GlobSet,
+    keys: regex::bytes::RegexSet,
     detectors: Vec<Detector>,
     /// Every detector's pattern, to find in one pass which detectors a text needs at all.
     any: RegexSet,
@@ -294,7 +294,7 @@ fn mask(kind: &str) -> String {
 impl Redactor {
     /// Compiles the rules; an unknown detector name or a bad pattern is an error.
     pub fn new(settings: &RedactionSettings) -> Result<Redactor, String> {
-        let mut keys = GlobSetBuilder::new();
+        let mut keys = Vec::new();
         let defaults = if settings.default_keys {
             DEFAULT_KEYS
         } else {
@@ -305,11 +305,13 @@ impl Redactor {
             .map(|k| k.to_string())
             .chain(settings.keys.iter().map(|k| normalize_key(k)))
         {
-            keys.add(Glob::new(&k).map_err(|e| format!("key `{k}`: {e}"))?);
+            let glob = Glob::new(&k).map_err(|e| format!("key `{k}`: {e}"))?;
+            keys.push(glob.regex().to_string());
         }
-        let keys = keys
-            .build()
-            .map_err(|e| format!("the keys together: {e}"))?;
+        // The globs as one regex set: a key is checked in one scan, without the allocations
+        // a glob matcher makes for each candidate path.
+        let keys =
+            regex::bytes::RegexSet::new(keys).map_err(|e| format!("the keys together: {e}"))?;
         for d in &settings.disabled {
             if !DETECTORS.contains(&d.as_str()) {
                 return Err(format!(
@@ -354,9 +356,9 @@ impl Redactor {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if plain && !key.starts_with('_') && !key.ends_with('_') && !key.contains("__") {
-            self.keys.is_match(key)
+            self.keys.is_match(key.as_bytes())
         } else {
-            self.keys.is_match(normalize_key(key))
+            self.keys.is_match(normalize_key(key).as_bytes())
         }
     }
 
