@@ -127,22 +127,31 @@ fn shape_at(value: &Value, depth: usize) -> Value {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The hash of a record: SHA-256, in hex, of its line up to `"prev":"…"` and a closing brace.
+fn record_hash(unsealed: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(unsealed)
+        .chain_update("}")
+        .finalize();
+    crate::hex(&digest)
 }
 
 /// The log line for `record` following a line whose hash is `prev`, and its own hash.
 pub fn seal(record: &AuditRecord, prev: &str) -> (String, String) {
+    let mut line = serde_json::to_string(record).unwrap_or_else(|_| "{}".into());
     // INVARIANT: a serialized struct is a JSON object, so it ends with `}`.
-    let body = serde_json::to_string(record).unwrap_or_else(|_| "{}".into());
-    let open = body.strip_suffix('}').unwrap_or(&body);
-    let separator = if open.len() > 1 { "," } else { "" };
-    let unsealed = format!("{open}{separator}\"prev\":\"{prev}\"");
-    let hash = sha256_hex(format!("{unsealed}}}").as_bytes());
-    (format!("{unsealed},\"hash\":\"{hash}\"}}"), hash)
+    line.pop();
+    if line.len() > 1 {
+        line.push(',');
+    }
+    line.push_str("\"prev\":\"");
+    line.push_str(prev);
+    line.push('"');
+    let hash = record_hash(&line);
+    line.push_str(",\"hash\":\"");
+    line.push_str(&hash);
+    line.push_str("\"}");
+    (line, hash)
 }
 
 /// The hash a sealed line carries, if it is sealed.
@@ -171,7 +180,7 @@ pub fn verify_chain<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<usiz
         };
         let hash = line_hash(line).ok_or_else(|| broken("the line carries no hash"))?;
         let unsealed = &line[..line.len() - ",\"hash\":\"\"}".len() - 64];
-        if sha256_hex(format!("{unsealed}}}").as_bytes()) != hash {
+        if record_hash(unsealed) != hash {
             return Err(broken(
                 "the record does not match its hash (it was changed)",
             ));

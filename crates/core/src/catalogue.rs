@@ -259,11 +259,7 @@ impl Catalogue {
 const CURSOR_PREFIX: &str = "pc1.";
 
 fn encode_cursor(name: &str) -> String {
-    let mut s = String::from(CURSOR_PREFIX);
-    for b in name.bytes() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("{CURSOR_PREFIX}{}", crate::hex(name.as_bytes()))
 }
 
 fn decode_cursor(cursor: &str) -> Option<String> {

@@ -22,3 +22,14 @@ pub use config::{
 };
 pub use exposure::{Exposure, ExposureDecision};
 pub use policy::{AccessRules, Authorized, Denial, Principal, PrincipalKind, authorize, may_see};
+
+/// `bytes` in lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}

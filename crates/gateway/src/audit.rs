@@ -39,7 +39,7 @@ pub fn request_id() -> String {
     let prefix = PREFIX.get_or_init(|| {
         let mut bytes = [0u8; 4];
         let _ = getrandom::fill(&mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        portcullis_core::hex(&bytes)
     });
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}-{n}")

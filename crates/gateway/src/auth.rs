@@ -121,8 +121,7 @@ impl Authenticator {
     ) -> Result<(Authenticator, String), String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for the dev key: {e}"))?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let token = format!("{TOKEN_PREFIX}{hex}");
+        let token = format!("{TOKEN_PREFIX}{}", portcullis_core::hex(&bytes));
         self.dev = Some(Arc::new(DevKey {
             hash: sha256(&token),
             scopes,
