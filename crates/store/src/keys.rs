@@ -209,9 +209,11 @@ impl KeyStore {
     }
 
     /// Runs a statement that changes keys. SQLite's data version does not move for this
-    /// connection's own writes, so what was remembered is dropped here.
+    /// connection's own writes, so what was remembered is dropped here, before the connection
+    /// is released: no verification can run between the write and the forgetting.
     fn write(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
-        let changed = self.conn().execute(sql, params)?;
+        let conn = self.conn();
+        let changed = conn.execute(sql, params)?;
         lock(&self.known).keys.clear();
         Ok(changed)
     }
