@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use portcullis::embed::Mount;
-use portcullis::gateway::{audit::AuditLog, auth::Authenticator};
 use portcullis::{Config, DataDir};
 use tokio_util::sync::CancellationToken;
 
@@ -26,13 +25,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/embedded");
     let config = Config::from_toml(&std::fs::read_to_string(here.join("portcullis.toml"))?)?;
     let data = DataDir::open(std::env::temp_dir().join("portcullis-embedded-example"))?;
-    let (auth, key) = Authenticator::new(None, false)
-        .with_dev_key(BTreeSet::from(["items:write".to_string()]))?;
-    let audit = AuditLog::open(data.audit_log())?;
+    let (auth, ports) = portcullis::local_state(&config, &data)?;
+    let (auth, key) = auth.with_dev_key(BTreeSet::from(["items:write".to_string()]))?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let (router, gateway) = Mount::new(config, auth, audit)
+    let (router, gateway) = Mount::new(config, auth, ports)
         .build(app::router(), app::openapi(), local, shutdown.clone())
         .await?;
     println!("key: {key}");

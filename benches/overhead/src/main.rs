@@ -292,7 +292,8 @@ mod example_app;
 /// `/mcp` (authenticated, audited, guarded, redacted, dispatched in-process).
 async fn embedded_bench() -> anyhow::Result<()> {
     use portcullis::embed::Mount;
-    use portcullis::gateway::{audit::AuditLog, auth::Authenticator};
+    use portcullis::gateway::auth::Authenticator;
+    use portcullis::gateway::context::SystemClock;
     let config = portcullis::Config::from_toml(&format!(
         r#"
 [upstreams.app]
@@ -313,13 +314,15 @@ per_caller_tool = "off"
     let dir =
         std::env::temp_dir().join(format!("portcullis-embedded-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (auth, key) = Authenticator::new(None, false)
+    let clock = Arc::new(SystemClock::new());
+    let (auth, key) = Authenticator::new(None, clock.clone(), false)
         .with_dev_key(["items:read".to_string()].into_iter().collect())
         .map_err(anyhow::Error::msg)?;
-    let audit = AuditLog::open(dir.join("audit.jsonl")).map_err(anyhow::Error::msg)?;
+    let audit = Arc::new(portcullis::store::AuditFile::open(dir.join("audit.jsonl"))?);
+    let ports = portcullis::Ports { audit, clock };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
-    let (router, gateway) = Mount::new(config, auth, audit)
+    let (router, gateway) = Mount::new(config, auth, ports)
         .build(
             example_app::router(),
             example_app::openapi(),

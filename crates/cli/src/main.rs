@@ -9,10 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use portcullis::core::audit::{Decision, Outcome, rfc3339, verify_chain};
+use portcullis::core::audit::{rfc3339, verify_log};
 use portcullis::core::duration::parse_duration;
-use portcullis::gateway::audit::AuditLog;
-use portcullis::gateway::auth::Authenticator;
 use portcullis::gateway::jwt::TokenVerifier;
 use portcullis::store::{KeyInfo, KeyStore};
 use portcullis::{Config, DataDir, Gateway};
@@ -374,16 +372,6 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The authenticator the config asks for (opening the key store if API keys are on).
-fn authenticator(config: &Config, dir: &DataDir) -> anyhow::Result<Authenticator> {
-    let keys = if config.auth.api_keys {
-        Some(Arc::new(KeyStore::open(&dir.database())?))
-    } else {
-        None
-    };
-    Ok(Authenticator::new(keys, config.auth.allow_anonymous))
-}
-
 async fn serve(
     config: Config,
     base_dir: PathBuf,
@@ -399,7 +387,7 @@ async fn serve(
             .parse()
             .context("gateway.listen is not an address")?,
     };
-    let mut auth = authenticator(&config, dir)?;
+    let (mut auth, ports) = portcullis::local_state(&config, dir)?;
     let mut dev_token = None;
     if dev {
         addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -415,7 +403,6 @@ async fn serve(
              run with --dev to try Portcullis on this machine only"
         );
     }
-    let audit = AuditLog::open(dir.audit_log()).map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -435,7 +422,7 @@ async fn serve(
         auth = auth.with_tokens(verifier);
         println!("OAuth resource: {resource}");
     }
-    let gateway = Gateway::start(config, base_dir, auth, audit, shutdown.clone());
+    let gateway = Gateway::start(config, base_dir, auth, ports, shutdown.clone());
     gateway.wait_ready(Duration::from_secs(10)).await;
     log_published(&gateway);
     if let Some(token) = dev_token {
@@ -547,26 +534,32 @@ fn log_published(gateway: &Gateway) {
 }
 
 async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> anyhow::Result<()> {
-    let auth = authenticator(&config, dir)?;
-    let audit = AuditLog::open(dir.audit_log()).map_err(anyhow::Error::msg)?;
     let token = std::env::var("PORTCULLIS_API_KEY")
         .ok()
         .filter(|t| !t.is_empty());
+    if token.is_none() && !config.auth.allow_anonymous {
+        bail!(
+            "this config refuses anonymous callers (`[auth] allow_anonymous = false`), and no key \
+             was given: pass one in the environment, PORTCULLIS_API_KEY=pcs_… portcullis stdio \
+             --config FILE (issue one with `portcullis keys create`)"
+        );
+    }
+    let (auth, ports) = portcullis::local_state(&config, dir)?;
     if let Some(token) = &token
         && let Err(failure) = auth.token(token)
     {
-        audit.record(portcullis::gateway::audit::refusal(
-            "stdio",
-            "stdio".into(),
-            Decision::Unauthenticated,
-            Outcome::Unauthenticated,
-            failure.to_string(),
-        ));
-        audit.flush().await;
+        let recorder = portcullis::gateway::context::Recorder {
+            sink: ports.audit.clone(),
+            clock: ports.clock.clone(),
+        };
+        recorder
+            .begin("stdio", None, "stdio".into())
+            .refuse(&failure.refusal());
+        ports.audit.flush().await;
         bail!("PORTCULLIS_API_KEY was not accepted ({failure}); refusing to serve");
     }
     let shutdown = CancellationToken::new();
-    let gateway = Gateway::start(config, base_dir, auth, audit, shutdown);
+    let gateway = Gateway::start(config, base_dir, auth, ports, shutdown);
     gateway.wait_ready(Duration::from_secs(10)).await;
     log_published(&gateway);
     let served = portcullis::stdio::serve_stdio(gateway.clone(), token).await;
@@ -718,9 +711,21 @@ fn audit(command: AuditCommand, data_dir: Option<&Path>) -> anyhow::Result<ExitC
         AuditCommand::Verify { .. } => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
-            match verify_chain(text.lines()) {
-                Ok(n) => {
-                    println!("{}: ok, {n} records, chain intact", path.display());
+            match verify_log(&text) {
+                Ok(check) => {
+                    println!(
+                        "{}: ok, {} records, chain intact",
+                        path.display(),
+                        check.records
+                    );
+                    if check.unfinished > 0 {
+                        println!(
+                            "note: the last line is an unfinished record ({} bytes) left by a \
+                             writer that stopped mid-write; it is not part of the chain, and the \
+                             next writer cuts it off and records that it did",
+                            check.unfinished
+                        );
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(broken) => {

@@ -21,16 +21,17 @@ use crate::guardrail::Finding;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What the gateway decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Allowed,
+    #[default]
     Denied,
     Unauthenticated,
 }
 
 /// How the call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The upstream returned a result.
@@ -42,6 +43,8 @@ pub enum Outcome {
     Timeout,
     /// The upstream was down or failed.
     Unavailable,
+    /// The request ended before it was answered.
+    #[default]
     Cancelled,
     /// Not published, or not for this caller (they read alike).
     UnknownTool,
@@ -58,7 +61,7 @@ pub enum Outcome {
 }
 
 /// One audit record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct AuditRecord {
     /// RFC 3339, UTC.
     pub time: String,
@@ -76,6 +79,9 @@ pub struct AuditRecord {
     pub upstream: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// The client's address, when the transport has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The [`shape`] of the arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Value>,
@@ -198,6 +204,40 @@ pub fn verify_chain<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<usiz
     Ok(count)
 }
 
+/// What [`verify_log`] found in a whole log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCheck {
+    /// Records whose chain is intact.
+    pub records: usize,
+    /// Bytes of an unfinished last line (a writer stopped mid-write), ignored; the next writer
+    /// cuts them off and records that it did.
+    pub unfinished: usize,
+}
+
+/// Checks a whole log file's text: every line must be a sealed record chained to the one
+/// before it, except an unfinished last line (no newline, not a whole record), which is
+/// reported and ignored.
+pub fn verify_log(text: &str) -> Result<LogCheck, ChainBreak> {
+    let (complete, unfinished) = match text.rfind('\n') {
+        Some(end) if end + 1 < text.len() => text.split_at(end + 1),
+        None if !text.is_empty() => ("", text),
+        _ => (text, ""),
+    };
+    let mut lines: Vec<&str> = complete.lines().collect();
+    let mut left = 0;
+    if !unfinished.is_empty() {
+        if line_hash(unfinished).is_some() {
+            lines.push(unfinished);
+        } else {
+            left = unfinished.len();
+        }
+    }
+    Ok(LogCheck {
+        records: verify_chain(lines)?,
+        unfinished: left,
+    })
+}
+
 /// Formats milliseconds since the Unix epoch as RFC 3339 in UTC, e.g.
 /// `2026-11-22T03:08:00.123Z`.
 pub fn rfc3339(unix_ms: u64) -> String {
@@ -238,6 +278,7 @@ mod tests {
             tool: Some(tool.into()),
             upstream: Some("demo".into()),
             group: None,
+            source: None,
             arguments: Some(shape(&json!({"a": 1}))),
             decision: Decision::Allowed,
             outcome: Outcome::Ok,
@@ -347,5 +388,40 @@ mod tests {
             3
         );
         assert_eq!(verify_chain(["garbage"]).unwrap_err().record, 1);
+    }
+
+    #[test]
+    fn an_unfinished_last_line_is_reported_and_ignored_but_nothing_else_is() {
+        let lines = chain(3);
+        let whole = format!("{}\n", lines.join("\n"));
+        assert_eq!(
+            verify_log(&whole),
+            Ok(LogCheck {
+                records: 3,
+                unfinished: 0
+            })
+        );
+        let cut = &whole[..whole.len() - 20];
+        assert_eq!(
+            verify_log(cut),
+            Ok(LogCheck {
+                records: 2,
+                unfinished: lines[2].len() - 19
+            })
+        );
+        assert_eq!(
+            verify_log(whole.trim_end()).map(|c| c.records),
+            Ok(3),
+            "a whole record lacking only its newline counts"
+        );
+        let mid = whole.replacen("\n", "\n{\"torn\n", 1);
+        assert_eq!(verify_log(&mid).unwrap_err().record, 2);
+        assert_eq!(
+            verify_log(""),
+            Ok(LogCheck {
+                records: 0,
+                unfinished: 0
+            })
+        );
     }
 }

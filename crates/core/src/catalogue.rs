@@ -101,12 +101,23 @@ pub struct Catalogue {
     index: HashMap<String, usize>,
 }
 
-fn valid_tool_name(name: &str) -> bool {
+/// Whether `name` is a valid tool name (what the spec allows, at most 128 characters).
+pub fn is_tool_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_TOOL_NAME_LEN
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A tool name as the log may show it: the caller chose it, so anything that is not a valid
+/// tool name is replaced.
+pub fn printable_name(name: &str) -> String {
+    if is_tool_name(name) {
+        name.to_string()
+    } else {
+        "(invalid tool name)".into()
+    }
 }
 
 impl Catalogue {
@@ -156,7 +167,7 @@ impl Catalogue {
                     continue;
                 }
                 let name = format!("{}{tool}", listing.prefix);
-                if !valid_tool_name(&name) {
+                if !is_tool_name(&name) {
                     notes.push(malformed(&format!(
                         "`{}` is not a valid MCP tool name once published",
                         name.escape_debug()
@@ -213,6 +224,17 @@ impl Catalogue {
 
     pub fn tools(&self) -> &[PublishedTool] {
         &self.tools
+    }
+
+    /// Keeps only the tools `keep` accepts (the gateway drops those it cannot serve).
+    pub fn retain(&mut self, mut keep: impl FnMut(&PublishedTool) -> bool) {
+        self.tools.retain(|t| keep(t));
+        self.index = self
+            .tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
     }
 
     pub fn len(&self) -> usize {

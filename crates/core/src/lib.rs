@@ -1,27 +1,59 @@
-//! The decisions of Portcullis, free of I/O: configuration and its validation, which upstream
-//! tools are exposed and under what name, the published catalogue with its pagination, who may
-//! call what, and the audit record with its hash chain.
+//! The decisions of Portcullis, free of I/O.
 //!
-//! Nothing here opens a socket, reads a file or reads the clock; the gateway crate does that and
-//! asks this crate what to do.
+//! # Where to start reading
+//!
+//! Every `tools/call` goes through one function, [`pipeline::Pipeline::call_tool`]:
+//!
+//! ```text
+//!  edge (gateway) ─► resolve ─► authorize ─► rate limit ─► guard args ─► approval ─► forward ─► guard result ─► redact
+//!  Exchange::begin   catalogue   policy       limits        ContentGuard  ApprovalQueue Upstream  ContentGuard   redact
+//!        │                                    RateStore                                                           │
+//!        └──────────── one audit record (exchange), written to the AuditSink when the request is done ◄───────────┘
+//! ```
+//!
+//! | phase | decided in | consults (port) |
+//! |---|---|---|
+//! | where the request came in, and its record | [`exchange`] | [`ports::AuditSink`], [`ports::Clock`] |
+//! | who is calling (API keys) | [`keys`] | [`ports::ApiKeyStore`], [`ports::Clock`] |
+//! | which tools exist, under what name | [`exposure`], [`catalogue`] | — |
+//! | who may call what | [`policy`] | — |
+//! | rate limits and budgets | [`limits`] | [`ports::RateStore`], [`ports::Clock`] |
+//! | prompt injection in arguments and results | [`guardrail`] | [`ports::ContentGuard`] |
+//! | human approval | — (passes until approvals land) | [`ports::ApprovalQueue`] |
+//! | calling the tool | — | [`ports::Upstream`], [`ports::ProgressSink`] |
+//! | what is masked on the way back | [`redact`] | — |
+//! | what the client is told on refusal | [`refusal`] | — |
+//!
+//! [`config`] turns the operator's TOML into the validated settings all of these take.
+//!
+//! Nothing here opens a socket, reads a file or reads the clock; the gateway and the store
+//! implement the [`ports`] and ask this crate what to do.
 
 pub mod audit;
 pub mod catalogue;
 pub mod config;
 pub mod duration;
+pub mod exchange;
 pub mod exposure;
 pub mod guardrail;
+pub mod keys;
 pub mod limits;
+pub mod pipeline;
 pub mod policy;
+pub mod ports;
 pub mod redact;
+pub mod refusal;
 
 pub use catalogue::{Catalogue, CatalogueNote, PublishedTool, UpstreamListing};
 pub use config::{
     AuthSettings, Config, ConfigError, ConfigProblem, LimitSettings, SecretSource, UpstreamSpec,
     UpstreamTransport,
 };
+pub use exchange::{Exchange, Origin};
 pub use exposure::{Exposure, ExposureDecision};
+pub use pipeline::{Caller, Pipeline};
 pub use policy::{AccessRules, Authorized, Denial, Principal, PrincipalKind, authorize, may_see};
+pub use refusal::{Answer, Refusal};
 
 /// `bytes` in lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,17 +1,19 @@
 //! Who is calling: turns a presented credential into a [`Principal`], or refuses it.
 //!
-//! Credentials are API keys (checked against the key store on every request, so revocation is
-//! immediate), OAuth bearer JWTs on HTTP (see [`crate::jwt`]) and, under `serve --dev`, one
-//! throwaway key held in memory. No credential gives the
-//! anonymous principal only where the config allows it. Any failure to check — including a
-//! store error — refuses: there is no path on which an unverified caller is treated as verified.
+//! Credentials are API keys (found through the [`ApiKeyStore`] port on every request, so
+//! revocation is immediate, and judged in core with the time from the [`Clock`]), OAuth bearer
+//! JWTs on HTTP (see [`crate::jwt`]) and, under `serve --dev`, one throwaway key held in memory.
+//! No credential gives the anonymous principal only where the config allows it. Any failure to
+//! check — a store error, a clock that cannot be read — refuses: there is no path on which an
+//! unverified caller is treated as verified.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use portcullis_core::{Principal, PrincipalKind};
-use portcullis_store::{KeyRejection, KeyStore, TOKEN_PREFIX};
+use portcullis_core::audit::{Decision, Outcome};
+use portcullis_core::keys::{KeyFailure, KeyRejection, TOKEN_PREFIX, verify_key};
+use portcullis_core::ports::{ApiKeyStore, Clock};
+use portcullis_core::{Answer, Principal, PrincipalKind, Refusal};
 
 use crate::jwt::{TokenFailure, TokenVerifier, looks_like_jwt};
 use sha2::{Digest, Sha256};
@@ -27,6 +29,8 @@ pub enum AuthFailure {
     Rejected(KeyRejection),
     #[error("the key store failed: {0}")]
     Store(String),
+    #[error("the clock cannot be read, so no key can be checked for expiry")]
+    Clock,
     #[error("bearer JWT refused: {0}")]
     Token(TokenFailure),
     #[error("a token was sent in the query string")]
@@ -45,6 +49,24 @@ impl AuthFailure {
             _ => "invalid token",
         }
     }
+
+    /// The refusal: 401 (400 for a token in the query) with a challenge.
+    pub fn refusal(&self) -> Refusal {
+        let error = match self {
+            AuthFailure::Missing => None,
+            AuthFailure::TokenInQuery => Some("invalid_request"),
+            _ => Some("invalid_token"),
+        };
+        Refusal::new(
+            Answer::Unauthenticated {
+                error,
+                message: self.client_message(),
+            },
+            Decision::Unauthenticated,
+            Outcome::Unauthenticated,
+            self.to_string(),
+        )
+    }
 }
 
 /// The throwaway key of `serve --dev`.
@@ -56,7 +78,8 @@ struct DevKey {
 /// Checks credentials.
 #[derive(Clone)]
 pub struct Authenticator {
-    keys: Option<Arc<KeyStore>>,
+    keys: Option<Arc<dyn ApiKeyStore>>,
+    clock: Arc<dyn Clock>,
     tokens: Option<Arc<TokenVerifier>>,
     dev: Option<Arc<DevKey>>,
     allow_anonymous: bool,
@@ -64,13 +87,6 @@ pub struct Authenticator {
 
 fn sha256(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The token of a `Bearer` credential.
@@ -82,9 +98,14 @@ fn bearer(header: &[u8]) -> Option<&str> {
 
 impl Authenticator {
     /// `keys` is the key store when API keys are enabled.
-    pub fn new(keys: Option<Arc<KeyStore>>, allow_anonymous: bool) -> Authenticator {
+    pub fn new(
+        keys: Option<Arc<dyn ApiKeyStore>>,
+        clock: Arc<dyn Clock>,
+        allow_anonymous: bool,
+    ) -> Authenticator {
         Authenticator {
             keys,
+            clock,
             tokens: None,
             dev: None,
             allow_anonymous,
@@ -161,14 +182,15 @@ impl Authenticator {
         let Some(keys) = &self.keys else {
             return Err(AuthFailure::Rejected(KeyRejection::Unknown));
         };
-        match keys.verify(token, now_secs()) {
-            Ok(Ok(info)) => Ok(Principal {
+        match verify_key(keys.as_ref(), self.clock.as_ref(), token) {
+            Ok(info) => Ok(Principal {
                 id: info.id,
                 kind: PrincipalKind::ApiKey,
                 scopes: info.scopes.into_iter().collect(),
             }),
-            Ok(Err(rejection)) => Err(AuthFailure::Rejected(rejection)),
-            Err(e) => Err(AuthFailure::Store(e.to_string())),
+            Err(KeyFailure::Rejected(rejection)) => Err(AuthFailure::Rejected(rejection)),
+            Err(KeyFailure::Store(e)) => Err(AuthFailure::Store(e.0)),
+            Err(KeyFailure::Clock(_)) => Err(AuthFailure::Clock),
         }
     }
 }

@@ -66,7 +66,7 @@ impl CatalogueState {
             },
         );
         let all: Vec<UpstreamListing> = listings.values().cloned().collect();
-        let (catalogue, notes) = Catalogue::build(&self.exposure, &all);
+        let (mut catalogue, notes) = Catalogue::build(&self.exposure, &all);
         for note in notes {
             tracing::warn!("{note}");
         }
@@ -90,6 +90,8 @@ impl CatalogueState {
                 Err(e) => tracing::warn!(tool = %t.name, error = %e, "unusable tool definition"),
             }
         }
+        // A tool rmcp cannot type cannot be served: it is not published at all.
+        catalogue.retain(|t| typed.contains_key(&t.name));
         tracing::info!(upstream, published = catalogue.len(), "catalogue updated");
         *self
             .current

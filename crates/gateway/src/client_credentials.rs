@@ -9,7 +9,7 @@ use portcullis_core::config::ClientCredentials;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::upstream::resolve_secret;
+use crate::secrets::resolve_secret;
 
 /// A token is renewed this long before it expires.
 const RENEW_EARLY: Duration = Duration::from_secs(30);

@@ -4,20 +4,26 @@
 //! by default), and the concurrency limit (503 with `Retry-After` past it).
 //!
 //! The lists come from the config; what is not on them is refused, a request whose headers
-//! cannot be read is refused too, and every refusal is audited.
+//! cannot be read is refused too.
+//!
+//! This is also where a request's [`Exchange`] begins: every request but a passing health
+//! check gets one, refusals here included, and it rides in the request's extensions to the
+//! phases after. The response carries the request id in `x-request-id`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use ipnet::IpNet;
 use portcullis_core::audit::{Decision, Outcome};
+use portcullis_core::{Exchange, Refusal};
 use tokio::sync::Semaphore;
 
 use crate::server::Gateway;
+use crate::wire;
 
 /// An `Origin` or allow-list entry, normalised: scheme and host lower-case, host without IPv6
 /// brackets, port explicit.
@@ -94,11 +100,11 @@ impl EdgePolicy {
 
     /// Checks the client's address. Without one (the server was not started with connect
     /// info), any IP rule refuses: the rules cannot be applied, so nothing gets through.
-    pub fn check_client(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
+    pub fn check_client(&self, client: Option<IpAddr>) -> Result<(), EdgeRefusal> {
         if self.allowed_ips.is_empty() && self.denied_ips.is_empty() {
             return Ok(());
         }
-        let refused = Refusal {
+        let refused = EdgeRefusal {
             status: StatusCode::FORBIDDEN,
             reason: "client address is not allowed",
         };
@@ -115,7 +121,7 @@ impl EdgePolicy {
         Ok(())
     }
 
-    pub fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), EdgeRefusal> {
         let authority = match headers.get(http::header::HOST) {
             Some(h) => h
                 .to_str()
@@ -124,7 +130,7 @@ impl EdgePolicy {
             None => uri.authority().cloned(),
         };
         let Some(authority) = authority else {
-            return Err(Refusal {
+            return Err(EdgeRefusal {
                 status: StatusCode::BAD_REQUEST,
                 reason: "missing or invalid Host header",
             });
@@ -137,7 +143,7 @@ impl EdgePolicy {
             .any(|(h, p)| *h == host && (p.is_none() || *p == port));
         if !host_ok {
             tracing::warn!(host = %authority, "refused a request for a host not on the allow-list");
-            return Err(Refusal {
+            return Err(EdgeRefusal {
                 status: StatusCode::FORBIDDEN,
                 reason: "Host header is not allowed",
             });
@@ -154,7 +160,7 @@ impl EdgePolicy {
             Ok(())
         } else {
             tracing::warn!(origin = ?origin, "refused a request from an origin not on the allow-list");
-            Err(Refusal {
+            Err(EdgeRefusal {
                 status: StatusCode::FORBIDDEN,
                 reason: "Origin header is not allowed",
             })
@@ -164,21 +170,25 @@ impl EdgePolicy {
 
 /// A request the edge turns away, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refusal {
+pub struct EdgeRefusal {
     pub status: StatusCode,
     pub reason: &'static str,
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.status, format!("{}\n", self.reason)).into_response()
+impl From<EdgeRefusal> for Refusal {
+    fn from(r: EdgeRefusal) -> Refusal {
+        Refusal::edge(r.status.as_u16(), r.reason, None)
     }
 }
 
-/// The axum middleware applying an [`EdgePolicy`]; refusals are audited.
+/// The path health checks use; a passing one is not an MCP request and leaves no record.
+const HEALTH: &str = "/healthz";
+
+/// The axum middleware applying an [`EdgePolicy`], and where each request's [`Exchange`]
+/// begins.
 pub async fn enforce(
     State((gateway, policy)): State<(Arc<Gateway>, Arc<EdgePolicy>)>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let client = request
@@ -188,26 +198,57 @@ pub async fn enforce(
     let checked = policy
         .check_client(client)
         .and_then(|()| policy.check(request.uri(), request.headers()));
-    if let Err(refusal) = checked {
-        gateway.audit_refusal(
-            "http",
-            format!("{} {}", request.method(), request.uri().path()),
-            Decision::Denied,
-            Outcome::Refused,
-            refusal.reason.into(),
-        );
-        return refusal.into_response();
-    }
-    let Ok(_permit) = policy.in_flight.clone().try_acquire_owned() else {
-        tracing::warn!("too many requests at once; refused one with 503");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(http::header::RETRY_AFTER, "1")],
-            "too many requests at once\n",
-        )
-            .into_response();
+    let permit = match checked {
+        Ok(()) => policy.in_flight.clone().try_acquire_owned().map_err(|_| {
+            tracing::warn!("too many requests at once; refused one with 503");
+            Refusal::edge(
+                503,
+                "too many requests at once",
+                Some(std::time::Duration::from_secs(1)),
+            )
+        }),
+        Err(refusal) => Err(refusal.into()),
     };
-    next.run(request).await
+    if permit.is_ok() && request.uri().path() == HEALTH {
+        return next.run(request).await;
+    }
+    let exchange = gateway.recorder().begin(
+        "http",
+        client,
+        format!("{} {}", request.method(), request.uri().path()),
+    );
+    let response = match permit {
+        Err(refusal) => {
+            exchange.refuse(&refusal);
+            wire::render(&refusal, gateway.authenticator()).into_response(None)
+        }
+        Ok(_permit) => {
+            request.extensions_mut().insert(exchange.clone());
+            let response = next.run(request).await;
+            exchange.fallback(
+                if response.status().is_success() {
+                    Decision::Allowed
+                } else {
+                    Decision::Denied
+                },
+                match response.status() {
+                    s if s.is_success() => Outcome::Ok,
+                    s if s.is_server_error() => Outcome::Unavailable,
+                    _ => Outcome::Refused,
+                },
+                format!("answered with HTTP {}", response.status().as_u16()),
+            );
+            response
+        }
+    };
+    with_request_id(response, &exchange)
+}
+
+fn with_request_id(mut response: Response, exchange: &Exchange) -> Response {
+    if let Ok(id) = HeaderValue::try_from(exchange.request_id()) {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
 }
 
 #[cfg(test)]

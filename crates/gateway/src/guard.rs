@@ -9,32 +9,14 @@
 use std::time::Duration;
 
 use portcullis_core::PublishedTool;
-use portcullis_core::audit::AuditRecord;
 use portcullis_core::config::GuardrailSettings;
+use portcullis_core::exchange::MAX_RECORDED_FINDINGS;
 use portcullis_core::guardrail::{Mode, Scan, Verdict};
+use portcullis_core::ports::{BoxFuture, Checked, ContentGuard, Direction, ScanContext};
 use serde_json::{Value, json};
-
-/// Findings kept in one audit record; a scan of a huge result may find more.
-const MAX_RECORDED_FINDINGS: usize = 32;
 
 /// Values holding more text than this are scanned on a blocking thread.
 const INLINE_SCAN_BYTES: usize = 256 * 1024;
-
-/// Which part of a call is scanned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Arguments,
-    Result,
-}
-
-impl Direction {
-    fn as_str(self) -> &'static str {
-        match self {
-            Direction::Arguments => "arguments",
-            Direction::Result => "result",
-        }
-    }
-}
 
 /// The guardrail as the gateway applies it.
 pub struct Guard {
@@ -67,18 +49,23 @@ impl Guard {
         }
     }
 
-    /// Scans `value` (arguments, a result, or an error) of a call to `tool` and records the
-    /// findings in `record`. Returns the message for the client when the value must not pass.
-    pub async fn check(
+    /// Scans `value` (arguments, a result, an error or a progress message) of a call to
+    /// `tool`. The refusal is the message for the client when the value must not pass.
+    pub async fn scan(
         &self,
         tool: &PublishedTool,
         direction: Direction,
         value: Value,
-        record: &mut AuditRecord,
-    ) -> (Value, Option<String>) {
+        context: ScanContext<'_>,
+    ) -> Checked {
+        let pass = |value, findings| Checked {
+            value,
+            findings,
+            refusal: None,
+        };
         let mode = self.mode(tool, direction);
         if mode == Mode::Off {
-            return (value, None);
+            return pass(value, Vec::new());
         }
         let root = format!("$.{}", direction.as_str());
         // Argument keys were chosen by the caller: paths name only those the tool declares
@@ -96,7 +83,13 @@ impl Guard {
             match scanned {
                 Ok(pair) => pair,
                 // The scan panicked: nothing can vouch for the value.
-                Err(_) => return (Value::Null, Some(refusal(direction, &[]))),
+                Err(_) => {
+                    return Checked {
+                        value: Value::Null,
+                        findings: Vec::new(),
+                        refusal: Some(refusal(direction, &[])),
+                    };
+                }
             }
         } else {
             let may_name = |key: &str| may_name(schema, key);
@@ -104,44 +97,59 @@ impl Guard {
             (value, scan)
         };
         if scan.findings.is_empty() {
-            return (value, None);
+            return pass(value, Vec::new());
         }
         let verdict = scan.verdict();
-        let rules = scan.rule_ids();
-        record
-            .guardrail
-            .extend(scan.findings.iter().take(MAX_RECORDED_FINDINGS).cloned());
+        let rules: Vec<String> = scan.rule_ids().into_iter().map(str::to_string).collect();
+        let findings: Vec<_> = scan
+            .findings
+            .iter()
+            .take(MAX_RECORDED_FINDINGS)
+            .cloned()
+            .collect();
         if verdict != Verdict::Block {
-            return (value, None);
+            return pass(value, findings);
         }
         match mode {
-            Mode::Block => return (value, Some(refusal(direction, &rules))),
+            Mode::Block => {
+                return Checked {
+                    value,
+                    findings,
+                    refusal: Some(refusal(direction, &rules)),
+                };
+            }
             Mode::Alert => {
                 tracing::warn!(
                     tool = %tool.name,
-                    principal = %record.principal,
-                    request_id = %record.request_id,
+                    principal = %context.principal,
+                    request_id = %context.request_id,
                     direction = direction.as_str(),
                     rules = %rules.join(","),
                     "prompt injection suspected; passed on (guardrail in alert mode)"
                 );
-                self.alert(tool, direction, &scan, record);
+                self.alert(tool, direction, &scan, context);
             }
             Mode::Log | Mode::Off => {}
         }
-        (value, None)
+        pass(value, findings)
     }
 
     /// POSTs the alert to the webhook, if one is configured, without waiting for it.
-    fn alert(&self, tool: &PublishedTool, direction: Direction, scan: &Scan, record: &AuditRecord) {
+    fn alert(
+        &self,
+        tool: &PublishedTool,
+        direction: Direction,
+        scan: &Scan,
+        context: ScanContext<'_>,
+    ) {
         let Some((client, url)) = &self.webhook else {
             return;
         };
         let body = json!({
             "event": "portcullis.guardrail.alert",
-            "time": record.time,
-            "request_id": record.request_id,
-            "principal": record.principal,
+            "time": context.time,
+            "request_id": context.request_id,
+            "principal": context.principal,
             "tool": tool.name,
             "direction": direction.as_str(),
             "verdict": scan.verdict(),
@@ -208,8 +216,20 @@ fn may_name(schema: Option<&Value>, name: &str) -> bool {
     false
 }
 
+impl ContentGuard for Guard {
+    fn check<'a>(
+        &'a self,
+        tool: &'a PublishedTool,
+        direction: Direction,
+        value: Value,
+        context: ScanContext<'a>,
+    ) -> BoxFuture<'a, Checked> {
+        Box::pin(self.scan(tool, direction, value, context))
+    }
+}
+
 /// What the client is told: which rules, never the text that matched.
-fn refusal(direction: Direction, rules: &[&str]) -> String {
+fn refusal(direction: Direction, rules: &[String]) -> String {
     let rules = if rules.is_empty() {
         String::new()
     } else {

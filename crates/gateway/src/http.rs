@@ -28,11 +28,12 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use portcullis_core::audit::{Decision, Outcome};
-use portcullis_core::{Principal, PrincipalKind};
+use portcullis_core::{Answer, Caller, Exchange, Principal, PrincipalKind, Refusal};
+use rmcp::model::{JsonRpcResponse, JsonRpcVersion2_0};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Map, Value, json};
@@ -42,10 +43,9 @@ use tower::ServiceExt;
 use crate::auth::AuthFailure;
 use crate::edge::{self, EdgePolicy};
 use crate::jwt::TokenVerifier;
-use crate::server::{
-    Caller, Gateway, GatewayServer, ToolCallError, UNAUTHENTICATED, failure_result, printable_name,
-};
+use crate::server::{Gateway, GatewayServer};
 use crate::unmodeled::{lift_message, may_carry_stash};
+use crate::wire;
 
 /// Largest response body the edge will buffer to restore stashed fields.
 const MAX_BUFFERED_RESPONSE: usize = 64 * 1024 * 1024;
@@ -120,7 +120,9 @@ pub fn router(
         .route("/mcp", axum::routing::any(serve_main))
         .route("/mcp/g/{group}", axum::routing::any(serve_group))
         .with_state(mcp)
-        .layer(middleware::from_fn_with_state(
+        // Only on the routes above: a path the gateway does not serve is a plain 404, not a
+        // credentials challenge (clients probing for OAuth endpoints are told they are not here).
+        .route_layer(middleware::from_fn_with_state(
             gateway.clone(),
             authenticate,
         ))
@@ -155,22 +157,22 @@ fn resource_metadata(gateway: &Gateway, verifier: &TokenVerifier) -> Value {
     })
 }
 
-/// `WWW-Authenticate` for a refused request: a Bearer challenge pointing at the resource
-/// metadata when OAuth is configured, with `error` and a safe description.
-fn challenge(gateway: &Gateway, error: Option<(&str, &str)>, scope: Option<&str>) -> String {
-    let mut parts = Vec::new();
-    match gateway.authenticator().tokens() {
-        Some(verifier) => parts.push(format!("resource_metadata=\"{}\"", verifier.metadata_url())),
-        None => parts.push("realm=\"portcullis\"".to_string()),
+/// The request's exchange, begun at the edge.
+fn exchange_of(request: &Request) -> Option<Exchange> {
+    request.extensions().get::<Exchange>().cloned()
+}
+
+/// Answers `refusal` for the request whose exchange is `exchange`, and records it.
+fn refuse(
+    gateway: &Gateway,
+    exchange: Option<&Exchange>,
+    refusal: Refusal,
+    id: Option<Value>,
+) -> Response {
+    if let Some(exchange) = exchange {
+        exchange.refuse(&refusal);
     }
-    if let Some((code, description)) = error {
-        parts.push(format!("error=\"{code}\""));
-        parts.push(format!("error_description=\"{description}\""));
-    }
-    if let Some(scope) = scope {
-        parts.push(format!("scope=\"{scope}\""));
-    }
-    format!("Bearer {}", parts.join(", "))
+    wire::render(&refusal, gateway.authenticator()).into_response(id)
 }
 
 /// Puts the caller's [`Principal`](portcullis_core::Principal) in the request, or answers 401.
@@ -189,14 +191,17 @@ async fn authenticate(
     } else {
         gateway.authenticator().http(header).await
     };
+    let exchange = exchange_of(&request);
     match outcome {
         Ok(principal) => {
+            if let Some(exchange) = &exchange {
+                exchange.principal(&principal);
+            }
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
         Err(failure) => {
             tracing::warn!(%failure, "refused an unauthenticated request");
-            let method = format!("{} {}", request.method(), request.uri().path());
             let source = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -204,48 +209,20 @@ async fn authenticate(
                     || "unknown".to_string(),
                     |c| c.0.ip().to_canonical().to_string(),
                 );
-            if let Err(limited) = gateway.charge_unauthenticated(&source) {
-                gateway.audit_refusal(
-                    "http",
-                    method,
+            let refusal = match gateway.charge_unauthenticated(&source) {
+                Ok(()) => failure.refusal(),
+                Err(limited) => Refusal::new(
+                    Answer::Http {
+                        status: 429,
+                        text: "too many refused credentials from this address",
+                        retry_after: Some(limited.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+                    },
                     Decision::Unauthenticated,
                     Outcome::Limited,
                     format!("{failure}; {limited}"),
-                );
-                let retry = limited
-                    .retry_after
-                    .as_secs_f64()
-                    .ceil()
-                    .max(1.0)
-                    .to_string();
-                return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(http::header::RETRY_AFTER, retry)],
-                    format!("{limited}\n"),
-                )
-                    .into_response();
-            }
-            gateway.audit_refusal(
-                "http",
-                method,
-                Decision::Unauthenticated,
-                Outcome::Unauthenticated,
-                failure.to_string(),
-            );
-            let error = match failure {
-                AuthFailure::Missing => None,
-                AuthFailure::TokenInQuery => Some(("invalid_request", failure.client_message())),
-                _ => Some(("invalid_token", failure.client_message())),
+                ),
             };
-            let challenge = challenge(&gateway, error, None);
-            let body = json!({"jsonrpc": "2.0", "id": null, "error": {
-                "code": UNAUTHENTICATED, "message": failure.client_message()}});
-            let status = if failure == AuthFailure::TokenInQuery {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            (status, [(WWW_AUTHENTICATE, challenge)], axum::Json(body)).into_response()
+            refuse(&gateway, exchange.as_ref(), refusal, None)
         }
     }
 }
@@ -274,7 +251,11 @@ async fn serve_group(
     request: Request,
 ) -> Response {
     if !mcp.groups.contains_key(&group) {
-        return (StatusCode::NOT_FOUND, "no such group\n").into_response();
+        let refusal = Refusal::edge(404, "no such group", None);
+        return refuse(&mcp.gateway, exchange_of(&request).as_ref(), refusal, None);
+    }
+    if let Some(exchange) = exchange_of(&request) {
+        exchange.group(&group);
     }
     serve_mcp(&mcp, Some(group), request).await
 }
@@ -290,6 +271,8 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
     if request.method() != Method::POST {
         return serve_rmcp(rmcp, request).await;
     }
+    let exchange = exchange_of(&request);
+    let exchange = exchange.as_ref();
     let (parts, body) = request.into_parts();
     let collected = tokio::time::timeout(
         mcp.body_timeout,
@@ -299,32 +282,50 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
     let bytes = match collected {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {} bytes\n", mcp.max_body_bytes),
-            )
-                .into_response();
+            let refusal = Refusal::edge(413, "request body too large", None);
+            return refuse(&mcp.gateway, exchange, refusal, None);
         }
         Err(_) => {
-            return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response();
+            let refusal = Refusal::edge(408, "request body too slow", None);
+            return refuse(&mcp.gateway, exchange, refusal, None);
         }
     };
+    if let Some(exchange) = exchange {
+        exchange.bytes_in(bytes.len() as u64);
+    }
     // rmcp answers unreadable bodies with 415 and no JSON-RPC error; the spec's answer is a
     // parse error (and batches, which current revisions dropped, an invalid request).
     let message = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Array(_)) => {
-            return jsonrpc_error(-32600, "JSON-RPC batches are not supported".into());
+            let refusal = Refusal::bad_message(
+                -32600,
+                "JSON-RPC batches are not supported",
+                "a JSON-RPC batch".into(),
+            );
+            return refuse(&mcp.gateway, exchange, refusal, None);
         }
         Ok(message) => message,
-        Err(e) => return jsonrpc_error(-32700, format!("parse error: {e}")),
+        Err(e) => {
+            let refusal = Refusal::bad_message(-32700, "parse error", format!("parse error: {e}"));
+            return refuse(&mcp.gateway, exchange, refusal, None);
+        }
     };
+    if let Some(exchange) = exchange {
+        if let Some(method) = message.get("method").and_then(Value::as_str) {
+            exchange.method(method);
+        }
+        if let Some(name) = message.pointer("/params/name").and_then(Value::as_str) {
+            exchange.tool(name);
+        }
+    }
     if let Some(principal) = parts.extensions.get::<Principal>()
-        && let Some(response) = step_up(&mcp.gateway, principal, group.as_deref(), &message)
+        && let Some(refusal) = step_up(&mcp.gateway, principal, group.as_deref(), &message)
     {
-        return response;
+        return refuse(&mcp.gateway, exchange, refusal, message.get("id").cloned());
     }
     if direct_headers(&parts.headers)
         && let Some(principal) = parts.extensions.get::<Principal>()
+        && let Some(exchange) = exchange
         && let Some(call) = DirectCall::parse(&parts.headers, message)
         && mcp.gateway.is_plain_tool(&call.name)
     {
@@ -337,7 +338,7 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip().to_canonical()),
         };
-        return call.serve(&mcp.gateway, &caller).await;
+        return call.serve(&mcp.gateway, exchange, &caller).await;
     }
     serve_rmcp(rmcp, Request::from_parts(parts, Body::from(bytes))).await
 }
@@ -350,7 +351,7 @@ fn step_up(
     principal: &Principal,
     group: Option<&str>,
     message: &Value,
-) -> Option<Response> {
+) -> Option<Refusal> {
     if principal.kind != (PrincipalKind::OAuth { step_up: true })
         || message.get("method")? != "tools/call"
     {
@@ -358,41 +359,13 @@ fn step_up(
     }
     let name = message.get("params")?.get("name")?.as_str()?;
     let needed = gateway.scopes_lacking(principal, name, group)?;
-    gateway.audit_refusal(
-        "http",
-        "tools/call".into(),
+    let detail = format!("insufficient scope; asked for: {}", needed.join(" "));
+    Some(Refusal::new(
+        Answer::InsufficientScope(needed),
         Decision::Denied,
         Outcome::Refused,
-        format!(
-            "insufficient scope for {}; asked for: {}",
-            printable_name(name),
-            needed.join(" ")
-        ),
-    );
-    let scope = needed.join(" ");
-    let challenge = challenge(
-        gateway,
-        Some((
-            "insufficient_scope",
-            "the token lacks scopes this tool needs",
-        )),
-        Some(&scope),
-    );
-    let body = json!({"jsonrpc": "2.0", "id": message.get("id").cloned().unwrap_or(Value::Null),
-        "error": {"code": UNAUTHENTICATED, "message": "insufficient scope"}});
-    Some(
-        (
-            StatusCode::FORBIDDEN,
-            [(WWW_AUTHENTICATE, challenge)],
-            axum::Json(body),
-        )
-            .into_response(),
-    )
-}
-
-fn jsonrpc_error(code: i64, message: String) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        detail,
+    ))
 }
 
 async fn serve_rmcp(
@@ -475,50 +448,33 @@ impl DirectCall {
         })
     }
 
-    async fn serve(self, gateway: &Gateway, caller: &Caller) -> Response {
+    async fn serve(self, gateway: &Gateway, exchange: &Exchange, caller: &Caller) -> Response {
         // Dropping this future (the client went away) cancels the call upstream.
-        let never = CancellationToken::new();
         let outcome = gateway
-            .call_tool(caller, &self.name, self.arguments, None, &never)
+            .call_tool(exchange, caller, &self.name, self.arguments, None)
             .await;
-        let (status, message) = match outcome {
-            Ok(result) => (
-                StatusCode::OK,
-                json!({"jsonrpc": "2.0", "id": self.id, "result": result}),
-            ),
-            Err(ToolCallError::Failed(text)) => (
-                StatusCode::OK,
-                json!({"jsonrpc": "2.0", "id": self.id, "result": failure_result(&text)}),
-            ),
-            Err(ToolCallError::Limited(limited)) => (
-                StatusCode::OK,
-                json!({"jsonrpc": "2.0", "id": self.id,
-                       "result": failure_result(&limited.to_string())}),
-            ),
-            // Published a moment ago and gone now: let the answer read like any unknown tool.
-            Err(ToolCallError::Unknown) => (
-                StatusCode::OK,
-                json!({"jsonrpc": "2.0", "id": self.id, "error": {
-                    "code": -32602, "message": format!("unknown tool: {}", self.name)}}),
-            ),
-            Err(ToolCallError::Upstream(e)) => {
-                let mut error = Map::new();
-                error.insert("code".into(), e.code.into());
-                error.insert("message".into(), e.message.into());
-                if let Some(data) = e.data {
-                    error.insert("data".into(), data);
+        match outcome {
+            Ok(result) => {
+                let Ok(id) = serde_json::from_value(self.id) else {
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                };
+                let body = serde_json::to_vec(&JsonRpcResponse {
+                    jsonrpc: JsonRpcVersion2_0,
+                    id,
+                    result,
+                });
+                match body {
+                    Ok(body) => {
+                        (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body).into_response()
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not serialize an answer");
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                    }
                 }
-                (
-                    error_status(e.code),
-                    json!({"jsonrpc": "2.0", "id": self.id, "error": error}),
-                )
             }
-        };
-        match serde_json::to_vec(&message) {
-            Ok(body) => (status, [(CONTENT_TYPE, "application/json")], body).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "could not serialize an answer");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            Err(refusal) => {
+                wire::render(&refusal, gateway.authenticator()).into_response(Some(self.id))
             }
         }
     }
@@ -540,15 +496,6 @@ fn plain_meta(meta: &Map<String, Value>) -> bool {
                     | "io.modelcontextprotocol/clientInfo"
             )
         })
-}
-
-/// The HTTP status rmcp gives a JSON-RPC error on a 2026-07-28 request.
-fn error_status(code: i64) -> StatusCode {
-    match code {
-        -32022..=-32020 => StatusCode::BAD_REQUEST,
-        -32601 => StatusCode::NOT_FOUND,
-        _ => StatusCode::OK,
-    }
 }
 
 /// Puts back the tool fields rmcp's typed model dropped (they travel stashed in `_meta`).

@@ -1,22 +1,26 @@
-//! The Portcullis gateway: everything that touches sockets and processes.
+//! The Portcullis gateway: everything that touches sockets and processes, over the core
+//! pipeline and its ports. It sees state only through the ports; the binary and the embeddable
+//! crate wire in the store.
 //!
-//! - [`server`]: the MCP server every client session talks to, and the [`Gateway`] behind it,
-//!   whose `call_tool` is the pipeline every call goes through.
-//! - [`auth`] and [`audit`]: who is calling, and the record of every call; [`jwt`]: OAuth
-//!   bearer tokens checked against the issuers' keys.
-//! - [`guard`]: the prompt-injection guardrail applied to arguments and results.
+//! - [`edge`] → [`http`] (the rmcp path and the direct stateless path) and [`stdio`]: the two
+//!   downstream transports, siblings over the same [`Gateway`]; [`server`] is the rmcp handler
+//!   both serve, [`wire`] the one mapping from a refusal to what the client receives, and
+//!   [`context`] where each request's record begins.
+//! - [`auth`]: who is calling; [`jwt`]: OAuth bearer tokens checked against the issuers' keys.
+//! - [`guard`]: the guardrail as the pipeline's `ContentGuard` port.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
-//!   spoken through the gateway's own raw-JSON client in [`rpc`]; [`openapi`]: HTTP APIs
-//!   (or the embedding app's own router) bridged to tools.
+//!   spoken through the gateway's own raw-JSON client in [`rpc`]; [`openapi`]: HTTP APIs (or
+//!   the embedding app's own router) bridged to tools. Both implement the `Upstream` port.
+//! - [`secrets`]: header values and tokens the config names (a leaf);
+//!   [`client_credentials`]: the gateway's own OAuth tokens for upstreams.
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
-//! - [`edge`], [`http`] and [`stdio`]: the HTTP edge checks and the two downstream transports.
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
 
-pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod client_credentials;
+pub mod context;
 pub mod edge;
 pub mod example_server;
 pub mod guard;
@@ -24,9 +28,11 @@ pub mod http;
 pub mod jwt;
 pub mod openapi;
 pub mod rpc;
+pub mod secrets;
 pub mod server;
 pub mod stdio;
 pub mod unmodeled;
 pub mod upstream;
+pub mod wire;
 
-pub use server::{Caller, Gateway, GatewayServer};
+pub use server::{Gateway, GatewayServer, Ports};

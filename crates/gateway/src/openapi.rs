@@ -29,8 +29,9 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 use crate::client_credentials::TokenSource;
-use crate::server::failure_result;
-use crate::upstream::resolve_headers;
+use crate::secrets::resolve_headers;
+use crate::wire::failure_result;
+use portcullis_core::ports::UpstreamFailure;
 
 /// Everything but unreserved characters is escaped in a path segment (`/` included); `.` and
 /// `..` alone are refused outright.
@@ -165,25 +166,30 @@ impl Bridge {
         tool: &str,
         arguments: Option<Value>,
         timeout: Duration,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, UpstreamFailure> {
+        let failed = |detail: String| UpstreamFailure::Failed {
+            upstream: self.name.clone(),
+            detail,
+        };
         let operation = self
             .operations
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(tool)
             .cloned()
-            .ok_or_else(|| format!("upstream `{}` no longer has `{tool}`", self.name))?;
+            .ok_or_else(|| failed(format!("the API no longer has `{tool}`")))?;
         let arguments = arguments.unwrap_or_else(|| json!({}));
         let problems: Vec<String> = operation
             .validator
             .iter_errors(&arguments)
             .take(5)
+            // Masked: the message names the rule broken, never the value that broke it.
             .map(|e| {
                 let at = e.instance_path().to_string();
                 if at.is_empty() {
-                    e.to_string()
+                    e.masked().to_string()
                 } else {
-                    format!("{at}: {e}")
+                    format!("{at}: {}", e.masked())
                 }
             })
             .collect();
@@ -202,31 +208,41 @@ impl Bridge {
             match &self.target {
                 Target::Http { client, .. } => {
                     let request = reqwest::Request::try_from(request)
-                        .map_err(|e| format!("cannot build the request: {e}"))?;
+                        .map_err(|e| failed(format!("cannot build the request: {e}")))?;
                     let response = client
                         .execute(request)
                         .await
-                        .map_err(|e| format!("the API did not answer: {e}"))?;
+                        .map_err(|e| failed(format!("the API did not answer: {e}")))?;
                     if response.status() == reqwest::StatusCode::UNAUTHORIZED
                         && let Some(token) = &self.token
                     {
                         token.invalidate().await;
                     }
                     let response: http::Response<reqwest::Body> = response.into();
-                    read_response(response, limit).await
+                    read_response(response, limit).await.map_err(|e| match e {
+                        BodyError::TooLarge(_) => UpstreamFailure::Refused(e.to_string()),
+                        BodyError::Broken(_) => failed(e.to_string()),
+                    })
                 }
                 Target::Router(router) => {
                     let response = match router.clone().oneshot(request.map(Body::from)).await {
                         Ok(response) => response,
                         Err(never) => match never {},
                     };
-                    read_response(response, limit).await
+                    read_response(response, limit).await.map_err(|e| match e {
+                        BodyError::TooLarge(_) => UpstreamFailure::Refused(e.to_string()),
+                        BodyError::Broken(_) => failed(e.to_string()),
+                    })
                 }
             }
         };
-        let (status, content_type, body) = tokio::time::timeout(timeout, send)
-            .await
-            .map_err(|_| format!("the API did not answer within {}s", timeout.as_secs_f32()))??;
+        let (status, content_type, body) =
+            tokio::time::timeout(timeout, send)
+                .await
+                .map_err(|_| UpstreamFailure::Timeout {
+                    upstream: self.name.clone(),
+                    timeout,
+                })??;
         Ok(to_result(status, content_type.as_deref(), &body))
     }
 
@@ -389,15 +405,26 @@ async fn fetch_document(url: &str) -> Result<Value, String> {
         ));
     }
     let response: http::Response<reqwest::Body> = response.into();
-    let (_, _, body) = read_response(response, MAX_DOCUMENT_BYTES).await?;
+    let (_, _, body) = read_response(response, MAX_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| format!("cannot read the OpenAPI document: {e}"))?;
     serde_json::from_slice(&body).map_err(|e| format!("the OpenAPI document is not JSON: {e}"))
 }
 
 /// Status, content type and body (at most `limit` bytes).
+/// Why a body could not be read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("reading the answer failed: {0}")]
+    Broken(String),
+}
+
 async fn read_response<B>(
     response: http::Response<B>,
     limit: usize,
-) -> Result<(http::StatusCode, Option<String>, Vec<u8>), String>
+) -> Result<(http::StatusCode, Option<String>, Vec<u8>), BodyError>
 where
     B: axum::body::HttpBody,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -413,9 +440,9 @@ where
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                format!("the API's answer is larger than {limit} bytes")
+                BodyError::TooLarge(limit)
             } else {
-                format!("reading the answer failed: {e}")
+                BodyError::Broken(e.to_string())
             }
         })?;
     Ok((status, content_type, body.to_bytes().to_vec()))

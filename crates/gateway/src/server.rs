@@ -1,50 +1,62 @@
 //! The MCP server clients talk to: one [`Gateway`] shared by every transport and session.
 //!
 //! `tools/list` serves each caller the published tools it may call, with the gateway's own
-//! cursors. Every `tools/call` goes through [`Gateway::call_tool`], which reads top to bottom:
-//! look the tool up, authorize the caller, call the upstream with the proof of authorization,
-//! and write one audit record on every way out (including the client going away). A name that
-//! is not published, or not for this caller, reads as unknown (`-32602`). Only the `tools`
-//! capability is declared, so every other method gets "method not found".
+//! cursors. Every `tools/call` goes through the core [`Pipeline`], whose refusals reach the
+//! client through [`wire::render`](crate::wire::render). A name that is not published, or not
+//! for this caller, reads as unknown (`-32602`). Only the `tools` capability is declared, so
+//! every other method gets "method not found".
+//!
+//! Over HTTP each request's [`Exchange`] was begun at the edge and rides in the request's
+//! extensions; over stdio the handler begins one per request.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::audit::{AuditRecord, Decision, Outcome, shape};
-use portcullis_core::limits::{Draw, LimitKind, Limited, Limiter, Usage};
-use portcullis_core::{Config, Denial, Principal, PublishedTool, authorize, may_see};
+use portcullis_core::audit::{Decision, Outcome};
+use portcullis_core::limits::{Limited, Limiter, Usage};
+use portcullis_core::pipeline::Pipeline;
+use portcullis_core::policy::Denial;
+use portcullis_core::ports::{AuditSink, BoxFuture, Clock, NoApprovals, ProgressSink};
+use portcullis_core::{
+    Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
+};
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
     CompleteRequestParams, CompleteResult, ContentBlock, ErrorData, Implementation,
     ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
     ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
 };
-use rmcp::model::{ErrorCode, ProgressToken, Tool};
+use rmcp::model::{ProgressToken, Tool};
 use rmcp::service::{Peer, RequestContext, RoleServer};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{self, AuditLog, now_rfc3339, request_id};
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::CatalogueState;
-use crate::guard::{Direction, Guard};
+use crate::context::Recorder;
+use crate::guard::Guard;
 use crate::openapi::EmbeddedApp;
-use crate::rpc::RpcError;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::Upstream;
+use crate::wire;
 
-/// The gateway: its upstreams and the catalogue they feed.
+/// What the gateway writes to and reads the time from.
+#[derive(Clone)]
+pub struct Ports {
+    pub audit: Arc<dyn AuditSink>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The gateway: its upstreams, the catalogue they feed, and the pipeline calls go through.
 pub struct Gateway {
     config: Config,
     auth: Authenticator,
-    audit: AuditLog,
-    limiter: Limiter,
-    guard: Guard,
-    /// The limiter's clock starts here.
-    started: std::time::Instant,
+    recorder: Recorder,
+    limiter: Arc<Limiter>,
+    pipeline: Pipeline,
     catalogue: Arc<CatalogueState>,
     upstreams: HashMap<String, Arc<Upstream>>,
     shutdown: CancellationToken,
@@ -58,10 +70,10 @@ impl Gateway {
         config: Config,
         base_dir: PathBuf,
         auth: Authenticator,
-        audit: AuditLog,
+        ports: Ports,
         shutdown: CancellationToken,
     ) -> Arc<Gateway> {
-        Self::start_with_apps(config, base_dir, auth, audit, shutdown, HashMap::new())
+        Self::start_with_apps(config, base_dir, auth, ports, shutdown, HashMap::new())
     }
 
     /// Like [`Gateway::start`], with the in-process APIs behind `embedded = true` OpenAPI
@@ -70,7 +82,7 @@ impl Gateway {
         config: Config,
         base_dir: PathBuf,
         auth: Authenticator,
-        audit: AuditLog,
+        ports: Ports,
         shutdown: CancellationToken,
         mut apps: HashMap<String, EmbeddedApp>,
     ) -> Arc<Gateway> {
@@ -101,15 +113,29 @@ impl Gateway {
             ));
             upstreams.insert(spec.name.clone(), upstream);
         }
-        let limiter = Limiter::new(MAX_LIMIT_BUCKETS);
-        let guard = Guard::new(config.guardrail.clone());
+        let limiter = Arc::new(Limiter::new(MAX_LIMIT_BUCKETS));
+        let pipeline = Pipeline {
+            access: config.access.clone(),
+            limits: config.limits.clone(),
+            redaction: config.redaction.clone(),
+            upstreams: upstreams
+                .iter()
+                .map(|(n, u)| (n.clone(), u.port()))
+                .collect(),
+            rates: limiter.clone(),
+            guard: Arc::new(Guard::new(config.guardrail.clone())),
+            approvals: Arc::new(NoApprovals),
+            clock: ports.clock.clone(),
+        };
         Arc::new(Gateway {
-            guard,
             config,
             auth,
-            audit,
+            recorder: Recorder {
+                sink: ports.audit,
+                clock: ports.clock,
+            },
             limiter,
-            started: std::time::Instant::now(),
+            pipeline,
             catalogue,
             upstreams,
             shutdown,
@@ -145,94 +171,24 @@ impl Gateway {
         &self.auth
     }
 
-    /// Records a caller turned away before any MCP message was read (credentials, edge).
-    pub fn audit_refusal(
-        &self,
-        transport: &'static str,
-        method: String,
-        decision: Decision,
-        outcome: Outcome,
-        reason: String,
-    ) {
-        self.audit
-            .record(audit::refusal(transport, method, decision, outcome, reason));
-    }
-
-    fn now(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// The draws a call by `caller` to `tool` makes on the limits.
-    fn draws(&self, caller: &Caller, tool: &PublishedTool) -> Vec<Draw> {
-        let limits = &self.config.limits;
-        let who = &caller.limit_key();
-        let per_caller_tool = tool.rate.or(limits.per_caller_tool);
-        [
-            (LimitKind::PerCaller, who.clone(), limits.per_caller, 1.0),
-            (
-                LimitKind::PerCallerTool,
-                format!("{who} {}", tool.name),
-                per_caller_tool,
-                1.0,
-            ),
-            (LimitKind::PerTool, tool.name.clone(), limits.per_tool, 1.0),
-            (LimitKind::Global, String::new(), limits.global, 1.0),
-            (
-                LimitKind::Budget,
-                who.clone(),
-                limits.budget,
-                f64::from(tool.cost),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(kind, key, rate, cost)| {
-            rate.map(|rate| Draw {
-                kind,
-                key,
-                rate,
-                cost,
-            })
-        })
-        .collect()
-    }
-
-    /// Charges a refused call to its caller's limit, so that refusals cannot be hammered for
-    /// free either.
-    fn charge_refusal(&self, caller: &Caller) -> Result<(), Limited> {
-        let Some(rate) = self.config.limits.per_caller else {
-            return Ok(());
-        };
-        let draw = Draw {
-            kind: LimitKind::PerCaller,
-            key: caller.limit_key(),
-            rate,
-            cost: 1.0,
-        };
-        self.limiter.acquire(&[draw], self.now())
+    /// Where every request's record starts.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 
     /// Counts a request refused for its credentials against its source address.
     pub fn charge_unauthenticated(&self, source: &str) -> Result<(), Limited> {
-        let Some(rate) = self.config.limits.unauthenticated else {
-            return Ok(());
-        };
-        let draw = Draw {
-            kind: LimitKind::Unauthenticated,
-            key: source.to_string(),
-            rate,
-            cost: 1.0,
-        };
-        self.limiter.acquire(&[draw], self.now())
+        self.pipeline.charge_unauthenticated(source)
     }
 
     /// Current use of every limit.
     pub fn limit_usage(&self) -> Vec<Usage> {
-        self.limiter.usage(self.now())
+        self.limiter.usage(self.pipeline.clock.elapsed())
     }
 
     /// Forgets limit buckets that are full again; call now and then.
     pub fn evict_idle_limits(&self) {
-        self.limiter.evict_idle(self.now());
+        self.limiter.evict_idle(self.pipeline.clock.elapsed());
     }
 
     /// The published tool `name`, in rmcp's typed form, if there is one.
@@ -260,164 +216,30 @@ impl Gateway {
     /// rmcp checks against the body).
     pub fn is_plain_tool(&self, name: &str) -> bool {
         let published = self.catalogue.current();
-        published.typed.contains_key(name) && !published.header_params.contains(name)
+        published.tool(name).is_some() && !published.header_params.contains(name)
     }
 
-    /// Every `tools/call`, whichever way it arrived, goes through here. The result is the
-    /// upstream's raw result, with `resultType`.
+    /// Every `tools/call`, whichever way it arrived, goes through here: the pipeline, over the
+    /// catalogue as it is now.
     pub async fn call_tool(
         &self,
+        exchange: &Exchange,
         caller: &Caller,
         name: &str,
         arguments: Option<Value>,
-        progress: Option<(Peer<RoleServer>, ProgressToken)>,
-        cancelled: &CancellationToken,
-    ) -> Result<Value, ToolCallError> {
-        let mut audit = CallAudit::start(&self.audit, caller, name, arguments.as_ref());
+        progress: Option<&dyn ProgressSink>,
+    ) -> Result<Value, Refusal> {
         let published = self.catalogue.current();
-        let Some(tool) = published
-            .tool(name)
-            .filter(|t| published.typed.contains_key(&t.name))
-        else {
-            return Err(self.refuse(&mut audit, caller, "not published".into()));
-        };
-        audit.record.upstream = Some(tool.upstream.clone());
-        let authorized = match authorize(
-            &self.config.access,
-            &caller.principal,
-            tool,
-            caller.group.as_deref(),
-        ) {
-            Ok(authorized) => authorized,
-            Err(denial) => return Err(self.refuse(&mut audit, caller, denial.to_string())),
-        };
-        let Some(upstream) = self.upstreams.get(authorized.upstream()) else {
-            return Err(self.refuse(&mut audit, caller, "no such upstream".into()));
-        };
-        if let Err(limited) = self.limiter.acquire(&self.draws(caller, tool), self.now()) {
-            audit.finish(Decision::Denied, Outcome::Limited, limited.to_string(), 0);
-            return Err(ToolCallError::Limited(limited));
-        }
-        let arguments = match arguments {
-            Some(args) => {
-                let checked = self
-                    .guard
-                    .check(tool, Direction::Arguments, args, &mut audit.record);
-                match checked.await {
-                    (_, Some(refusal)) => {
-                        let reason = "guardrail: prompt injection in the arguments".to_string();
-                        audit.finish(Decision::Denied, Outcome::Blocked, reason, 0);
-                        return Err(ToolCallError::Failed(refusal));
-                    }
-                    (args, None) => Some(args),
-                }
-            }
-            None => None,
-        };
-        let outcome = upstream
+        self.pipeline
             .call_tool(
-                &authorized,
+                &published.catalogue,
+                exchange,
+                caller,
+                name,
                 arguments,
                 progress,
-                &self.config.redaction,
-                cancelled,
             )
-            .await;
-        // Everything that goes back to the client passes the redaction rules first.
-        let redaction = &self.config.redaction;
-        match outcome {
-            Ok(Value::Object(mut result)) => {
-                // Legacy upstreams send no `resultType`; modern clients require it (and rmcp
-                // strips it for clients that negotiated an older revision).
-                result
-                    .entry("resultType")
-                    .or_insert_with(|| Value::String("complete".into()));
-                let checked = self.guard.check(
-                    tool,
-                    Direction::Result,
-                    Value::Object(result),
-                    &mut audit.record,
-                );
-                let mut result = match checked.await {
-                    (_, Some(refusal)) => {
-                        let reason = "guardrail: prompt injection in the result".to_string();
-                        audit.finish(Decision::Allowed, Outcome::Withheld, reason, 0);
-                        return Err(ToolCallError::Failed(refusal));
-                    }
-                    (result, None) => result,
-                };
-                redaction.redact_value(&mut result, &mut audit.record.redactions);
-                let (outcome, reason) = if result.get("isError") == Some(&Value::Bool(true)) {
-                    (Outcome::ToolError, "the tool reported an error")
-                } else {
-                    (Outcome::Ok, "ok")
-                };
-                audit.finish(Decision::Allowed, outcome, reason.into(), json_len(&result));
-                Ok(result)
-            }
-            Ok(_) => {
-                let message = format!("upstream `{}` sent an invalid tool result", tool.upstream);
-                audit.finish(Decision::Allowed, Outcome::Unavailable, message.clone(), 0);
-                Err(ToolCallError::Failed(message))
-            }
-            Err(UpstreamError::Protocol(mut e)) => {
-                let error = json!({"message": &e.message, "data": &e.data});
-                let checked = self
-                    .guard
-                    .check(tool, Direction::Result, error, &mut audit.record);
-                if let (_, Some(refusal)) = checked.await {
-                    let reason = "guardrail: prompt injection in the upstream's error".to_string();
-                    audit.finish(Decision::Allowed, Outcome::Withheld, reason, 0);
-                    return Err(ToolCallError::Failed(refusal));
-                }
-                e.message = redaction
-                    .redact_text(&e.message, &mut audit.record.redactions)
-                    .into_owned();
-                if let Some(data) = e.data.as_mut() {
-                    redaction.redact_value(data, &mut audit.record.redactions);
-                }
-                audit.finish(
-                    Decision::Allowed,
-                    Outcome::UpstreamError,
-                    format!("upstream error {}", e.code),
-                    0,
-                );
-                Err(ToolCallError::Upstream(e))
-            }
-            Err(e) => {
-                let message = redaction
-                    .redact_text(&e.to_string(), &mut audit.record.redactions)
-                    .into_owned();
-                tracing::warn!(tool = %tool.name, error = %message, "tool call failed");
-                let outcome = match e {
-                    UpstreamError::Timeout { .. } => Outcome::Timeout,
-                    UpstreamError::Cancelled => Outcome::Cancelled,
-                    _ => Outcome::Unavailable,
-                };
-                audit.finish(Decision::Allowed, outcome, message.clone(), 0);
-                Err(ToolCallError::Failed(message))
-            }
-        }
-    }
-
-    /// A call the caller may not make: it reads as unknown, unless the caller has been refused
-    /// so often that the refusal itself is now rate limited.
-    fn refuse(&self, audit: &mut CallAudit<'_>, caller: &Caller, reason: String) -> ToolCallError {
-        match self.charge_refusal(caller) {
-            Ok(()) => {
-                audit.finish(Decision::Denied, Outcome::UnknownTool, reason, 0);
-                ToolCallError::Unknown
-            }
-            Err(limited) => {
-                audit.finish(
-                    Decision::Denied,
-                    Outcome::Limited,
-                    format!("{reason}; {limited}"),
-                    0,
-                );
-                ToolCallError::Limited(limited)
-            }
-        }
+            .await
     }
 
     /// Stops the upstream supervisors and waits (a few seconds at most) until they have closed
@@ -438,7 +260,7 @@ impl Gateway {
         {
             tracing::warn!("some upstream did not stop within 5 s");
         }
-        self.audit.flush().await;
+        self.recorder.sink.flush().await;
     }
 
     /// The rmcp handler for one HTTP session or request, on the main endpoint or a group.
@@ -461,157 +283,18 @@ impl Gateway {
     }
 }
 
-/// Who is calling, on which transport, through which endpoint.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    pub transport: &'static str,
-    pub group: Option<String>,
-    /// The client's address, when the transport has one.
-    pub source: Option<std::net::IpAddr>,
-}
-
-impl Caller {
-    /// Whose limits a call draws on: the principal, or for anonymous callers the principal at
-    /// their address (so one anonymous client cannot use up everyone's allowance).
-    fn limit_key(&self) -> String {
-        match (self.principal.is_verified(), self.source) {
-            (false, Some(ip)) => format!("{}@{ip}", self.principal.id),
-            _ => self.principal.id.clone(),
-        }
-    }
-}
-
-fn json_len(v: &Value) -> u64 {
-    serde_json::to_vec(v).map_or(0, |b| b.len() as u64)
-}
-
-/// The audit record of one call in progress. Whatever way the call ends, one record is
-/// written: by [`CallAudit::finish`], or, if the call is abandoned (the client went away), on
-/// drop.
-struct CallAudit<'a> {
-    log: &'a AuditLog,
-    record: AuditRecord,
-    started: std::time::Instant,
-    done: bool,
-}
-
-impl<'a> CallAudit<'a> {
-    fn start(
-        log: &'a AuditLog,
-        caller: &Caller,
-        tool: &str,
-        arguments: Option<&Value>,
-    ) -> CallAudit<'a> {
-        CallAudit {
-            log,
-            record: AuditRecord {
-                time: now_rfc3339(),
-                request_id: request_id(),
-                transport: caller.transport,
-                principal: caller.principal.id.clone(),
-                principal_kind: caller.principal.kind.as_str(),
-                method: "tools/call".into(),
-                tool: Some(printable_name(tool)),
-                upstream: None,
-                group: caller.group.clone(),
-                arguments: arguments.map(shape),
-                decision: Decision::Denied,
-                outcome: Outcome::Cancelled,
-                reason: String::new(),
-                latency_ms: 0.0,
-                bytes_in: arguments.map_or(0, json_len),
-                bytes_out: 0,
-                redactions: Default::default(),
-                guardrail: Vec::new(),
-            },
-            started: std::time::Instant::now(),
-            done: false,
-        }
-    }
-
-    fn finish(&mut self, decision: Decision, outcome: Outcome, reason: String, bytes_out: u64) {
-        self.record.decision = decision;
-        self.record.outcome = outcome;
-        self.record.reason = reason;
-        self.record.bytes_out = bytes_out;
-        self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        self.done = true;
-        self.log.record(self.record.clone());
-    }
-}
-
-impl Drop for CallAudit<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let decision = if self.record.upstream.is_some() {
-                Decision::Allowed
-            } else {
-                Decision::Denied
-            };
-            self.finish(
-                decision,
-                Outcome::Cancelled,
-                "the client went away before the answer".into(),
-                0,
-            );
-        }
-    }
-}
-
-/// A tool name as the audit log may show it: the caller chose it, so anything that is not a
-/// valid tool name is replaced.
-pub fn printable_name(name: &str) -> String {
-    if is_tool_name(name) {
-        name.to_string()
-    } else {
-        "(invalid tool name)".into()
-    }
-}
-
-fn is_tool_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 /// How a handler learns who is calling.
 #[derive(Clone)]
 enum Identity {
-    /// The HTTP edge authenticated the request and put the [`Principal`] in its extensions.
+    /// The HTTP edge authenticated the request and put the [`Principal`] and the request's
+    /// [`Exchange`] in its extensions.
     Http,
     /// The stdio client's token, checked again on every request.
     Stdio(Option<String>),
 }
 
-/// Why a `tools/call` produced no upstream result.
-#[derive(Debug)]
-pub enum ToolCallError {
-    /// Not published (reads exactly like a tool that does not exist).
-    Unknown,
-    /// The upstream answered with a JSON-RPC error, passed on as it is.
-    Upstream(RpcError),
-    /// The upstream could not be reached, timed out or misbehaved; the client gets a tool
-    /// result with `isError: true` and this text.
-    Failed(String),
-    /// A rate limit or budget refused the call; the client gets a tool result with
-    /// `isError: true` saying when to retry.
-    Limited(Limited),
-}
-
 /// Most limit buckets kept at once; past it the least recently used are forgotten.
 pub const MAX_LIMIT_BUCKETS: usize = 100_000;
-
-/// A tool result that reports a failure to the model.
-pub fn failure_result(message: &str) -> Value {
-    json!({
-        "resultType": "complete",
-        "content": [{"type": "text", "text": message}],
-        "isError": true,
-    })
-}
 
 /// The rmcp server handler; cheap to clone, one per session.
 #[derive(Clone)]
@@ -621,12 +304,14 @@ pub struct GatewayServer {
     group: Option<String>,
 }
 
-/// JSON-RPC error code for a request whose caller is not authenticated (stdio; over HTTP the
-/// edge answers 401 first).
-pub const UNAUTHENTICATED: i32 = -32001;
-
 impl GatewayServer {
-    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+    /// The request's exchange and caller, or the refusal of an unauthenticated request (which
+    /// the exchange records).
+    fn caller(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &str,
+    ) -> Result<(Exchange, Caller), ErrorData> {
         let parts = context.extensions.get::<http::request::Parts>();
         let source = parts
             .and_then(|p| {
@@ -634,45 +319,86 @@ impl GatewayServer {
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             })
             .map(|c| c.0.ip().to_canonical());
-        let (principal, transport) = match &self.identity {
+        let (exchange, principal, transport) = match &self.identity {
             Identity::Http => {
+                let exchange = parts.and_then(|p| p.extensions.get::<Exchange>()).cloned();
+                let exchange = exchange.unwrap_or_else(|| {
+                    self.gateway
+                        .recorder
+                        .begin("http", source, method.to_string())
+                });
                 let principal = parts.and_then(|p| p.extensions.get::<Principal>()).cloned();
-                (principal.ok_or(AuthFailure::Missing), "http")
+                (exchange, principal.ok_or(AuthFailure::Missing), "http")
             }
-            Identity::Stdio(None) => (Ok(Principal::anonymous()), "stdio"),
-            Identity::Stdio(Some(token)) => (self.gateway.auth.token(token), "stdio"),
+            Identity::Stdio(token) => {
+                let exchange = self
+                    .gateway
+                    .recorder
+                    .begin("stdio", None, method.to_string());
+                let principal = match token {
+                    None => Ok(Principal::anonymous()),
+                    Some(token) => self.gateway.auth.token(token),
+                };
+                (exchange, principal, "stdio")
+            }
         };
+        exchange.method(method);
         match principal {
-            Ok(principal) => Ok(Caller {
-                principal,
-                transport,
-                group: self.group.clone(),
-                source,
-            }),
+            Ok(principal) => {
+                exchange.principal(&principal);
+                Ok((
+                    exchange,
+                    Caller {
+                        principal,
+                        transport,
+                        group: self.group.clone(),
+                        source,
+                    },
+                ))
+            }
             Err(failure) => {
                 tracing::warn!(%failure, transport, "refused an unauthenticated request");
-                self.gateway.audit_refusal(
-                    transport,
-                    "request".into(),
-                    Decision::Unauthenticated,
-                    Outcome::Unauthenticated,
-                    failure.to_string(),
-                );
-                Err(ErrorData::new(
-                    ErrorCode(UNAUTHENTICATED),
-                    failure.client_message(),
-                    None,
-                ))
+                let refusal = failure.refusal();
+                exchange.refuse(&refusal);
+                Err(self
+                    .render(&refusal)
+                    .into_mcp()
+                    .err()
+                    .unwrap_or_else(|| ErrorData::internal_error("refused", None)))
             }
         }
     }
+
+    fn render(&self, refusal: &Refusal) -> wire::Rendered {
+        wire::render(refusal, &self.gateway.auth)
+    }
 }
 
-fn unknown_tool(name: &str) -> ErrorData {
-    if is_tool_name(name) {
-        ErrorData::invalid_params(format!("unknown tool: {name}"), None)
-    } else {
-        ErrorData::invalid_params("unknown tool", None)
+/// The client's end of a call's progress: notifications under the client's own token.
+struct ClientProgress {
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+}
+
+impl ProgressSink for ClientProgress {
+    fn send(&self, params: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut progress = ProgressNotificationParam::new(
+                self.token.clone(),
+                params
+                    .get("progress")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0),
+            );
+            progress.total = params.get("total").and_then(Value::as_f64);
+            progress.message = params
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Err(e) = self.peer.notify_progress(progress).await {
+                tracing::debug!(error = %e, "could not relay progress");
+            }
+        })
     }
 }
 
@@ -726,21 +452,29 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let caller = self.caller(&context)?;
+        let (exchange, caller) = self.caller(&context, "tools/list")?;
         let published = self.gateway.catalogue.current();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let access = &self.gateway.config.access;
         let (page, next) = published
             .catalogue
             .page(cursor, self.gateway.config.gateway.page_size, |t| {
-                published.typed.contains_key(&t.name)
-                    && may_see(access, &caller.principal, t, caller.group.as_deref())
+                may_see(access, &caller.principal, t, caller.group.as_deref())
             })
-            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
-        let tools = page
+            .map_err(|e| {
+                exchange.settle(Decision::Denied, Outcome::Refused, e.to_string(), 0);
+                ErrorData::invalid_params(e.to_string(), None)
+            })?;
+        let tools: Vec<Tool> = page
             .iter()
-            .filter_map(|t| published.typed.get(&t.name).cloned())
+            .filter_map(|t: &&PublishedTool| published.typed.get(&t.name).cloned())
             .collect();
+        exchange.settle(
+            Decision::Allowed,
+            Outcome::Ok,
+            format!("listed {} tools", tools.len()),
+            0,
+        );
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -755,24 +489,33 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let caller = self.caller(&context)?;
+        let (exchange, caller) = self.caller(&context, "tools/call")?;
         let progress = context
             .meta
             .get_progress_token()
-            .map(|token| (context.peer.clone(), token));
+            .map(|token| ClientProgress {
+                peer: context.peer.clone(),
+                token,
+            });
         let arguments = request.arguments.map(Value::Object);
-        let result = match self
-            .gateway
-            .call_tool(&caller, &request.name, arguments, progress, &context.ct)
-            .await
-        {
-            Ok(result) => result,
-            Err(ToolCallError::Unknown) => return Err(unknown_tool(&request.name)),
-            Err(ToolCallError::Upstream(e)) => {
-                return Err(ErrorData::new(ErrorCode(e.code as i32), e.message, e.data));
+        let call = self.gateway.call_tool(
+            &exchange,
+            &caller,
+            &request.name,
+            arguments,
+            progress.as_ref().map(|p| p as &dyn ProgressSink),
+        );
+        // A client that cancels or goes away cancels the call: the pipeline's future is
+        // dropped, which tells the upstream and leaves the record as cancelled.
+        let outcome = tokio::select! {
+            outcome = call => outcome,
+            () = context.ct.cancelled() => {
+                return Err(ErrorData::internal_error("the request was cancelled", None));
             }
-            Err(ToolCallError::Failed(message)) => failure_result(&message),
-            Err(ToolCallError::Limited(limited)) => failure_result(&limited.to_string()),
+        };
+        let result = match outcome {
+            Ok(result) => result,
+            Err(refusal) => self.render(&refusal).into_mcp()?,
         };
         serde_json::from_value::<CallToolResult>(result)
             .map(CallToolResponse::Complete)

@@ -7,23 +7,26 @@
 //! connects and whenever the upstream says its list changed, and hands the listing to the
 //! catalogue.
 //!
-//! A call made through [`Upstream::call_tool`] is bounded by the upstream's timeout, relays the
-//! upstream's progress to the client under the client's own progress token, and is cancelled
-//! upstream (`notifications/cancelled`) when the client cancels, goes away, or the time is up.
+//! An MCP upstream and an OpenAPI bridge are the two implementations of the pipeline's
+//! [`Upstream`](portcullis_core::ports::Upstream) port ([`Upstream::port`]). A call is bounded
+//! by the upstream's timeout, hands the upstream's progress to the pipeline (which scans and
+//! redacts it before the client sees it), and is cancelled upstream
+//! (`notifications/cancelled`) when its future is dropped — the client cancelled or went away
+//! — or the time is up.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use portcullis_core::redact::{Counts, Redactor};
-use portcullis_core::{Authorized, SecretSource, UpstreamSpec, UpstreamTransport};
+use portcullis_core::pipeline::Cleared;
+use portcullis_core::ports::{self, BoxFuture, ProgressSink, UpstreamFailure};
+use portcullis_core::{UpstreamSpec, UpstreamTransport};
 
 use crate::client_credentials::TokenSource;
-use rmcp::model::{ProgressNotificationParam, ProgressToken};
-use rmcp::service::{Peer, RoleServer};
+use crate::secrets::resolve_headers;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
@@ -31,9 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::CatalogueState;
 use crate::openapi::{Bridge, EmbeddedApp};
-use crate::rpc::{
-    CallError, Connection, HttpWire, RpcError, UPSTREAM_PROTOCOL_VERSIONS, Wire, stdio_wire,
-};
+use crate::rpc::{CallError, Connection, HttpWire, UPSTREAM_PROTOCOL_VERSIONS, Wire, stdio_wire};
 
 /// `command = "$PORTCULLIS"` runs this very binary (for the bundled example server).
 pub const SELF_COMMAND: &str = "$PORTCULLIS";
@@ -42,22 +43,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-
-/// Why an upstream call did not produce a result.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("upstream `{0}` is not connected; it is being restarted")]
-    Unavailable(String),
-    #[error("upstream `{upstream}` did not answer within {}s", timeout.as_secs_f32())]
-    Timeout { upstream: String, timeout: Duration },
-    #[error("the call was cancelled")]
-    Cancelled,
-    /// The upstream answered with a JSON-RPC error.
-    #[error("upstream error {}: {}", .0.code, .0.message)]
-    Protocol(RpcError),
-    #[error("upstream `{upstream}` failed: {detail}")]
-    Failed { upstream: String, detail: String },
-}
 
 /// One upstream server and its live connection.
 pub struct Upstream {
@@ -69,31 +54,6 @@ pub struct Upstream {
     relist: Arc<Notify>,
     listed: AtomicBool,
     listed_notify: Notify,
-}
-
-/// Sends one upstream progress notification to the client under the client's own token, its
-/// message redacted like everything else that goes back.
-async fn relay_progress(
-    client: &(Peer<RoleServer>, ProgressToken),
-    params: Value,
-    redaction: &Redactor,
-) {
-    let (peer, token) = client;
-    let mut progress = ProgressNotificationParam::new(
-        token.clone(),
-        params
-            .get("progress")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0),
-    );
-    progress.total = params.get("total").and_then(Value::as_f64);
-    progress.message = params
-        .get("message")
-        .and_then(Value::as_str)
-        .map(|m| redaction.redact_text(m, &mut Counts::new()).into_owned());
-    if let Err(e) = peer.notify_progress(progress).await {
-        tracing::debug!(error = %e, "could not relay progress");
-    }
 }
 
 impl Upstream {
@@ -143,33 +103,30 @@ impl Upstream {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = connection;
     }
 
-    /// Calls one tool upstream — only with the proof that the caller may — and returns its raw
-    /// result. `progress` is the client's peer and
-    /// progress token, when the client asked for progress; the upstream's progress is relayed
-    /// to it in order, before the result.
-    pub async fn call_tool(
-        &self,
-        authorized: &Authorized,
-        arguments: Option<Value>,
-        progress: Option<(Peer<RoleServer>, ProgressToken)>,
-        redaction: &Redactor,
-        cancelled: &CancellationToken,
-    ) -> Result<Value, UpstreamError> {
-        if let Some(bridge) = &self.bridge {
-            let call = bridge.call(authorized.upstream_tool(), arguments, self.spec.timeout);
-            return tokio::select! {
-                outcome = call => outcome.map_err(|detail| UpstreamError::Failed {
-                    upstream: self.spec.name.clone(),
-                    detail,
-                }),
-                () = cancelled.cancelled() => Err(UpstreamError::Cancelled),
-            };
+    /// The pipeline's port to this upstream: the OpenAPI bridge for `kind = "openapi"`, else
+    /// the MCP connection.
+    pub fn port(self: &Arc<Self>) -> Arc<dyn ports::Upstream> {
+        match &self.bridge {
+            Some(bridge) => Arc::new(BridgeTools {
+                bridge: bridge.clone(),
+                timeout: self.spec.timeout,
+            }),
+            None => self.clone(),
         }
+    }
+
+    /// Calls one tool on the MCP connection and returns its raw result, handing progress to
+    /// `progress` in order, before the result.
+    async fn call_mcp(
+        &self,
+        call: Cleared,
+        progress: Option<&dyn ProgressSink>,
+    ) -> Result<Value, UpstreamFailure> {
         let connection = self
             .current()
-            .ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?;
-        let mut params = json!({ "name": authorized.upstream_tool() });
-        if let Some(arguments) = arguments {
+            .ok_or_else(|| UpstreamFailure::Unavailable(self.spec.name.clone()))?;
+        let mut params = json!({ "name": call.upstream_tool() });
+        if let Some(arguments) = call.into_arguments() {
             params["arguments"] = arguments;
         }
         let (tx, mut rx) = match progress {
@@ -179,21 +136,22 @@ impl Upstream {
             }
             None => (None, None),
         };
-        let call = connection.request("tools/call", params, self.spec.timeout, cancelled, tx);
-        let mut call = std::pin::pin!(call);
+        let never = CancellationToken::new();
+        let request = connection.request("tools/call", params, self.spec.timeout, &never, tx);
+        let mut request = std::pin::pin!(request);
         let outcome = loop {
             tokio::select! {
                 biased;
                 Some(p) = async { rx.as_mut()?.recv().await } => {
-                    if let Some(client) = &progress {
-                        relay_progress(client, p, redaction).await;
+                    if let Some(sink) = progress {
+                        sink.send(p).await;
                     }
                 }
-                outcome = &mut call => {
+                outcome = &mut request => {
                     // Progress sent before the result was queued before it: relay it first.
-                    if let (Some(rx), Some(client)) = (rx.as_mut(), &progress) {
+                    if let (Some(rx), Some(sink)) = (rx.as_mut(), progress) {
                         while let Ok(p) = rx.try_recv() {
-                            relay_progress(client, p, redaction).await;
+                            sink.send(p).await;
                         }
                     }
                     break outcome;
@@ -203,14 +161,18 @@ impl Upstream {
         outcome.map_err(|e| self.call_error(e))
     }
 
-    fn call_error(&self, e: CallError) -> UpstreamError {
+    fn call_error(&self, e: CallError) -> UpstreamFailure {
         let upstream = self.spec.name.clone();
         match e {
-            CallError::Rpc(e) => UpstreamError::Protocol(e),
-            CallError::Timeout(timeout) => UpstreamError::Timeout { upstream, timeout },
-            CallError::Cancelled => UpstreamError::Cancelled,
-            CallError::Closed => UpstreamError::Unavailable(upstream),
-            CallError::Wire(detail) => UpstreamError::Failed { upstream, detail },
+            CallError::Rpc(e) => UpstreamFailure::Rpc {
+                code: e.code,
+                message: e.message,
+                data: e.data,
+            },
+            CallError::Timeout(timeout) => UpstreamFailure::Timeout { upstream, timeout },
+            CallError::Cancelled => UpstreamFailure::Cancelled,
+            CallError::Closed => UpstreamFailure::Unavailable(upstream),
+            CallError::Wire(detail) => UpstreamFailure::Failed { upstream, detail },
         }
     }
 
@@ -344,7 +306,10 @@ impl Upstream {
         }
     }
 
-    async fn list_tools(&self, connection: &Arc<Connection>) -> Result<Vec<Value>, UpstreamError> {
+    async fn list_tools(
+        &self,
+        connection: &Arc<Connection>,
+    ) -> Result<Vec<Value>, UpstreamFailure> {
         let never = CancellationToken::new();
         let mut tools = Vec::new();
         let mut cursor: Option<Value> = None;
@@ -360,7 +325,7 @@ impl Upstream {
             match page.get_mut("tools").map(Value::take) {
                 Some(Value::Array(batch)) => tools.extend(batch),
                 _ => {
-                    return Err(UpstreamError::Failed {
+                    return Err(UpstreamFailure::Failed {
                         upstream: self.spec.name.clone(),
                         detail: "its tools/list result has no `tools` array".into(),
                     });
@@ -371,7 +336,7 @@ impl Upstream {
                 _ => return Ok(tools),
             }
         }
-        Err(UpstreamError::Failed {
+        Err(UpstreamFailure::Failed {
             upstream: self.spec.name.clone(),
             detail: format!("its tool list runs past {MAX_LIST_PAGES} pages"),
         })
@@ -530,36 +495,33 @@ async fn copy_stderr_to_log(upstream: String, stderr: tokio::process::ChildStder
     }
 }
 
-/// The configured static headers of an upstream, their values read and marked sensitive.
-pub fn resolve_headers(
-    headers: &[(String, SecretSource)],
-    base_dir: &Path,
-) -> Result<http::HeaderMap, String> {
-    let mut map = http::HeaderMap::new();
-    for (name, source) in headers {
-        let value =
-            resolve_secret(source, base_dir).map_err(|e| format!("header `{name}`: {e}"))?;
-        let name = http::HeaderName::try_from(name.as_str())
-            .map_err(|e| format!("header `{name}`: {e}"))?;
-        let mut value = http::HeaderValue::try_from(value)
-            .map_err(|_| format!("header `{name}`: the value is not a valid header value"))?;
-        value.set_sensitive(true);
-        map.insert(name, value);
+impl ports::Upstream for Upstream {
+    fn call<'a>(
+        &'a self,
+        call: Cleared,
+        progress: Option<&'a dyn ProgressSink>,
+    ) -> BoxFuture<'a, Result<Value, UpstreamFailure>> {
+        Box::pin(self.call_mcp(call, progress))
     }
-    Ok(map)
 }
 
-/// Reads a header value from where the config says it lives.
-pub fn resolve_secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
-    match source {
-        SecretSource::Value(v) => Ok(v.clone()),
-        SecretSource::Env(var) => std::env::var(var)
-            .map_err(|_| format!("environment variable `{var}` is not set (or not UTF-8)")),
-        SecretSource::File(path) => {
-            let path = base_dir.join(path);
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-        }
+/// The operations of an OpenAPI upstream, called through its bridge.
+struct BridgeTools {
+    bridge: Arc<Bridge>,
+    timeout: Duration,
+}
+
+impl ports::Upstream for BridgeTools {
+    fn call<'a>(
+        &'a self,
+        call: Cleared,
+        _progress: Option<&'a dyn ProgressSink>,
+    ) -> BoxFuture<'a, Result<Value, UpstreamFailure>> {
+        Box::pin(async move {
+            let tool = call.upstream_tool().to_string();
+            self.bridge
+                .call(&tool, call.into_arguments(), self.timeout)
+                .await
+        })
     }
 }

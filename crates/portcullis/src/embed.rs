@@ -30,28 +30,28 @@ use std::time::Duration;
 
 use axum::Router;
 use portcullis_core::{Config, UpstreamTransport};
-use portcullis_gateway::Gateway;
-use portcullis_gateway::audit::AuditLog;
 use portcullis_gateway::auth::Authenticator;
 use portcullis_gateway::openapi::{EmbeddedApp, preflight};
+use portcullis_gateway::{Gateway, Ports};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// Mounts the gateway on an app. Build it with the config, how callers authenticate and where
-/// audit records go; then [`Mount::build`] with the app.
+/// Mounts the gateway on an app. Build it with the config, how callers authenticate and the
+/// ports (where audit records go, the clock); then [`Mount::build`] with the app.
 pub struct Mount {
     config: Config,
     auth: Authenticator,
-    audit: AuditLog,
+    ports: Ports,
     base_dir: PathBuf,
 }
 
 impl Mount {
-    pub fn new(config: Config, auth: Authenticator, audit: AuditLog) -> Mount {
+    /// `auth` and `ports` as [`crate::local_state`] opens them, or your own.
+    pub fn new(config: Config, auth: Authenticator, ports: Ports) -> Mount {
         Mount {
             config,
             auth,
-            audit,
+            ports,
             base_dir: PathBuf::from("."),
         }
     }
@@ -101,7 +101,7 @@ impl Mount {
             self.config,
             self.base_dir,
             self.auth,
-            self.audit,
+            self.ports,
             shutdown.clone(),
             apps,
         );

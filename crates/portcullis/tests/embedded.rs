@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use portcullis::Config;
+use portcullis::DataDir;
 use portcullis::embed::Mount;
-use portcullis::gateway::{audit::AuditLog, auth::Authenticator};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -66,13 +66,14 @@ async fn serve(config: &str) -> Result<Served, String> {
     }));
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_toml(config).map_err(|e| e.to_string())?;
-    let (auth, token) = Authenticator::new(None, false)
+    let data = DataDir::open(dir.path().to_path_buf()).unwrap();
+    let (auth, ports) = portcullis::local_state(&config, &data).unwrap();
+    let (auth, token) = auth
         .with_dev_key(BTreeSet::from(["items:write".to_string()]))
         .unwrap();
-    let audit = AuditLog::open(dir.path().join("audit.jsonl")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap();
-    let (router, _gateway) = Mount::new(config, auth, audit)
+    let (router, _gateway) = Mount::new(config, auth, ports)
         .build(app, app::openapi(), local, CancellationToken::new())
         .await?;
     tokio::spawn(async move {

@@ -1,24 +1,20 @@
-//! API keys: issued, listed, rotated and revoked from the CLI, verified by the gateway on every
-//! request.
+//! API keys in SQLite: issued, listed, rotated and revoked from the CLI, found by the gateway
+//! (through the [`ApiKeyStore`] port) on every request.
 //!
-//! A token is `pcs_` followed by 64 hex digits (256 random bits). Only its SHA-256 is stored:
-//! with that much entropy a fast hash is as strong as a slow one, and verification stays in
-//! microseconds. A token is looked up by its hash, so an unknown token costs the same whether or
-//! not anything like it exists. Keys already looked up are remembered until the database
-//! changes: every verification asks SQLite whether any connection has written since
-//! (`PRAGMA data_version`), so a revocation or the end of a rotation grace period still takes
-//! effect at once in every running gateway, and expiry is checked against the clock each time.
+//! Only a token's SHA-256 is stored ([`portcullis_core::keys`] says why that is enough), and a
+//! token is looked up by its hash, so an unknown token costs the same whether or not anything
+//! like it exists. Keys already looked up are remembered until the database changes: every
+//! lookup asks SQLite whether any connection has written since (`PRAGMA data_version`), so a
+//! revocation or the end of a rotation grace period still takes effect at once in every running
+//! gateway. Whether a found key is still good is decided in core, with the time passed in.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+use portcullis_core::keys::{KeyInfo, TOKEN_PREFIX, check_key, token_hash};
+use portcullis_core::ports::{ApiKeyStore, StoreFailure};
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
-
-/// Every token starts with this, so a leaked one is recognisable (and scannable).
-pub const TOKEN_PREFIX: &str = "pcs_";
-const TOKEN_HEX_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,63 +31,6 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// Why a token was not accepted. The client is told only that it was not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum KeyRejection {
-    #[error("malformed token")]
-    Malformed,
-    #[error("unknown token")]
-    Unknown,
-    #[error("expired token")]
-    Expired,
-    #[error("revoked token")]
-    Revoked,
-    #[error("token replaced by rotation, and its grace period is over")]
-    Rotated,
-}
-
-/// A key as stored, without its token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub id: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    /// Unix seconds.
-    pub created_at: u64,
-    pub expires_at: Option<u64>,
-    pub revoked_at: Option<u64>,
-    /// Set on rotation: the old token works until then.
-    pub valid_until: Option<u64>,
-    /// Set on rotation: the key that replaced this one.
-    pub replaced_by: Option<String>,
-}
-
-impl KeyInfo {
-    /// `active`, `expired`, `revoked`, `rotating` or `rotated` at `now`.
-    pub fn state(&self, now: u64) -> &'static str {
-        match self.check(now) {
-            Ok(()) if self.valid_until.is_some() => "rotating",
-            Ok(()) => "active",
-            Err(KeyRejection::Revoked) => "revoked",
-            Err(KeyRejection::Rotated) => "rotated",
-            Err(_) => "expired",
-        }
-    }
-
-    fn check(&self, now: u64) -> Result<(), KeyRejection> {
-        if self.revoked_at.is_some_and(|t| t <= now) {
-            return Err(KeyRejection::Revoked);
-        }
-        if self.valid_until.is_some_and(|t| t <= now) {
-            return Err(KeyRejection::Rotated);
-        }
-        if self.expires_at.is_some_and(|t| t <= now) {
-            return Err(KeyRejection::Expired);
-        }
-        Ok(())
-    }
 }
 
 /// A new key and its token, which is shown once and never stored.
@@ -121,10 +60,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -133,12 +68,6 @@ fn random_hex(bytes: usize) -> Result<String, StoreError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| StoreError::Random(e.to_string()))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn well_formed(token: &str) -> bool {
-    token
-        .strip_prefix(TOKEN_PREFIX)
-        .is_some_and(|hex| hex.len() == TOKEN_HEX_LEN && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 const COLUMNS: &str =
@@ -237,7 +166,7 @@ impl KeyStore {
             params![
                 id,
                 name,
-                hash_token(&token).to_vec(),
+                token_hash(&token).to_vec(),
                 scopes.join(" "),
                 now as i64,
                 as_sql(expires_at)
@@ -285,7 +214,7 @@ impl KeyStore {
     /// for `grace_secs`, then stops.
     pub fn rotate(&self, id: &str, grace_secs: u64, now: u64) -> Result<IssuedKey, StoreError> {
         let old = self.get(id)?;
-        match old.check(now) {
+        match check_key(&old, now) {
             Ok(()) if old.replaced_by.is_none() => {}
             Ok(()) => {
                 return Err(StoreError::NotRotatable {
@@ -309,16 +238,8 @@ impl KeyStore {
         Ok(new)
     }
 
-    /// Checks a presented token at `now`.
-    pub fn verify(
-        &self,
-        token: &str,
-        now: u64,
-    ) -> Result<Result<KeyInfo, KeyRejection>, StoreError> {
-        if !well_formed(token) {
-            return Ok(Err(KeyRejection::Malformed));
-        }
-        let hash = hash_token(token);
+    /// The key whose token hashes to `hash`, if there is one.
+    pub fn find(&self, hash: &[u8; 32]) -> Result<Option<KeyInfo>, StoreError> {
         // The connection stays locked from the version check to the end, so a key read here
         // is never remembered under an older version than the one it was read at.
         let conn = self.conn();
@@ -331,8 +252,8 @@ impl KeyStore {
                 known.keys.clear();
                 known.version = version;
             }
-            if let Some(info) = known.keys.get(&hash) {
-                return Ok(info.check(now).map(|()| info.clone()));
+            if let Some(info) = known.keys.get(hash) {
+                return Ok(Some(info.clone()));
             }
         }
         let mut stmt = conn.prepare_cached(&format!(
@@ -344,23 +265,58 @@ impl KeyStore {
             })
             .optional()?;
         let Some((info, stored)) = found else {
-            return Ok(Err(KeyRejection::Unknown));
+            return Ok(None);
         };
-        if !constant_time_eq(&stored, &hash) {
-            return Ok(Err(KeyRejection::Unknown));
+        if !constant_time_eq(&stored, hash) {
+            return Ok(None);
         }
         let mut known = lock(&self.known);
         if known.keys.len() >= MAX_KNOWN {
             known.keys.clear();
         }
-        known.keys.insert(hash, info.clone());
-        Ok(info.check(now).map(|()| info))
+        known.keys.insert(*hash, info.clone());
+        Ok(Some(info))
+    }
+}
+
+impl ApiKeyStore for KeyStore {
+    fn find(&self, token_hash: &[u8; 32]) -> Result<Option<KeyInfo>, StoreFailure> {
+        KeyStore::find(self, token_hash).map_err(|e| StoreFailure(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use portcullis_core::keys::{KeyFailure, KeyRejection, verify_key};
+    use portcullis_core::ports::{Clock, ClockError};
+
     use super::*;
+
+    /// Verification as the gateway does it, at `now` (Unix seconds).
+    trait VerifyAt {
+        fn verify(&self, token: &str, now: u64) -> Result<Result<KeyInfo, KeyRejection>, String>;
+    }
+
+    struct At(u64);
+
+    impl Clock for At {
+        fn unix_ms(&self) -> Result<u64, ClockError> {
+            Ok(self.0 * 1000)
+        }
+        fn elapsed(&self) -> std::time::Duration {
+            std::time::Duration::ZERO
+        }
+    }
+
+    impl VerifyAt for KeyStore {
+        fn verify(&self, token: &str, now: u64) -> Result<Result<KeyInfo, KeyRejection>, String> {
+            match verify_key(self, &At(now), token) {
+                Ok(info) => Ok(Ok(info)),
+                Err(KeyFailure::Rejected(r)) => Ok(Err(r)),
+                Err(other) => Err(other.to_string()),
+            }
+        }
+    }
 
     fn store() -> (tempfile_dir::Dir, KeyStore) {
         let dir = tempfile_dir::Dir::new();

@@ -1,12 +1,17 @@
 //! Where Portcullis keeps its state on disk.
 //!
-//! The data directory holds what must outlive a process (keys, pins, approvals, the audit log, as
-//! those arrive). It is chosen by `--data-dir`, else `PORTCULLIS_DATA_DIR`, else `.portcullis/`
+//! The data directory holds what must outlive a process: the API keys ([`KeyStore`], the
+//! [`ApiKeyStore`](portcullis_core::ports::ApiKeyStore) port) and the audit log ([`AuditFile`],
+//! the [`AuditSink`](portcullis_core::ports::AuditSink) port); pins and approvals as those
+//! arrive. It is chosen by `--data-dir`, else `PORTCULLIS_DATA_DIR`, else `.portcullis/`
 //! beside the configuration file, and is created on first use, readable by its owner only.
 
+pub mod audit;
 pub mod keys;
 
-pub use keys::{IssuedKey, KeyInfo, KeyRejection, KeyStore, StoreError, TOKEN_PREFIX};
+pub use audit::AuditFile;
+pub use keys::{IssuedKey, KeyStore, StoreError};
+pub use portcullis_core::keys::{KeyInfo, KeyRejection, TOKEN_PREFIX};
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -104,6 +104,7 @@ async fn every_exit_path_leaves_exactly_one_record() {
     let outcomes: Vec<(String, String)> = gw
         .audit_lines()
         .iter()
+        .filter(|r| r["method"] == "tools/call")
         .map(|r| {
             (
                 r["tool"].as_str().unwrap_or("").to_string(),
@@ -151,19 +152,34 @@ async fn audit_verify_finds_the_tampered_record() {
             .unwrap();
     }
     client.cancel().await.unwrap();
-    assert_eq!(gw.audit_lines().len(), 5);
+    let records = gw.audit_lines();
+    let calls = records.iter().filter(|r| r["method"] == "tools/call");
+    assert_eq!(calls.count(), 5);
     let log = gw.dir.path().join(".portcullis/audit.jsonl");
     let (ok, out, _) = portcullis(&["audit", "verify", log.to_str().unwrap()]);
     assert!(ok, "{out}");
-    assert!(out.contains("ok, 5 records"), "{out}");
+    // Every request is on the record (the session's other requests and the barrier too).
+    assert!(
+        out.contains(&format!("ok, {} records", records.len() + 1)),
+        "{out}"
+    );
     let tampered = gw.dir.path().join("tampered.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines[2] = lines[2].replace("\"decision\":\"allowed\"", "\"decision\":\"denied\"");
+    let third_call = lines
+        .iter()
+        .position(|l| l.contains("\"method\":\"tools/call\""))
+        .unwrap()
+        + 2;
+    lines[third_call] =
+        lines[third_call].replace("\"decision\":\"allowed\"", "\"decision\":\"denied\"");
     std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
     let (ok, out, _) = portcullis(&["audit", "verify", tampered.to_str().unwrap()]);
     assert!(!ok);
-    assert!(out.contains("BROKEN at record 3"), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN at record {}", third_call + 1)),
+        "{out}"
+    );
     let (ok, tail, _) = portcullis(&["audit", "tail", "-n", "2", log.to_str().unwrap()]);
     assert!(ok);
     assert_eq!(tail.lines().count(), 2);
@@ -186,8 +202,14 @@ async fn the_chain_continues_across_restarts() {
     let b = client.call_tool(call("demo_echo", json!({"text": "b"})));
     b.await.unwrap();
     client.cancel().await.unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let records = gw2.audit_lines();
+    let calls: Vec<_> = records
+        .iter()
+        .filter(|r| r["method"] == "tools/call")
+        .collect();
+    assert_eq!(calls.len(), 2, "{records:?}");
     let log = data.join("audit.jsonl");
     let (ok, out, _) = portcullis(&["audit", "verify", log.to_str().unwrap()]);
-    assert!(ok && out.contains("ok, 2 records"), "{out}");
+    let whole = format!("ok, {} records", records.len() + 1);
+    assert!(ok && out.contains(&whole), "{out}");
 }

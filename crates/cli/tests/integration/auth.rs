@@ -408,6 +408,24 @@ fn stdio_session(
     Ok((names, answers))
 }
 
+/// Where the config allows anonymous callers, stdio without a key serves them public tools only.
+#[tokio::test]
+async fn stdio_without_a_key_is_anonymous_only_where_the_config_allows_it() {
+    let config =
+        matrix_config().replace("api_keys = true", "api_keys = true\nallow_anonymous = true");
+    let gw = Gateway::start_plain(&config, |_| {});
+    let (names, answers) = stdio_session(&gw.config_path(), None).unwrap();
+    assert_eq!(names, [PUBLIC]);
+    assert!(answers[0]["result"].is_object(), "{answers:?}");
+    assert_eq!(answers[1]["error"]["code"], -32602);
+    assert_eq!(answers[2]["error"]["code"], -32602);
+    let audit = gw.audit_lines();
+    let scoped = audit.iter().rev().find(|r| r["tool"] == SCOPED).unwrap();
+    assert_eq!(scoped["principal"], "anonymous");
+    assert_eq!(scoped["reason"], "scoped tool and anonymous caller");
+    assert_eq!(scoped["transport"], "stdio");
+}
+
 #[tokio::test]
 async fn the_fail_closed_matrix_over_stdio() {
     let gw = Gateway::start_plain(&matrix_config(), |_| {});
@@ -416,18 +434,15 @@ async fn the_fail_closed_matrix_over_stdio() {
     for (cell, token, expect, reason) in cells(&keys) {
         let outcome = stdio_session(&config, token.as_deref());
         match (expect, token) {
-            // Without a key the stdio caller is anonymous: public tools only.
+            // The config refuses anonymous callers, so without a key stdio does not start,
+            // and says how to pass one.
             (_, None) => {
-                let (names, answers) = outcome.unwrap();
-                assert_eq!(names, [PUBLIC], "{cell}");
-                assert!(answers[0]["result"].is_object(), "{cell}: {answers:?}");
-                assert_eq!(answers[1]["error"]["code"], -32602, "{cell}");
-                assert_eq!(answers[2]["error"]["code"], -32602, "{cell}");
-                let audit = gw.audit_lines();
-                let scoped = audit.iter().rev().find(|r| r["tool"] == SCOPED).unwrap();
-                assert_eq!(scoped["principal"], "anonymous");
-                assert_eq!(scoped["reason"], "scoped tool and anonymous caller");
-                assert_eq!(scoped["transport"], "stdio");
+                let refusal = outcome.expect_err(cell);
+                assert!(
+                    refusal.contains("allow_anonymous = false")
+                        && refusal.contains("PORTCULLIS_API_KEY=pcs_"),
+                    "{cell}: {refusal}"
+                );
             }
             (Expect::Unauthenticated { .. }, Some(_)) => {
                 let refusal = outcome.expect_err(cell);

@@ -29,11 +29,16 @@ pub fn fixture(name: &str) -> String {
         .into_owned()
 }
 
+/// How the barrier request of [`Gateway::audit_lines`] reads in the log.
+pub const BARRIER_METHOD: &str = "GET /audit-barrier";
+
 /// A running `portcullis serve`, stopped (by PID) when dropped.
 pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// Where its state is: `.portcullis/` beside the config, or `PORTCULLIS_DATA_DIR`.
+    pub data_dir: PathBuf,
     /// The throwaway key `--dev` printed, when started with it.
     pub dev_key: Option<String>,
 }
@@ -109,10 +114,15 @@ impl Gateway {
                 panic!("the gateway did not start; its log:\n{log}");
             }
         };
+        let data_dir = env
+            .iter()
+            .find(|(k, _)| *k == "PORTCULLIS_DATA_DIR")
+            .map_or_else(|| dir.path().join(".portcullis"), |(_, v)| PathBuf::from(v));
         Gateway {
             child,
             addr,
             dir,
+            data_dir,
             dev_key,
         }
     }
@@ -122,14 +132,49 @@ impl Gateway {
         self.dir.path().join("portcullis.toml")
     }
 
-    /// The audit log's lines so far (after giving the writer a moment).
+    /// The audit log's lines, once every request answered before this call is on the record:
+    /// a barrier request (a 404, which the edge records too) goes last, and the log is read
+    /// until its record is there. Barrier records are left out.
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {
-        std::thread::sleep(Duration::from_millis(150));
-        std::fs::read_to_string(self.dir.path().join(".portcullis/audit.jsonl"))
-            .unwrap_or_default()
+        let barrier = self.barrier_request_id();
+        let path = self.data_dir.join("audit.jsonl");
+        for _ in 0..1000 {
+            let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            if lines.iter().any(|r| r["request_id"] == barrier.as_str()) {
+                return lines
+                    .into_iter()
+                    .filter(|r| r["method"] != BARRIER_METHOD)
+                    .collect();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the barrier request {barrier} never reached the audit log");
+    }
+
+    /// Sends `GET /audit-barrier` and returns the request id the gateway gave it.
+    fn barrier_request_id(&self) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        write!(
+            stream,
+            "GET /audit-barrier HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("x-request-id")
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no x-request-id in {response}"))
     }
 
     /// `Authorization` value for the dev key.

@@ -5,17 +5,19 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, raw_upstream_config};
+use crate::harness::{BIN, create_key, raw_upstream_config};
 
 #[test]
 fn stdio_serves_a_legacy_session_with_every_tool_field() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("p.toml");
     std::fs::write(&config, raw_upstream_config(&["tasky", "plain"], "")).unwrap();
+    let (_, key) = create_key(&config, "stdio", "", &[]);
     let mut child = Command::new(BIN)
         .args(["stdio", "--config"])
         .arg(&config)
         .env("PORTCULLIS_LOG", "warn")
+        .env("PORTCULLIS_API_KEY", key)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

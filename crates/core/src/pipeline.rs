@@ -1,0 +1,527 @@
+//! The call pipeline: every `tools/call`, whichever transport it came on, goes through
+//! [`Pipeline::call_tool`], which reads top to bottom:
+//!
+//! ```text
+//! resolve → authorize → rate limit → guard arguments → approval → forward → guard result → redact
+//! ```
+//!
+//! Each phase either passes the call on or refuses it with a [`Refusal`]; whichever happens, the
+//! call's [`Exchange`] is settled once, and written when the request is done. Each phase hands
+//! the next a value only it can make — [`Authorized`] (policy), [`Admitted`] (the rate limit),
+//! [`Cleared`] (the guardrail, carrying the scanned arguments and the upstream the call was
+//! cleared for) — and an [`Upstream`] can only be called with a [`Cleared`], so forwarding a
+//! call that was not authorized, limited and scanned does not compile:
+//!
+//! ```compile_fail
+//! fn forge(upstream: &dyn portcullis_core::ports::Upstream) {
+//!     let call = portcullis_core::pipeline::Cleared {
+//!         upstream: "demo".into(),
+//!         upstream_tool: "refund".into(),
+//!         arguments: None,
+//!     };
+//!     let _ = upstream.call(call, None);
+//! }
+//! ```
+//!
+//! The pipeline does no I/O of its own: it consults the [ports](crate::ports).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::audit::{Decision, Outcome};
+use crate::catalogue::{Catalogue, PublishedTool};
+use crate::config::LimitSettings;
+use crate::exchange::Exchange;
+use crate::limits::{Draw, LimitKind, Limited};
+use crate::policy::{AccessRules, Authorized, Principal, authorize};
+use crate::ports::{
+    ApprovalQueue, BoxFuture, Checked, Clock, ContentGuard, Direction, ProgressSink, RateStore,
+    ScanContext, Upstream, UpstreamFailure,
+};
+use crate::redact::{Counts, Redactor};
+use crate::refusal::{Answer, Refusal};
+
+/// Who is calling, on which transport, through which endpoint.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub transport: &'static str,
+    /// The group endpoint the request came in on; `None` for the main endpoint.
+    pub group: Option<String>,
+    /// The client's address, when the transport has one.
+    pub source: Option<IpAddr>,
+}
+
+impl Caller {
+    /// Whose limits a call draws on: the principal, or for anonymous callers the principal at
+    /// their address (so one anonymous client cannot use up everyone's allowance).
+    pub fn limit_key(&self) -> String {
+        match (self.principal.is_verified(), self.source) {
+            (false, Some(ip)) => format!("{}@{ip}", self.principal.id),
+            _ => self.principal.id.clone(),
+        }
+    }
+}
+
+/// A call that passed the rate limit. Only the pipeline makes one.
+#[derive(Debug)]
+pub struct Admitted {
+    authorized: Authorized,
+}
+
+/// A call cleared to go upstream: authorized, admitted by the limits, its arguments scanned.
+/// Only the pipeline makes one, and an [`Upstream`] takes nothing else.
+#[derive(Debug)]
+pub struct Cleared {
+    upstream: String,
+    upstream_tool: String,
+    arguments: Option<Value>,
+}
+
+impl Cleared {
+    /// The upstream the call was cleared for.
+    pub fn upstream(&self) -> &str {
+        &self.upstream
+    }
+    /// The tool's name at its upstream.
+    pub fn upstream_tool(&self) -> &str {
+        &self.upstream_tool
+    }
+    /// The scanned arguments.
+    pub fn arguments(&self) -> Option<&Value> {
+        self.arguments.as_ref()
+    }
+    pub fn into_arguments(self) -> Option<Value> {
+        self.arguments
+    }
+}
+
+/// The rules and the ports the pipeline runs over.
+pub struct Pipeline {
+    pub access: AccessRules,
+    pub limits: LimitSettings,
+    pub redaction: Arc<Redactor>,
+    pub upstreams: HashMap<String, Arc<dyn Upstream>>,
+    pub rates: Arc<dyn RateStore>,
+    pub guard: Arc<dyn ContentGuard>,
+    pub approvals: Arc<dyn ApprovalQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A successful call: the result for the client, and how the record describes it.
+struct Answered {
+    result: Value,
+    outcome: Outcome,
+}
+
+impl Pipeline {
+    /// Every `tools/call` goes through here. The result is the upstream's result, scanned and
+    /// redacted, with `resultType`.
+    pub async fn call_tool(
+        &self,
+        tools: &Catalogue,
+        exchange: &Exchange,
+        caller: &Caller,
+        name: &str,
+        arguments: Option<Value>,
+        progress: Option<&dyn ProgressSink>,
+    ) -> Result<Value, Refusal> {
+        exchange.tool(name);
+        exchange.arguments(arguments.as_ref());
+        match self
+            .run(tools, exchange, caller, name, arguments, progress)
+            .await
+        {
+            Ok(Answered { result, outcome }) => {
+                let reason = match outcome {
+                    Outcome::ToolError => "the tool reported an error",
+                    _ => "ok",
+                };
+                exchange.settle(Decision::Allowed, outcome, reason.into(), json_len(&result));
+                Ok(result)
+            }
+            Err(refusal) => {
+                exchange.refuse(&refusal);
+                Err(refusal)
+            }
+        }
+    }
+
+    /// The phases, in order.
+    async fn run(
+        &self,
+        tools: &Catalogue,
+        exchange: &Exchange,
+        caller: &Caller,
+        name: &str,
+        arguments: Option<Value>,
+        progress: Option<&dyn ProgressSink>,
+    ) -> Result<Answered, Refusal> {
+        let tool = self.resolve(tools, caller, name)?;
+        exchange.upstream(&tool.upstream);
+        let authorized = self.authorize(caller, tool)?;
+        let admitted = self.limit(caller, tool, authorized)?;
+        let cleared = self
+            .guard_arguments(exchange, tool, admitted, arguments)
+            .await?;
+        self.approve(tool, &cleared, caller).await?;
+        let result = self.forward(exchange, tool, cleared, progress).await?;
+        let result = self.guard_result(exchange, tool, result).await?;
+        Ok(self.redact(exchange, result))
+    }
+
+    fn resolve<'t>(
+        &self,
+        tools: &'t Catalogue,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<&'t PublishedTool, Refusal> {
+        tools
+            .get(name)
+            .ok_or_else(|| self.unknown(caller, name, "not published".into()))
+    }
+
+    fn authorize(&self, caller: &Caller, tool: &PublishedTool) -> Result<Authorized, Refusal> {
+        authorize(
+            &self.access,
+            &caller.principal,
+            tool,
+            caller.group.as_deref(),
+        )
+        .map_err(|denial| self.unknown(caller, &tool.name, denial.to_string()))
+    }
+
+    fn limit(
+        &self,
+        caller: &Caller,
+        tool: &PublishedTool,
+        authorized: Authorized,
+    ) -> Result<Admitted, Refusal> {
+        let now = self.clock.elapsed();
+        self.rates
+            .acquire(&self.draws(caller, tool), now)
+            .map_err(|limited| Refusal::limited(limited, Decision::Denied, ""))?;
+        Ok(Admitted { authorized })
+    }
+
+    async fn guard_arguments(
+        &self,
+        exchange: &Exchange,
+        tool: &PublishedTool,
+        admitted: Admitted,
+        arguments: Option<Value>,
+    ) -> Result<Cleared, Refusal> {
+        let arguments = match arguments {
+            Some(value) => {
+                let checked = self.scan(exchange, tool, Direction::Arguments, value).await;
+                if let Some(message) = checked.refusal {
+                    return Err(Refusal::new(
+                        Answer::ToolError(message),
+                        Decision::Denied,
+                        Outcome::Blocked,
+                        "guardrail: prompt injection in the arguments".into(),
+                    ));
+                }
+                Some(checked.value)
+            }
+            None => None,
+        };
+        let authorized = admitted.authorized;
+        Ok(Cleared {
+            upstream: authorized.upstream().to_string(),
+            upstream_tool: authorized.upstream_tool().to_string(),
+            arguments,
+        })
+    }
+
+    async fn approve(
+        &self,
+        tool: &PublishedTool,
+        cleared: &Cleared,
+        caller: &Caller,
+    ) -> Result<(), Refusal> {
+        self.approvals
+            .decide(tool, cleared.arguments(), &caller.principal.id)
+            .await
+            .map_err(|reason| {
+                Refusal::new(
+                    Answer::ToolError("Portcullis refused this call: it was not approved.".into()),
+                    Decision::Denied,
+                    Outcome::Refused,
+                    format!("approval: {reason}"),
+                )
+            })
+    }
+
+    async fn forward(
+        &self,
+        exchange: &Exchange,
+        tool: &PublishedTool,
+        cleared: Cleared,
+        progress: Option<&dyn ProgressSink>,
+    ) -> Result<Value, Refusal> {
+        let Some(upstream) = self.upstreams.get(cleared.upstream()) else {
+            return Err(Refusal::new(
+                Answer::ToolError("this tool is unavailable right now".into()),
+                Decision::Allowed,
+                Outcome::Unavailable,
+                format!("no upstream `{}` is configured", tool.upstream),
+            ));
+        };
+        let guarded = progress.map(|client| GuardedProgress {
+            pipeline: self,
+            exchange,
+            tool,
+            client,
+        });
+        let outcome = upstream
+            .call(cleared, guarded.as_ref().map(|g| g as &dyn ProgressSink))
+            .await;
+        match outcome {
+            Ok(result) => Ok(result),
+            Err(UpstreamFailure::Rpc {
+                code,
+                mut message,
+                mut data,
+            }) => {
+                // An upstream's error is text the model reads, like a result.
+                let error = serde_json::json!({"message": &message, "data": &data});
+                let checked = self.scan(exchange, tool, Direction::Result, error).await;
+                if let Some(text) = checked.refusal {
+                    return Err(withheld(text, "the upstream's error"));
+                }
+                let mut counts = Counts::new();
+                message = self
+                    .redaction
+                    .redact_text(&message, &mut counts)
+                    .into_owned();
+                if let Some(data) = data.as_mut() {
+                    self.redaction.redact_value(data, &mut counts);
+                }
+                exchange.redactions(counts);
+                Err(Refusal::new(
+                    Answer::Upstream {
+                        code,
+                        message,
+                        data,
+                    },
+                    Decision::Allowed,
+                    Outcome::UpstreamError,
+                    format!("the upstream answered with error {code}"),
+                ))
+            }
+            Err(failure) => Err(upstream_failure(failure)),
+        }
+    }
+
+    async fn guard_result(
+        &self,
+        exchange: &Exchange,
+        tool: &PublishedTool,
+        result: Value,
+    ) -> Result<Value, Refusal> {
+        let Value::Object(mut result) = result else {
+            return Err(Refusal::new(
+                Answer::ToolError("the upstream sent an invalid tool result".into()),
+                Decision::Allowed,
+                Outcome::Unavailable,
+                format!(
+                    "upstream `{}` sent a result that is not an object",
+                    tool.upstream
+                ),
+            ));
+        };
+        // Legacy upstreams send no `resultType`; modern clients require it (and rmcp strips it
+        // for clients that negotiated an older revision).
+        result
+            .entry("resultType")
+            .or_insert_with(|| Value::String("complete".into()));
+        let checked = self
+            .scan(exchange, tool, Direction::Result, Value::Object(result))
+            .await;
+        match checked.refusal {
+            Some(text) => Err(withheld(text, "the result")),
+            None => Ok(checked.value),
+        }
+    }
+
+    fn redact(&self, exchange: &Exchange, mut result: Value) -> Answered {
+        let mut counts = Counts::new();
+        self.redaction.redact_value(&mut result, &mut counts);
+        exchange.redactions(counts);
+        let outcome = if result.get("isError") == Some(&Value::Bool(true)) {
+            Outcome::ToolError
+        } else {
+            Outcome::Ok
+        };
+        Answered { result, outcome }
+    }
+
+    /// Scans `value` and records what was found.
+    async fn scan(
+        &self,
+        exchange: &Exchange,
+        tool: &PublishedTool,
+        direction: Direction,
+        value: Value,
+    ) -> Checked {
+        let (request_id, principal, time) = exchange.identity();
+        let context = ScanContext {
+            request_id: &request_id,
+            principal: &principal,
+            time: &time,
+        };
+        let checked = self.guard.check(tool, direction, value, context).await;
+        exchange.findings(&checked.findings);
+        checked
+    }
+
+    /// A call the caller may not make: it reads as unknown, unless the caller has been refused
+    /// so often that the refusal itself is now rate limited (refusals cannot be hammered for
+    /// free either).
+    fn unknown(&self, caller: &Caller, name: &str, detail: String) -> Refusal {
+        match self.charge_refusal(caller) {
+            Ok(()) => Refusal::unknown_tool(name, detail),
+            Err(limited) => Refusal::limited(limited, Decision::Denied, detail),
+        }
+    }
+
+    fn charge_refusal(&self, caller: &Caller) -> Result<(), Limited> {
+        let Some(rate) = self.limits.per_caller else {
+            return Ok(());
+        };
+        let draw = Draw {
+            kind: LimitKind::PerCaller,
+            key: caller.limit_key(),
+            rate,
+            cost: 1.0,
+        };
+        self.rates.acquire(&[draw], self.clock.elapsed())
+    }
+
+    /// Counts a request refused for its credentials against its source address.
+    pub fn charge_unauthenticated(&self, source: &str) -> Result<(), Limited> {
+        let Some(rate) = self.limits.unauthenticated else {
+            return Ok(());
+        };
+        let draw = Draw {
+            kind: LimitKind::Unauthenticated,
+            key: source.to_string(),
+            rate,
+            cost: 1.0,
+        };
+        self.rates.acquire(&[draw], self.clock.elapsed())
+    }
+
+    /// The draws a call by `caller` to `tool` makes on the limits.
+    fn draws(&self, caller: &Caller, tool: &PublishedTool) -> Vec<Draw> {
+        let limits = &self.limits;
+        let who = &caller.limit_key();
+        let per_caller_tool = tool.rate.or(limits.per_caller_tool);
+        [
+            (LimitKind::PerCaller, who.clone(), limits.per_caller, 1.0),
+            (
+                LimitKind::PerCallerTool,
+                format!("{who} {}", tool.name),
+                per_caller_tool,
+                1.0,
+            ),
+            (LimitKind::PerTool, tool.name.clone(), limits.per_tool, 1.0),
+            (LimitKind::Global, String::new(), limits.global, 1.0),
+            (
+                LimitKind::Budget,
+                who.clone(),
+                limits.budget,
+                f64::from(tool.cost),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(kind, key, rate, cost)| {
+            rate.map(|rate| Draw {
+                kind,
+                key,
+                rate,
+                cost,
+            })
+        })
+        .collect()
+    }
+}
+
+fn withheld(text: String, what: &str) -> Refusal {
+    Refusal::new(
+        Answer::ToolError(text),
+        Decision::Allowed,
+        Outcome::Withheld,
+        format!("guardrail: prompt injection in {what}"),
+    )
+}
+
+/// What the client is told when an upstream gave no result; the detail is the operator's.
+fn upstream_failure(failure: UpstreamFailure) -> Refusal {
+    let (outcome, text) = match &failure {
+        UpstreamFailure::Timeout { timeout, .. } => (
+            Outcome::Timeout,
+            format!("the tool did not answer within {}s", timeout.as_secs_f32()),
+        ),
+        UpstreamFailure::Cancelled => (Outcome::Cancelled, "the call was cancelled".into()),
+        UpstreamFailure::Unavailable(_) => (
+            Outcome::Unavailable,
+            "this tool is unavailable right now; try again shortly".into(),
+        ),
+        UpstreamFailure::Refused(reason) => {
+            (Outcome::Unavailable, format!("the tool failed: {reason}"))
+        }
+        UpstreamFailure::Failed { .. } | UpstreamFailure::Rpc { .. } => {
+            (Outcome::Unavailable, "the tool failed".into())
+        }
+    };
+    Refusal::new(
+        Answer::ToolError(text),
+        Decision::Allowed,
+        outcome,
+        failure.to_string(),
+    )
+}
+
+/// An upstream's progress on its way to the client: scanned like a result (an injection in a
+/// progress message is withheld, the rest still relayed) and redacted.
+struct GuardedProgress<'a> {
+    pipeline: &'a Pipeline,
+    exchange: &'a Exchange,
+    tool: &'a PublishedTool,
+    client: &'a dyn ProgressSink,
+}
+
+impl ProgressSink for GuardedProgress<'_> {
+    fn send(&self, params: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let checked = self
+                .pipeline
+                .scan(self.exchange, self.tool, Direction::Result, params)
+                .await;
+            if checked.refusal.is_some() {
+                // Withheld; the findings are in the call's record.
+                return;
+            }
+            let mut params = checked.value;
+            let mut counts = Counts::new();
+            if let Some(Value::String(message)) = params.get_mut("message") {
+                *message = self
+                    .pipeline
+                    .redaction
+                    .redact_text(message, &mut counts)
+                    .into_owned();
+            }
+            self.exchange.redactions(counts);
+            self.client.send(params).await;
+        })
+    }
+}
+
+fn json_len(v: &Value) -> u64 {
+    serde_json::to_vec(v).map_or(0, |b| b.len() as u64)
+}

@@ -1,0 +1,195 @@
+//! The ports: the small traits through which the [pipeline](crate::pipeline) consults the world.
+//!
+//! Core defines them and never implements them with I/O. The gateway implements [`Upstream`]
+//! (MCP upstreams and the OpenAPI bridge), [`ContentGuard`] (the guardrail, off the async
+//! workers for large values, with its alert webhook), [`ProgressSink`] and [`Clock`]; the store
+//! crate implements [`AuditSink`] (the hash-chained file) and [`ApiKeyStore`] (SQLite); the
+//! in-memory [`Limiter`](crate::limits::Limiter) implements [`RateStore`]. Tests implement all
+//! of them in memory.
+//!
+//! [`PinStore`] and [`ApprovalQueue`] are the shapes the pinning and approval work plugs into;
+//! until then the pipeline's approval phase is [`NoApprovals`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::AuditRecord;
+use crate::catalogue::PublishedTool;
+use crate::guardrail::Finding;
+use crate::keys::KeyInfo;
+use crate::limits::{Draw, Limited};
+use crate::pipeline::Cleared;
+
+/// A future a port returns; boxed so that ports can be trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The clock could not be read (it stands before the Unix epoch). Whatever depends on the
+/// time — key expiry above all — is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the system clock cannot be read")]
+pub struct ClockError;
+
+/// The time, as the pipeline may know it: passed in, never read behind its back.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn unix_ms(&self) -> Result<u64, ClockError>;
+    /// Monotonic time since some fixed origin (rate limits, latencies).
+    fn elapsed(&self) -> Duration;
+}
+
+/// Where audit records go. `record` must not block on I/O: the sink queues.
+pub trait AuditSink: Send + Sync {
+    fn record(&self, record: AuditRecord);
+    /// Resolves once every record handed over before the call is durable.
+    fn flush(&self) -> BoxFuture<'_, ()>;
+}
+
+/// The key store could not answer. Authentication refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the key store failed: {0}")]
+pub struct StoreFailure(pub String);
+
+/// API keys by the SHA-256 of their token. Whether a found key is still good — expiry,
+/// revocation, rotation grace — is decided in core ([`crate::keys::check_key`]), with the
+/// time passed in.
+pub trait ApiKeyStore: Send + Sync {
+    fn find(&self, token_hash: &[u8; 32]) -> Result<Option<KeyInfo>, StoreFailure>;
+}
+
+/// Rate-limit buckets. Draws from every bucket named, or from none.
+pub trait RateStore: Send + Sync {
+    fn acquire(&self, draws: &[Draw], now: Duration) -> Result<(), Limited>;
+}
+
+impl RateStore for crate::limits::Limiter {
+    fn acquire(&self, draws: &[Draw], now: Duration) -> Result<(), Limited> {
+        crate::limits::Limiter::acquire(self, draws, now)
+    }
+}
+
+/// Why an upstream produced no result. Only the pipeline turns it into what a client sees.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpstreamFailure {
+    #[error("upstream `{0}` is not connected; it is being restarted")]
+    Unavailable(String),
+    #[error("upstream `{upstream}` did not answer within {}s", timeout.as_secs_f32())]
+    Timeout { upstream: String, timeout: Duration },
+    #[error("the call was cancelled")]
+    Cancelled,
+    /// The upstream answered with a JSON-RPC error.
+    #[error("upstream error {code}: {message}")]
+    Rpc {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
+    /// The gateway's side of the upstream refused the exchange (an answer over the size cap,
+    /// say); the reason names what is wrong, never a value, a URL or a transport error, and is
+    /// shown to the client.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Anything else; `detail` is for the operator only.
+    #[error("upstream `{upstream}` failed: {detail}")]
+    Failed { upstream: String, detail: String },
+}
+
+/// Where an upstream's progress notifications for one call go (the client, under its own
+/// progress token). The pipeline puts the guardrail and redaction in front of it.
+pub trait ProgressSink: Send + Sync {
+    /// `params` is the upstream's `notifications/progress` params.
+    fn send(&self, params: Value) -> BoxFuture<'_, ()>;
+}
+
+/// A source of tools: an MCP server or an HTTP API. It can only be called with a [`Cleared`]
+/// call, which only the pipeline makes.
+pub trait Upstream: Send + Sync {
+    /// Calls the tool the call was cleared for and returns the upstream's raw result. Dropping
+    /// the future cancels the call upstream.
+    fn call<'a>(
+        &'a self,
+        call: Cleared,
+        progress: Option<&'a dyn ProgressSink>,
+    ) -> BoxFuture<'a, Result<Value, UpstreamFailure>>;
+}
+
+/// Which part of a call is scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Arguments,
+    /// A result, an upstream's error, or a progress message: text the model will read.
+    Result,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Arguments => "arguments",
+            Direction::Result => "result",
+        }
+    }
+}
+
+/// Who a scan is for, for the log and alerts.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanContext<'a> {
+    pub request_id: &'a str,
+    pub principal: &'a str,
+    /// When the request came in (RFC 3339).
+    pub time: &'a str,
+}
+
+/// What a scan found, and whether the value may pass.
+#[derive(Debug)]
+pub struct Checked {
+    pub value: Value,
+    /// Recorded in the audit record.
+    pub findings: Vec<Finding>,
+    /// The message for the client when the value must not pass (it never quotes the value).
+    pub refusal: Option<String>,
+}
+
+/// The prompt-injection guardrail, in the mode the tool or the gateway sets.
+pub trait ContentGuard: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        tool: &'a PublishedTool,
+        direction: Direction,
+        value: Value,
+        context: ScanContext<'a>,
+    ) -> BoxFuture<'a, Checked>;
+}
+
+/// A human's decision on a call that needs one. The shape the approval work plugs into.
+pub trait ApprovalQueue: Send + Sync {
+    /// `Ok(())` lets the call go on; `Err(reason)` refuses it (timeouts and failures refuse).
+    fn decide<'a>(
+        &'a self,
+        tool: &'a PublishedTool,
+        arguments: Option<&'a Value>,
+        principal: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// The approval phase before the approval work lands: every call passes.
+pub struct NoApprovals;
+
+impl ApprovalQueue for NoApprovals {
+    fn decide<'a>(
+        &'a self,
+        _tool: &'a PublishedTool,
+        _arguments: Option<&'a Value>,
+        _principal: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Approved tool definitions by published name: the canonical SHA-256 of each. The shape the
+/// pinning work plugs into.
+pub trait PinStore: Send + Sync {
+    fn pinned(&self, tool: &str) -> Result<Option<String>, StoreFailure>;
+    fn pin(&self, tool: &str, hash: &str) -> Result<(), StoreFailure>;
+}

@@ -1,0 +1,285 @@
+//! The audit log on disk: one hash-chained JSON line per record (see
+//! [`portcullis_core::audit`]), appended by a writer thread in bursts a few milliseconds apart.
+//! Callers hand records over without waiting.
+//!
+//! # Several writers, one chain
+//!
+//! Every process that serves from a data directory — `serve`, a second `serve`, the `stdio`
+//! gateway a desktop client starts — appends to the same file, and the chain stays whole: a
+//! writer takes an exclusive lock on the file (`flock`) for each burst, re-reads the hash of the
+//! last line when the file is no longer the length it left it at (another writer appended),
+//! appends the burst in one `write`, and lets go. The lock is advisory: tools that edit the log
+//! by hand do not take it.
+//!
+//! # A writer that died mid-write
+//!
+//! A process killed while writing can leave an unfinished last line. The next writer, holding
+//! the lock, repairs the tail before it appends: a last line that is a whole sealed record and
+//! lacks only its newline gets the newline; anything else is cut off, and a record saying how
+//! many bytes were dropped is chained in its place. `audit verify` accepts a log whose only
+//! fault is such an unfinished last line, and says so.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use portcullis_core::audit::{AuditRecord, Decision, GENESIS, Outcome, line_hash, rfc3339, seal};
+use portcullis_core::ports::{AuditSink, BoxFuture};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long the writer lets records gather after writing a burst.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// How much of the end of the log is read at a time when looking for its last line.
+const TAIL_BLOCK: u64 = 16 * 1024;
+
+/// The sending side of the audit log; cheap to clone.
+#[derive(Clone)]
+pub struct AuditFile {
+    tx: mpsc::UnboundedSender<Message>,
+}
+
+enum Message {
+    Record(Box<AuditRecord>),
+    /// Answered once every record sent before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditFileError {
+    #[error("cannot open the audit log `{path}`: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot read the audit log `{path}`: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error(
+        "the last line of `{path}` is not a sealed audit record, so the chain cannot be continued; move the file aside to start a new log"
+    )]
+    NotSealed { path: PathBuf },
+}
+
+impl AuditFile {
+    /// Opens (creating if needed) the log at `path`, checks that its chain can be continued,
+    /// and starts the writer thread, which ends when every handle is dropped.
+    pub fn open(path: PathBuf) -> Result<AuditFile, AuditFileError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| AuditFileError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        let mut writer = Writer {
+            file,
+            path,
+            last: None,
+        };
+        // A log that cannot be continued stops the start, not the first write.
+        writer.append(&[])?;
+        let (tx, rx) = mpsc::unbounded_channel::<Message>();
+        std::thread::Builder::new()
+            .name("portcullis-audit".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| AuditFileError::Open {
+                path: PathBuf::new(),
+                source,
+            })?;
+        Ok(AuditFile { tx })
+    }
+}
+
+impl AuditSink for AuditFile {
+    fn record(&self, record: AuditRecord) {
+        if self.tx.send(Message::Record(Box::new(record))).is_err() {
+            tracing::error!("the audit log writer has stopped; a record was lost");
+        }
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        let (done, written) = oneshot::channel();
+        let sent = self.tx.send(Message::Flush(done)).is_ok();
+        Box::pin(async move {
+            if sent {
+                let _ = written.await;
+            }
+        })
+    }
+}
+
+struct Writer {
+    file: File,
+    path: PathBuf,
+    /// The file's length and last hash after this writer's last burst.
+    last: Option<(u64, String)>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
+        // Write whatever has queued up at once: one lock and one write for a burst.
+        while let Some(first) = rx.blocking_recv() {
+            let mut records = Vec::new();
+            let mut flushed = Vec::new();
+            let mut next = Some(first);
+            while let Some(message) = next {
+                match message {
+                    Message::Record(record) => records.push(*record),
+                    Message::Flush(done) => flushed.push(done),
+                }
+                next = rx.try_recv().ok();
+            }
+            if !records.is_empty()
+                && let Err(e) = self.append(&records)
+            {
+                tracing::error!(error = %e, lost = records.len(), "cannot write the audit log");
+            }
+            for done in flushed {
+                let _ = done.send(());
+            }
+            // Let the next records gather instead of waking this thread for each one: under
+            // load the wake-ups cost more than the writing. A record waits at most this long.
+            std::thread::sleep(GATHER);
+        }
+    }
+
+    /// Appends `records` under the file lock, chained to whatever line is last now.
+    fn append(&mut self, records: &[AuditRecord]) -> Result<(), AuditFileError> {
+        self.file.lock().map_err(|e| self.read_error(e))?;
+        let appended = self.append_locked(records);
+        if let Err(e) = self.file.unlock() {
+            tracing::error!(error = %e, "cannot release the audit log's lock");
+        }
+        appended
+    }
+
+    fn append_locked(&mut self, records: &[AuditRecord]) -> Result<(), AuditFileError> {
+        let len = self.file.metadata().map_err(|e| self.read_error(e))?.len();
+        let (mut prev, mut out) = match &self.last {
+            Some((at, hash)) if *at == len => (hash.clone(), Vec::new()),
+            _ => self.tail(len)?,
+        };
+        for record in records {
+            let (line, hash) = seal(record, &prev);
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+            prev = hash;
+        }
+        if !out.is_empty() {
+            self.file.write_all(&out).map_err(|e| self.read_error(e))?;
+        }
+        let len = self.file.metadata().map_err(|e| self.read_error(e))?.len();
+        self.last = Some((len, prev));
+        Ok(())
+    }
+
+    /// The hash to chain to when the file is `len` bytes long, and what must be written
+    /// before the next record to repair an unfinished last line.
+    fn tail(&mut self, len: u64) -> Result<(String, Vec<u8>), AuditFileError> {
+        let (start, tail) = self.read_tail(len)?;
+        // `tail` holds the last whole line (if any) and whatever follows its newline.
+        let body_end = tail.iter().rposition(|&b| b == b'\n');
+        let (whole, unfinished) = match body_end {
+            Some(end) => {
+                let before = tail[..end].iter().rposition(|&b| b == b'\n');
+                (&tail[before.map_or(0, |b| b + 1)..end], &tail[end + 1..])
+            }
+            None => (&tail[..0], &tail[..]),
+        };
+        let hash_of = |line: &[u8]| {
+            std::str::from_utf8(line)
+                .ok()
+                .and_then(line_hash)
+                .map(str::to_string)
+        };
+        if !unfinished.is_empty() {
+            if let Some(hash) = hash_of(unfinished) {
+                // A whole record that lacks only its newline.
+                return Ok((hash, b"\n".to_vec()));
+            }
+            let cut = start + body_end.map_or(0, |e| e as u64 + 1);
+            self.file.set_len(cut).map_err(|e| self.read_error(e))?;
+            let dropped = len - cut;
+            tracing::warn!(
+                path = %self.path.display(),
+                dropped,
+                "the audit log ended in an unfinished record (a writer stopped mid-write); cut it off"
+            );
+            let prev = if whole.is_empty() {
+                GENESIS.to_string()
+            } else {
+                hash_of(whole).ok_or_else(|| self.not_sealed())?
+            };
+            let (line, hash) = seal(&repair_record(dropped), &prev);
+            let mut out = line.into_bytes();
+            out.push(b'\n');
+            return Ok((hash, out));
+        }
+        if whole.is_empty() {
+            return Ok((GENESIS.to_string(), Vec::new()));
+        }
+        let hash = hash_of(whole).ok_or_else(|| self.not_sealed())?;
+        Ok((hash, Vec::new()))
+    }
+
+    /// Reads backwards from the end until the bytes read hold a whole line before the last
+    /// newline (or reach the start); returns where they start and the bytes.
+    fn read_tail(&mut self, len: u64) -> Result<(u64, Vec<u8>), AuditFileError> {
+        let mut start = len;
+        let mut tail: Vec<u8> = Vec::new();
+        loop {
+            // Two newlines: the whole line before the last one is in `tail`.
+            if start == 0 || tail.iter().filter(|&&b| b == b'\n').count() >= 2 {
+                return Ok((start, tail));
+            }
+            let from = start.saturating_sub(TAIL_BLOCK);
+            let mut block = vec![0u8; (start - from) as usize];
+            self.file
+                .seek(SeekFrom::Start(from))
+                .and_then(|_| self.file.read_exact(&mut block))
+                .map_err(|e| self.read_error(e))?;
+            block.extend_from_slice(&tail);
+            tail = block;
+            start = from;
+        }
+    }
+
+    fn read_error(&self, source: io::Error) -> AuditFileError {
+        AuditFileError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn not_sealed(&self) -> AuditFileError {
+        AuditFileError::NotSealed {
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// The record chained where an unfinished one was cut off.
+fn repair_record(dropped: u64) -> AuditRecord {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    AuditRecord {
+        time: rfc3339(ms),
+        request_id: "audit-repair".into(),
+        transport: "internal",
+        principal: "portcullis".into(),
+        principal_kind: "gateway",
+        method: "audit/repair".into(),
+        decision: Decision::Allowed,
+        outcome: Outcome::Ok,
+        reason: format!(
+            "cut off {dropped} bytes of an unfinished record left by a writer that stopped mid-write"
+        ),
+        ..AuditRecord::default()
+    }
+}
