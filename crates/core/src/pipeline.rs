@@ -525,3 +525,6 @@ impl ProgressSink for GuardedProgress<'_> {
 fn json_len(v: &Value) -> u64 {
     serde_json::to_vec(v).map_or(0, |b| b.len() as u64)
 }
+
+#[cfg(test)]
+mod tests;

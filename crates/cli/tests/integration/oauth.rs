@@ -546,8 +546,21 @@ async fn step_up_shows_every_tool_and_names_every_scope_a_call_needs() {
         "refunded 5 cents on INV-1"
     );
     let records = gw.audit_lines();
-    assert!(records.iter().any(|r| r["outcome"] == "refused"
-        && r["reason"].as_str().unwrap().contains("insufficient scope")));
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "one record for the refusal: {records:?}");
+    let refused = refused[0];
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient scope")
+    );
+    assert_eq!(refused["tool"], "demo_refund", "which tool: {refused}");
+    assert_eq!(refused["principal_kind"], "oauth", "who: {refused}");
+    assert_ne!(refused["principal"], "unauthenticated", "who: {refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
