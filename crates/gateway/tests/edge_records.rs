@@ -1,6 +1,7 @@
 //! The HTTP router in-process (`tower::ServiceExt::oneshot`), over an in-memory audit sink, a
 //! fake key store and tokio's paused clock: every refusal at the edge answers as the spec asks
 //! and leaves exactly one record, with the principal once it is known.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
