@@ -283,3 +283,98 @@ fn repair_record(dropped: u64) -> AuditRecord {
         ..AuditRecord::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portcullis_core::audit::verify_log;
+
+    use super::*;
+
+    fn record(n: usize) -> AuditRecord {
+        AuditRecord {
+            request_id: format!("r-{n}"),
+            method: "tools/call".into(),
+            ..AuditRecord::default()
+        }
+    }
+
+    fn temp_log() -> (PathBuf, impl Drop) {
+        struct Gone(PathBuf);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        let dir = std::env::temp_dir().join(format!("pc-audit-{}", portcullis_core::hex(&bytes)));
+        std::fs::create_dir_all(&dir).unwrap();
+        (dir.join("audit.jsonl"), Gone(dir))
+    }
+
+    #[tokio::test]
+    async fn two_writers_on_one_file_keep_one_chain() {
+        let (path, _gone) = temp_log();
+        let a = AuditFile::open(path.clone()).unwrap();
+        let b = AuditFile::open(path.clone()).unwrap();
+        for n in 0..200 {
+            if n % 3 == 0 { &b } else { &a }.record(record(n));
+            if n % 17 == 0 {
+                a.flush().await;
+            }
+        }
+        a.flush().await;
+        b.flush().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let check = verify_log(&text).unwrap();
+        assert_eq!((check.records, check.unfinished), (200, 0));
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_last_line_is_cut_off_and_the_cut_recorded() {
+        let (path, _gone) = temp_log();
+        let log = AuditFile::open(path.clone()).unwrap();
+        for n in 0..3 {
+            log.record(record(n));
+        }
+        log.flush().await;
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() - 25]).unwrap();
+        let log = AuditFile::open(path.clone()).unwrap();
+        log.record(record(3));
+        log.flush().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let check = verify_log(&text).unwrap();
+        assert_eq!((check.records, check.unfinished), (4, 0), "{text}");
+        assert!(text.contains("\"method\":\"audit/repair\""));
+        assert!(!text.contains("\"r-2\""), "the torn record is gone");
+    }
+
+    #[tokio::test]
+    async fn a_last_record_missing_only_its_newline_is_kept() {
+        let (path, _gone) = temp_log();
+        let log = AuditFile::open(path.clone()).unwrap();
+        log.record(record(0));
+        log.flush().await;
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.trim_end()).unwrap();
+        let log = AuditFile::open(path.clone()).unwrap();
+        log.record(record(1));
+        log.flush().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(verify_log(&text).unwrap().records, 2);
+        assert!(!text.contains("audit/repair"));
+    }
+
+    #[test]
+    fn a_log_whose_last_line_is_not_a_record_is_refused_at_open() {
+        let (path, _gone) = temp_log();
+        std::fs::write(&path, "{\"hand\":\"edited\"}\n").unwrap();
+        assert!(matches!(
+            AuditFile::open(path),
+            Err(AuditFileError::NotSealed { .. })
+        ));
+    }
+}

@@ -185,6 +185,16 @@ impl Gateway {
         )
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the gateway with SIGKILL (by PID), if it still runs, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+
     /// Sends SIGTERM (by PID) and waits for the gateway to exit; true when it exited cleanly.
     pub fn terminate(&mut self) -> bool {
         let pid = self.child.id().to_string();
