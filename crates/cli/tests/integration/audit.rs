@@ -252,7 +252,6 @@ fn stdio_calls(config: &std::path::Path, data: &std::path::Path, key: &str, call
         answered += 1;
         line.clear();
     }
-    drop(send);
     drop(stdin);
     assert!(child.wait().unwrap().success());
     answered - 1
