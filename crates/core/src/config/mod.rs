@@ -1,0 +1,430 @@
+//! The configuration file: what an operator writes, and the validated form the gateway runs on.
+//!
+//! Loading happens in two stages. The TOML text is deserialized into the `Raw*` structs, with
+//! every key that no struct knows collected (not skipped); then [`Config::from_raw`] checks the
+//! whole thing and reports *every* problem at once, each with its path (`upstreams.demo.command`)
+//! and what to do about it. Only a configuration with no problem becomes a [`Config`].
+//!
+//! Secure defaults live here, in code, and are documented per field: nothing is exposed unless an
+//! `[[expose]]` entry names it, and an exposed tool is destructive unless declared read-only.
+//!
+//! This module never touches the file system: secrets named by path or environment variable are
+//! carried as [`SecretSource`] and resolved by the gateway.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use ipnet::IpNet;
+
+use crate::duration::parse_duration;
+use crate::exposure::{ExposeRule, Exposure, ToolPattern};
+use crate::guardrail::{Guardrail, Mode, ToolModes};
+use crate::limits::Rate;
+use crate::policy::{AccessRules, Group};
+use crate::redact::{RedactionSettings, Redactor};
+
+mod auth;
+mod content;
+mod gateway;
+mod limits;
+mod upstreams;
+
+pub use auth::*;
+pub use content::*;
+pub use gateway::*;
+pub use limits::*;
+pub use upstreams::*;
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Where the problem is, as a dotted path (`upstreams.demo.command`, `expose[0].tools[1]`).
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a configuration file; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "the configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: RawGateway,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    upstreams: BTreeMap<String, RawUpstream>,
+    #[serde(default)]
+    expose: Vec<RawExpose>,
+    #[serde(default)]
+    groups: BTreeMap<String, RawGroup>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    redaction: RawRedaction,
+    #[serde(default)]
+    guardrail: RawGuardrail,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawGroup {
+    tools: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawExpose {
+    upstream: String,
+    tools: Vec<String>,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    destructive: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
+    rate: Option<String>,
+    cost: Option<u32>,
+    guardrail: Option<RawToolModes>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: GatewaySettings,
+    pub auth: AuthSettings,
+    /// Upstreams in name order.
+    pub upstreams: Vec<UpstreamSpec>,
+    pub exposure: Exposure,
+    /// Deny rules and groups, applied on top of exposure.
+    pub access: AccessRules,
+    pub limits: LimitSettings,
+    /// The compiled `[redaction]` rules, applied to every result and error leaving the gateway.
+    pub redaction: Arc<Redactor>,
+    pub guardrail: GuardrailSettings,
+}
+
+impl Config {
+    /// Parses and validates a configuration file's text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut unknown = Vec::new();
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| single("(file)", e))?;
+        let raw: RawConfig = serde_ignored::deserialize(deserializer, |path| {
+            unknown.push(path.to_string());
+        })
+        .map_err(|e| single("(file)", e))?;
+        let mut problems: Vec<ConfigProblem> = unknown
+            .into_iter()
+            .map(|path| ConfigProblem {
+                path,
+                message: "unknown key; remove it or check its spelling".into(),
+            })
+            .collect();
+        match Config::from_raw(raw, &mut problems) {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    fn from_raw(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Option<Config> {
+        let mut p = Problems(problems);
+        let gateway = gateway_settings(raw.gateway, &mut p);
+        let auth = auth_settings(raw.auth, &mut p);
+        let upstreams: Vec<UpstreamSpec> = raw
+            .upstreams
+            .into_iter()
+            .filter_map(|(name, up)| upstream_spec(name, up, &gateway.separator, &mut p))
+            .collect();
+        let mut rules = Vec::new();
+        for (i, e) in raw.expose.into_iter().enumerate() {
+            let path = format!("expose[{i}]");
+            if !upstreams.iter().any(|u| u.name == e.upstream) {
+                p.add(
+                    format!("{path}.upstream"),
+                    format!(
+                        "no upstream named `{}`; define [upstreams.{}] or fix the name",
+                        e.upstream, e.upstream
+                    ),
+                );
+            }
+            if e.tools.is_empty() {
+                p.add(
+                    format!("{path}.tools"),
+                    "empty list; name at least one tool (exact name or glob)",
+                );
+            }
+            let patterns = patterns(&e.tools, &format!("{path}.tools"), &mut p);
+            for (j, scope) in e.scopes.iter().enumerate() {
+                if !is_valid_scope(scope) {
+                    p.add(
+                        format!("{path}.scopes[{j}]"),
+                        format!(
+                            "`{}` is not a scope; scopes are non-empty and printable, without spaces or quotes",
+                            scope.escape_debug()
+                        ),
+                    );
+                }
+            }
+            match (e.read_only, e.destructive) {
+                (true, true) => p.add(
+                    path.clone(),
+                    "`read_only` and `destructive` are both true; a tool is one or the other",
+                ),
+                (false, false) => p.add(
+                    path.clone(),
+                    "tools are treated as destructive unless declared read-only: set \
+                     `read_only = true` if they only read, or `destructive = true` to expose \
+                     them as destructive on purpose",
+                ),
+                _ => {}
+            }
+            let rate = e.rate.as_deref().and_then(|r| match Rate::parse(r) {
+                Ok(rate) => Some(rate),
+                Err(msg) => {
+                    p.add(format!("{path}.rate"), msg);
+                    None
+                }
+            });
+            if e.cost == Some(0) {
+                p.add(format!("{path}.cost"), "must be at least 1");
+            }
+            let guardrail = e.guardrail.map_or_else(ToolModes::default, |m| ToolModes {
+                arguments: mode(m.arguments, &format!("{path}.guardrail.arguments"), &mut p),
+                results: mode(m.results, &format!("{path}.guardrail.results"), &mut p),
+            });
+            rules.push(ExposeRule {
+                upstream: e.upstream,
+                patterns,
+                read_only: e.read_only && !e.destructive,
+                scopes: e.scopes.into_iter().collect(),
+                rate,
+                cost: e.cost.unwrap_or(1).max(1),
+                guardrail,
+            });
+        }
+        let mut groups = BTreeMap::new();
+        for (name, g) in raw.groups {
+            let path = format!("groups.{name}");
+            if !is_valid_group_name(&name) {
+                p.add(
+                    path.clone(),
+                    "group names are 1 to 32 ASCII letters, digits, `_` or `-` (they name a URL path)",
+                );
+            }
+            if g.tools.is_empty() {
+                p.add(
+                    format!("{path}.tools"),
+                    "empty list; name the published tools (exact names or globs) the group offers",
+                );
+            }
+            let allow = patterns(&g.tools, &format!("{path}.tools"), &mut p);
+            let deny = patterns(&g.deny, &format!("{path}.deny"), &mut p);
+            groups.insert(name, Group { allow, deny });
+        }
+        let access = AccessRules::new(
+            upstreams
+                .iter()
+                .map(|u| (u.name.clone(), u.deny.clone()))
+                .collect(),
+            groups,
+        );
+        let limits = limit_settings(raw.limits, &mut p);
+        let redaction = redaction(raw.redaction, &mut p)?;
+        let guardrail = guardrail_settings(raw.guardrail, &mut p)?;
+        Some(Config {
+            gateway,
+            auth,
+            upstreams,
+            exposure: Exposure::new(rules),
+            access,
+            limits,
+            redaction,
+            guardrail,
+        })
+    }
+}
+
+/// A duration above zero at `path`, or `default` when absent (or wrong, with the problem noted).
+fn positive_duration(
+    text: Option<&str>,
+    path: &str,
+    default: Duration,
+    p: &mut Problems<'_>,
+) -> Duration {
+    match text.map(parse_duration) {
+        None => default,
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            p.add(path, "must be longer than zero");
+            default
+        }
+        Some(Err(msg)) => {
+            p.add(path, msg);
+            default
+        }
+    }
+}
+
+fn patterns(texts: &[String], path: &str, p: &mut Problems<'_>) -> Vec<ToolPattern> {
+    let mut out = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        match ToolPattern::parse(t) {
+            Ok(pat) => out.push(pat),
+            Err(msg) => p.add(format!("{path}[{i}]"), msg),
+        }
+    }
+    out
+}
+
+/// RFC 6749 `scope-token`: printable ASCII without space, `"` or `\`.
+fn is_valid_scope(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+fn is_valid_group_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn single(path: &str, e: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        problems: vec![ConfigProblem {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        }],
+    }
+}
+
+struct Problems<'a>(&'a mut Vec<ConfigProblem>);
+
+impl Problems<'_> {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every problem the config text has, as `path: message`.
+    pub(super) fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Ok(_) => vec![],
+            Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_config_is_valid_and_exposes_nothing() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.gateway.listen, "127.0.0.1:8080");
+        assert!(c.gateway.allowed_origins.is_empty());
+        assert!(c.exposure.decide("any", "tool").is_none());
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_path() {
+        let p = problems(
+            r#"
+            [gateway]
+            listen = "everywhere"
+            colour = "blue"
+
+            [upstreams.demo]
+            kind = "stdio"
+            comand = "x"
+
+            [upstreams.web]
+            kind = "http"
+            url = "ftp://x"
+            command = "y"
+            headers.Authorization = { env = "A", file = "b" }
+
+            [[expose]]
+            upstream = "nope"
+            tools = ["echo", "[bad"]
+            "#,
+        );
+        let joined = p.join("\n");
+        for needle in [
+            "gateway.colour: unknown key",
+            "upstreams.demo.comand: unknown key",
+            "gateway.listen: `everywhere` is not an address",
+            "upstreams.demo.command: missing",
+            "upstreams.web.url: missing or not an http(s) URL",
+            "upstreams.web.command: not used by kind = \"http\"",
+            "upstreams.web.headers.Authorization: give exactly one of",
+            "expose[0].upstream: no upstream named `nope`",
+            "expose[0].tools[1]:",
+            "expose[0]: tools are treated as destructive unless declared read-only",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in\n{joined}");
+        }
+        assert_eq!(p.len(), 10, "{joined}");
+    }
+
+    #[test]
+    fn destructive_and_read_only_are_exclusive() {
+        let p = problems(
+            r#"
+            [upstreams.a]
+            kind = "stdio"
+            command = "x"
+            [[expose]]
+            upstream = "a"
+            tools = ["t"]
+            read_only = true
+            destructive = true
+            "#,
+        );
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("both true"));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let p = problems("[gateway\nlisten=");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("(file):"), "{p:?}");
+    }
+}
