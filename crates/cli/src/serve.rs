@@ -1,0 +1,184 @@
+//! `portcullis serve` and `portcullis stdio`: the gateway on its HTTP endpoint, or for one client
+//! on stdin/stdout, wired to the state in the data directory.
+
+use super::*;
+
+pub(crate) async fn serve(
+    config: Config,
+    base_dir: PathBuf,
+    dir: &DataDir,
+    listen: Option<SocketAddr>,
+    dev: bool,
+) -> anyhow::Result<()> {
+    let mut addr = match listen {
+        Some(a) => a,
+        None => config
+            .gateway
+            .listen
+            .parse()
+            .context("gateway.listen is not an address")?,
+    };
+    let (mut auth, ports) = portcullis::local_state(&config, dir)?;
+    let mut dev_token = None;
+    if dev {
+        addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let (with_dev, token) = auth
+            .with_dev_key(config.exposure.scopes())
+            .map_err(anyhow::Error::msg)?;
+        auth = with_dev;
+        dev_token = Some(token);
+    } else if !config.auth.any_configured() {
+        bail!(
+            "no authentication is configured, so anyone who can reach the gateway could call its \
+             tools. Set `[auth] api_keys = true` and issue keys with `portcullis keys create`, or \
+             run with --dev to try Portcullis on this machine only"
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    if !config.auth.issuers.is_empty() {
+        let resource = config
+            .auth
+            .resource
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}/mcp"));
+        let verifier = Arc::new(
+            TokenVerifier::new(resource.clone(), &config.auth.issuers)
+                .map_err(anyhow::Error::msg)?,
+        );
+        verifier.keep_fresh(shutdown.child_token());
+        auth = auth.with_tokens(verifier);
+        println!("OAuth resource: {resource}");
+    }
+    let gateway = Gateway::start(config, base_dir, auth, ports, shutdown.clone());
+    gateway.wait_ready(Duration::from_secs(10)).await;
+    log_published(&gateway);
+    if let Some(token) = dev_token {
+        eprintln!(
+            "\n  WARNING: development mode. Listening on {bound} only, with a throwaway key that \
+             holds every scope\n  the config mentions. It stops working when this process \
+             ends. Do not use --dev in production.\n"
+        );
+        println!("dev key: {token}");
+    }
+    println!("listening on {bound}");
+    println!("MCP endpoint: http://{bound}/mcp");
+    tokio::spawn(report_limits(
+        gateway.clone(),
+        dir.limits_status(),
+        shutdown.clone(),
+    ));
+    let app = portcullis::http::router(gateway.clone(), shutdown.clone(), bound);
+    let signal_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal_shutdown.cancel();
+    });
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await;
+    gateway.shutdown().await;
+    result.context("the HTTP server failed")
+}
+
+/// Every second, writes the limits in use to the data directory (for `limits status`), and
+/// now and then forgets buckets that are full again.
+pub(crate) async fn report_limits(
+    gateway: Arc<Gateway>,
+    path: PathBuf,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        n += 1;
+        if n.is_multiple_of(30) {
+            gateway.evict_idle_limits();
+        }
+        let usage: Vec<serde_json::Value> = gateway
+            .limit_usage()
+            .into_iter()
+            .map(|u| {
+                serde_json::json!({"limit": u.kind.as_str(), "key": u.key,
+                    "used": (u.used * 100.0).round() / 100.0, "capacity": u.capacity})
+            })
+            .collect();
+        let snapshot = serde_json::json!({"time": rfc3339(now_secs() * 1000), "at": now_secs(), "usage": usage});
+        let tmp = path.with_extension("tmp");
+        let written =
+            std::fs::write(&tmp, snapshot.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write the limits status");
+        }
+    }
+}
+
+pub(crate) fn log_published(gateway: &Gateway) {
+    for (name, scopes) in gateway.published() {
+        if scopes.is_empty() {
+            tracing::warn!(tool = %name, "published as a public tool: it requires no scope");
+        } else {
+            tracing::info!(tool = %name, scopes = %scopes.join(" "), "published");
+        }
+    }
+}
+
+pub(crate) async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> anyhow::Result<()> {
+    let token = std::env::var("PORTCULLIS_API_KEY")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if token.is_none() && !config.auth.allow_anonymous {
+        bail!(
+            "this config refuses anonymous callers (`[auth] allow_anonymous = false`), and no key \
+             was given: pass one in the environment, PORTCULLIS_API_KEY=pcs_… portcullis stdio \
+             --config FILE (issue one with `portcullis keys create`)"
+        );
+    }
+    let (auth, ports) = portcullis::local_state(&config, dir)?;
+    if let Some(token) = &token
+        && let Err(failure) = auth.token(token)
+    {
+        let recorder = portcullis::gateway::context::Recorder {
+            sink: ports.audit.clone(),
+            clock: ports.clock.clone(),
+        };
+        recorder
+            .begin("stdio", None, "stdio".into())
+            .refuse(&failure.refusal());
+        ports.audit.flush().await;
+        bail!("PORTCULLIS_API_KEY was not accepted ({failure}); refusing to serve");
+    }
+    let shutdown = CancellationToken::new();
+    let gateway = Gateway::start(config, base_dir, auth, ports, shutdown);
+    gateway.wait_ready(Duration::from_secs(10)).await;
+    log_published(&gateway);
+    let served = portcullis::stdio::serve_stdio(gateway.clone(), token).await;
+    gateway.shutdown().await;
+    served.map_err(anyhow::Error::msg)
+}
+
+pub(crate) async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
