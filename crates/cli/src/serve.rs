@@ -78,6 +78,13 @@ pub(crate) async fn serve(
         tracing::info!("shutting down");
         signal_shutdown.cancel();
     });
+    // Answers go out in more than one write (an event stream's headers, then its events):
+    // without TCP_NODELAY, Nagle holds the later writes until the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -50,8 +50,15 @@ impl CatalogueState {
             .clone()
     }
 
-    /// Records a new listing of one upstream and republishes.
-    pub fn update(&self, upstream: &str, tools: Vec<Value>, first_seen: BTreeSet<String>) {
+    /// Records a new listing of one upstream and republishes. `bridged`: the definitions were
+    /// made by the gateway's OpenAPI bridge (see [`UpstreamListing::bridged`]).
+    pub fn update(
+        &self,
+        upstream: &str,
+        tools: Vec<Value>,
+        first_seen: BTreeSet<String>,
+        bridged: bool,
+    ) {
         let mut listings = self
             .listings
             .lock()
@@ -63,6 +70,7 @@ impl CatalogueState {
                 prefix: self.prefixes.get(upstream).cloned().unwrap_or_default(),
                 tools,
                 first_seen,
+                bridged,
             },
         );
         let all: Vec<UpstreamListing> = listings.values().cloned().collect();

@@ -55,6 +55,8 @@ const MODERN: &str = "2026-07-28";
 
 struct Mcp {
     gateway: Arc<Gateway>,
+    /// Who opened each legacy session: a session is served only to its own principal.
+    sessions: SessionOwners,
     main: StreamableHttpService<GatewayServer, LocalSessionManager>,
     groups: HashMap<String, StreamableHttpService<GatewayServer, LocalSessionManager>>,
     max_body_bytes: usize,
@@ -109,6 +111,7 @@ pub fn router(
         .map(|g| (g.to_string(), endpoint(Some(g.to_string()))))
         .collect();
     let mcp = Arc::new(Mcp {
+        sessions: SessionOwners::default(),
         main: endpoint(None),
         groups,
         max_body_bytes: settings.max_body_bytes,
@@ -268,8 +271,43 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
         },
         None => &mcp.main,
     };
+    let principal = request.extensions().get::<Principal>().cloned();
+    let Some(principal) = principal else {
+        // INVARIANT: the authentication layer runs before every route here.
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut request = request;
+    if let Some(id) = request.headers().get(SESSION_ID).cloned() {
+        let owned = mcp.sessions.owner(&id).as_deref() == Some(principal.id.as_str());
+        if !owned {
+            // Someone else's session, or none: answered exactly as an unknown session is.
+            tracing::warn!(principal = %principal.id, "refused a request on a session it did not open");
+            if let Some(exchange) = exchange_of(&request) {
+                exchange.settle(
+                    Decision::Denied,
+                    Outcome::Refused,
+                    "a session the caller did not open, or that does not exist".into(),
+                    0,
+                );
+            }
+            if request.method() == Method::DELETE {
+                return unknown_session();
+            }
+            request
+                .headers_mut()
+                .insert(SESSION_ID, http::HeaderValue::from_static(NO_SUCH_SESSION));
+        } else if request.method() == Method::DELETE {
+            let response = serve_rmcp(rmcp, &principal, group.as_deref(), request).await;
+            if response.status().is_success() {
+                mcp.sessions.forget(&id);
+                // The official Python SDK takes 200, 204 or 405 for a DELETE, not 202.
+                return StatusCode::NO_CONTENT.into_response();
+            }
+            return response;
+        }
+    }
     if request.method() != Method::POST {
-        return serve_rmcp(rmcp, request).await;
+        return serve_rmcp(rmcp, &principal, group.as_deref(), request).await;
     }
     let exchange = exchange_of(&request);
     let exchange = exchange.as_ref();
@@ -340,7 +378,70 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
         };
         return call.serve(&mcp.gateway, exchange, &caller).await;
     }
-    serve_rmcp(rmcp, Request::from_parts(parts, Body::from(bytes))).await
+    let response = serve_rmcp(
+        rmcp,
+        &principal,
+        group.as_deref(),
+        Request::from_parts(parts, Body::from(bytes)),
+    )
+    .await;
+    if let Some(id) = response.headers().get(SESSION_ID) {
+        // A session was opened: it belongs to whoever opened it.
+        mcp.sessions.open(id.clone(), principal.id.clone());
+    }
+    response
+}
+
+/// The session header of legacy (2025-era) Streamable HTTP.
+const SESSION_ID: &str = "mcp-session-id";
+
+/// A session id no session has; put in place of a session the caller may not use.
+const NO_SUCH_SESSION: &str = "portcullis-no-such-session";
+
+/// rmcp's answer for a session that does not exist.
+fn unknown_session() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+}
+
+/// Who opened each live legacy session. Bounded: past the bound the oldest entries go, and a
+/// session whose owner is forgotten is served to no one (it reads as unknown).
+#[derive(Default)]
+struct SessionOwners(std::sync::Mutex<SessionMap>);
+
+#[derive(Default)]
+struct SessionMap {
+    owners: HashMap<http::HeaderValue, (String, u64)>,
+    opened: u64,
+}
+
+/// Most sessions remembered at once.
+const MAX_SESSIONS: usize = 100_000;
+
+impl SessionOwners {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionMap> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn owner(&self, id: &http::HeaderValue) -> Option<String> {
+        self.lock().owners.get(id).map(|(owner, _)| owner.clone())
+    }
+
+    fn open(&self, id: http::HeaderValue, principal: String) {
+        let mut map = self.lock();
+        map.opened += 1;
+        let n = map.opened;
+        map.owners.insert(id, (principal, n));
+        if map.owners.len() > MAX_SESSIONS {
+            let cutoff = n - (MAX_SESSIONS as u64) / 2;
+            map.owners.retain(|_, (_, at)| *at > cutoff);
+        }
+    }
+
+    fn forget(&self, id: &http::HeaderValue) {
+        self.lock().owners.remove(id);
+    }
 }
 
 /// For an OAuth caller under step-up calling a tool it lacks scopes for: 403 with an
@@ -368,11 +469,20 @@ fn step_up(
     ))
 }
 
+/// Hands `request` to rmcp, with the caller known to the handlers rmcp makes for it (so that
+/// the `Mcp-Param-*` header checks see only the tools this caller may call).
 async fn serve_rmcp(
     rmcp: &StreamableHttpService<GatewayServer, LocalSessionManager>,
+    principal: &Principal,
+    group: Option<&str>,
     request: Request,
 ) -> Response {
-    let response = match rmcp.clone().oneshot(request).await {
+    let caller = crate::server::RmcpCaller {
+        principal: principal.clone(),
+        group: group.map(str::to_string),
+    };
+    let served = crate::server::RMCP_CALLER.scope(caller, rmcp.clone().oneshot(request));
+    let response = match served.await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     };

@@ -743,6 +743,7 @@ pub async fn preflight(
                 .filter_map(|t| t["name"].as_str().map(str::to_string))
                 .collect(),
             tools,
+            bridged: true,
         };
         let (_, notes) = portcullis_core::Catalogue::build(&config.exposure, &[listing]);
         for note in notes {

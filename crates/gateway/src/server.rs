@@ -212,6 +212,14 @@ impl Gateway {
         }
     }
 
+    /// Whether `principal` may call `name` (arriving on `group`).
+    pub fn may_call(&self, principal: &Principal, name: &str, group: Option<&str>) -> bool {
+        let published = self.catalogue.current();
+        published
+            .tool(name)
+            .is_some_and(|tool| authorize(&self.config.access, principal, tool, group).is_ok())
+    }
+
     /// Whether `name` is published and declares no `x-mcp-header` parameters (whose headers
     /// rmcp checks against the body).
     pub fn is_plain_tool(&self, name: &str) -> bool {
@@ -281,6 +289,18 @@ impl Gateway {
             group: None,
         }
     }
+}
+
+/// The caller of the HTTP request rmcp is handling, for what rmcp asks of a handler outside
+/// any request context (`get_tool`, for its header checks).
+#[derive(Debug, Clone)]
+pub struct RmcpCaller {
+    pub principal: Principal,
+    pub group: Option<String>,
+}
+
+tokio::task_local! {
+    pub static RMCP_CALLER: RmcpCaller;
 }
 
 /// How a handler learns who is calling.
@@ -480,8 +500,17 @@ impl ServerHandler for GatewayServer {
         Ok(result)
     }
 
+    /// What rmcp checks `Mcp-Param-*` headers against: only a tool the caller may call, so a
+    /// hidden tool's headers are never checked (and it reads as unknown, like any other).
+    /// Without a known caller, nothing.
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.gateway.typed_tool(name)
+        let may_call = RMCP_CALLER
+            .try_with(|caller| {
+                self.gateway
+                    .may_call(&caller.principal, name, caller.group.as_deref())
+            })
+            .unwrap_or(false);
+        may_call.then(|| self.gateway.typed_tool(name)).flatten()
     }
 
     async fn call_tool(

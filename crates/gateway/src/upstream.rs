@@ -235,7 +235,7 @@ impl Upstream {
                         .filter_map(|t| t["name"].as_str().map(str::to_string))
                         .collect();
                     let seen = first_seen.get_or_insert(names).clone();
-                    catalogue.update(name, tools, seen);
+                    catalogue.update(name, tools, seen, true);
                     backoff = FIRST_BACKOFF;
                     bridge.refresh()
                 }
@@ -275,7 +275,7 @@ impl Upstream {
                         .filter_map(|t| t.get("name")?.as_str().map(str::to_string))
                         .collect();
                     let seen = first_seen.get_or_insert(names).clone();
-                    catalogue.update(name, tools, seen);
+                    catalogue.update(name, tools, seen, false);
                     self.listed.store(true, Ordering::Release);
                     self.listed_notify.notify_waiters();
                 }

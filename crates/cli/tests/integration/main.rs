@@ -8,6 +8,7 @@ mod exposure;
 mod forwarding;
 mod guardrail;
 mod harness;
+mod holes;
 mod limits;
 mod oauth;
 mod redaction;

@@ -152,7 +152,13 @@ async fn a_tool_that_appears_later_stays_hidden_unless_named() {
     let before = names(client.list_all_tools().await.unwrap());
     assert_eq!(
         before,
-        ["raw_grow", "raw_plain", "raw_seen_headers", "raw_tasky"]
+        [
+            "raw_grow",
+            "raw_plain",
+            "raw_regional",
+            "raw_seen_headers",
+            "raw_tasky"
+        ]
     );
     client.call_tool(call("raw_grow", json!({}))).await.unwrap();
     let mut after = before.clone();
@@ -169,6 +175,7 @@ async fn a_tool_that_appears_later_stays_hidden_unless_named() {
             "raw_grow",
             "raw_late_exact",
             "raw_plain",
+            "raw_regional",
             "raw_seen_headers",
             "raw_tasky"
         ]

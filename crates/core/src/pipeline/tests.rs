@@ -196,6 +196,7 @@ fn world(script: Script) -> World {
         prefix: "demo_".into(),
         tools: vec![json!({"name": "echo", "inputSchema": {"type": "object"}})],
         first_seen: BTreeSet::from(["echo".to_string()]),
+        bridged: false,
     };
     let (tools, _) = Catalogue::build(&config.exposure, &[listing]);
     let upstream = FakeUpstream::new(script);

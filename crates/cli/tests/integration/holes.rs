@@ -1,0 +1,316 @@
+//! Holes found from outside, each pinned by a test that failed before the fix: an upstream
+//! smuggling the gateway's own fields, a session used by another principal, a hidden tool told
+//! apart from an unknown one, and OAuth probes against a gateway that takes API keys.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Gateway, create_key, fixture, modern_post};
+
+/// The raw upstream in hostile mode, with `plain`, `grow` and `late_exact` exposed read-only
+/// and public, and `regional` (which has an `x-mcp-header` parameter) needing `geo`.
+fn hostile_config() -> String {
+    format!(
+        r#"
+[auth]
+api_keys = true
+
+[upstreams.raw]
+kind = "stdio"
+command = "python3"
+args = ["{}", "--hostile"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "raw"
+tools = ["plain", "grow", "late_exact"]
+read_only = true
+
+[[expose]]
+upstream = "raw"
+tools = ["regional"]
+read_only = true
+scopes = ["geo"]
+"#,
+        fixture("raw_upstream.py")
+    )
+}
+
+async fn modern(gw: &Gateway, key: &str, method: &str, params: Value) -> Value {
+    let (status, body) = modern_raw(gw, key, method, params, &[]).await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: {body}: {e}"))
+}
+
+/// A 2026-07-28 request with `extra` headers; the status and the body as sent.
+async fn modern_raw(
+    gw: &Gateway,
+    key: &str,
+    method: &str,
+    mut params: Value,
+    extra: &[(&str, &str)],
+) -> (StatusCode, String) {
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
+    let name = params
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut request = modern_post(
+        &gw.url(),
+        Some(&format!("Bearer {key}")),
+        method,
+        name.as_deref(),
+    )
+    .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+    for (k, v) in extra {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+fn tool_names(list: &Value) -> Vec<String> {
+    list["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upstream_cannot_publish_a_tool_under_another_tools_entry() {
+    let gw = Gateway::start(&hostile_config());
+    let key = gw.dev_key.clone().unwrap();
+    let names = tool_names(&modern(&gw, &key, "tools/list", json!({})).await);
+    assert_eq!(names, ["raw_grow", "raw_plain", "raw_regional"]);
+    // A tool that appears later with the same trick stays out too; `late_exact`, named in the
+    // config, shows that the new listing was taken in.
+    let grown = modern(
+        &gw,
+        &key,
+        "tools/call",
+        json!({"name": "raw_grow", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(grown["result"]["content"][0]["text"], "grown", "{grown}");
+    let mut names = Vec::new();
+    for _ in 0..200 {
+        names = tool_names(&modern(&gw, &key, "tools/list", json!({})).await);
+        if names.iter().any(|n| n == "raw_late_exact") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        names,
+        ["raw_grow", "raw_late_exact", "raw_plain", "raw_regional"]
+    );
+    let smuggled = modern(
+        &gw,
+        &key,
+        "tools/call",
+        json!({"name": "raw_drop_tables", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(smuggled["error"]["code"], -32602, "{smuggled}");
+}
+
+/// Opens a legacy session with `key`; returns its id.
+async fn open_session(gw: &Gateway, key: &str) -> String {
+    let response = legacy(gw, key, None)
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = response.text().await.unwrap();
+    let initialized = legacy(gw, key, Some(&id))
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(initialized.status().is_success());
+    id
+}
+
+fn legacy(gw: &Gateway, key: &str, session: Option<&str>) -> reqwest::RequestBuilder {
+    let mut r = reqwest::Client::new()
+        .post(gw.url())
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    if let Some(id) = session {
+        r = r.header("mcp-session-id", id);
+    }
+    r
+}
+
+/// Status and body of a request on session `id` with `key`, by HTTP method.
+async fn on_session(
+    gw: &Gateway,
+    key: &str,
+    id: &str,
+    method: reqwest::Method,
+) -> (StatusCode, String) {
+    let client = reqwest::Client::new();
+    let is_get = method == reqwest::Method::GET;
+    let request = match method {
+        reqwest::Method::POST => legacy(gw, key, Some(id))
+            .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})),
+        m => client
+            .request(m, gw.url())
+            .header("authorization", format!("Bearer {key}"))
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("mcp-session-id", id),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    if status == 200 && is_get {
+        // An event stream that stays open: its head is enough.
+        return (status, String::new());
+    }
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_session_belongs_to_the_principal_that_opened_it() {
+    let gw = Gateway::start(&hostile_config());
+    let alice = gw.dev_key.clone().unwrap();
+    let (_, mallory) = create_key(&gw.config_path(), "mallory", "", &[]);
+    let session = open_session(&gw, &alice).await;
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+        reqwest::Method::DELETE,
+    ] {
+        let theirs = on_session(&gw, &mallory, &session, method.clone()).await;
+        let nobodys = on_session(&gw, &mallory, unknown, method.clone()).await;
+        assert_eq!(
+            theirs, nobodys,
+            "{method}: someone else's session reads as unknown"
+        );
+        assert_eq!(theirs.0, StatusCode::NOT_FOUND, "{method}: {theirs:?}");
+    }
+    // The owner's session is untouched by all that, and ends when the owner ends it.
+    let (status, body) = on_session(&gw, &alice, &session, reqwest::Method::POST).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("raw_plain"), "{body}");
+    let (status, _) = on_session(&gw, &alice, &session, reqwest::Method::DELETE).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "a status the Python SDK accepts"
+    );
+    let (status, _) = on_session(&gw, &alice, &session, reqwest::Method::POST).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted session is gone");
+    let refused = gw
+        .audit_lines()
+        .into_iter()
+        .filter(|r| r["principal"] != "dev" && r["outcome"] == "refused")
+        .count();
+    assert_eq!(refused, 6, "each refused request is on the record");
+}
+
+#[tokio::test]
+async fn a_hidden_tool_reads_byte_for_byte_like_an_unknown_one_whatever_the_headers() {
+    let gw = Gateway::start(&hostile_config());
+    let (_, nobody) = create_key(&gw.config_path(), "no-scopes", "", &[]);
+    let geo = gw.dev_key.clone().unwrap();
+    for headers in [&[][..], &[("mcp-param-region", "elsewhere")][..]] {
+        let call = |name: &str| json!({"name": name, "arguments": {"region": "eu"}});
+        let hidden = modern_raw(&gw, &nobody, "tools/call", call("raw_regional"), headers).await;
+        let unknown = modern_raw(&gw, &nobody, "tools/call", call("raw_regionaX"), headers).await;
+        assert_eq!(hidden.0, unknown.0, "{headers:?}: {hidden:?} / {unknown:?}");
+        assert_eq!(
+            hidden.1.replace("raw_regional", "raw_regionaX"),
+            unknown.1,
+            "{headers:?}"
+        );
+        assert!(unknown.1.contains("-32602"), "{unknown:?}");
+    }
+    // For a caller who may call the tool, the header check still holds.
+    let (status, body) = modern_raw(
+        &gw,
+        &geo,
+        "tools/call",
+        json!({"name": "raw_regional", "arguments": {"region": "eu"}}),
+        &[("mcp-param-region", "elsewhere")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("-32020") || body.contains("-3202"), "{body}");
+    // And in a legacy session the two answers match too.
+    let session = open_session(&gw, &nobody).await;
+    let answer = |name: &'static str| {
+        legacy(&gw, &nobody, Some(&session)).json(&json!({"jsonrpc": "2.0", "id": 9,
+            "method": "tools/call", "params": {"name": name, "arguments": {}}}))
+    };
+    let hidden = answer("raw_regional")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let unknown = answer("raw_regionaX")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| l.starts_with("data:") && l.len() > 6)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        strip(&hidden).replace("raw_regional", "raw_regionaX"),
+        strip(&unknown)
+    );
+    assert!(strip(&unknown).contains("-32602"), "{unknown}");
+}
+
+#[tokio::test]
+async fn paths_the_gateway_does_not_serve_answer_404_not_a_credentials_challenge() {
+    let gw = Gateway::start(&hostile_config());
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            "/.well-known/oauth-authorization-server",
+        ),
+        (
+            reqwest::Method::GET,
+            "/.well-known/oauth-protected-resource",
+        ),
+        (reqwest::Method::GET, "/.well-known/openid-configuration"),
+        (reqwest::Method::POST, "/register"),
+        (reqwest::Method::GET, "/authorize"),
+        (reqwest::Method::POST, "/token"),
+    ] {
+        let response = client
+            .request(method.clone(), format!("http://{}{path}", gw.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert!(
+            !response.headers().contains_key("www-authenticate"),
+            "{path}"
+        );
+    }
+}
