@@ -11,6 +11,9 @@ use tokio::sync::Mutex;
 
 use crate::secrets::resolve_secret;
 
+/// Largest token endpoint answer read.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// A token is renewed this long before it expires.
 const RENEW_EARLY: Duration = Duration::from_secs(30);
 
@@ -93,9 +96,10 @@ impl TokenSource {
         if !status.is_success() {
             return Err(format!("the token endpoint answered HTTP {status}"));
         }
-        let token: TokenResponse = response
-            .json()
+        let body = crate::bounded::read_body(response, MAX_TOKEN_RESPONSE_BYTES)
             .await
+            .map_err(|e| format!("the token endpoint's answer: {e}"))?;
+        let token: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| format!("the token endpoint's answer is not a token: {e}"))?;
         if token
             .token_type

@@ -79,6 +79,8 @@ pub fn looks_like_jwt(token: &str) -> bool {
 /// The cached keys of one issuer.
 struct Keys {
     set: Vec<Jwk>,
+    /// When the set was last fetched; past `max_key_age` it is not used.
+    fetched: Option<Instant>,
     /// When an unknown key last made the JWKS be fetched (for the refetch bound).
     refetched: Option<Instant>,
 }
@@ -119,6 +121,7 @@ impl TokenVerifier {
                     algorithms,
                     keys: RwLock::new(Keys {
                         set: Vec::new(),
+                        fetched: None,
                         refetched: None,
                     }),
                     fetching: Mutex::new(()),
@@ -242,18 +245,22 @@ impl Issuer {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Jwk, TokenFailure> {
-        if let Some(jwk) = pick(&self.keys.read().await.set, kid, alg) {
+        if let Some(jwk) = self.fresh(&*self.keys.read().await, kid, alg) {
             return Ok(jwk);
         }
         let _one_at_a_time = self.fetching.lock().await;
         {
             // Another request may have fetched while this one waited.
             let keys = self.keys.read().await;
-            if let Some(jwk) = pick(&keys.set, kid, alg) {
+            if let Some(jwk) = self.fresh(&keys, kid, alg) {
                 return Ok(jwk);
             }
             if keys.refetched.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
-                return Err(TokenFailure::UnknownKey);
+                return Err(if self.stale(&keys) {
+                    TokenFailure::KeysUnavailable("the issuer's keys are out of date".into())
+                } else {
+                    TokenFailure::UnknownKey
+                });
             }
         }
         self.keys.write().await.refetched = Some(Instant::now());
@@ -261,6 +268,20 @@ impl Issuer {
             .await
             .map_err(TokenFailure::KeysUnavailable)?;
         pick(&self.keys.read().await.set, kid, alg).ok_or(TokenFailure::UnknownKey)
+    }
+
+    /// Whether the cached keys were fetched too long ago to be trusted.
+    fn stale(&self, keys: &Keys) -> bool {
+        keys.fetched
+            .is_none_or(|t| t.elapsed() > self.settings.max_key_age)
+    }
+
+    /// The key for `kid` and `alg` from the cache, unless the cache is stale.
+    fn fresh(&self, keys: &Keys, kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
+        if self.stale(keys) {
+            return None;
+        }
+        pick(&keys.set, kid, alg)
     }
 
     /// The scheduled fetch.
@@ -273,7 +294,9 @@ impl Issuer {
     async fn store(&self, downloaded: Result<Vec<Jwk>, String>) -> Result<(), String> {
         let set = downloaded?;
         tracing::info!(issuer = %self.settings.issuer, keys = set.len(), "fetched the JWKS");
-        self.keys.write().await.set = set;
+        let mut keys = self.keys.write().await;
+        keys.set = set;
+        keys.fetched = Some(Instant::now());
         Ok(())
     }
 }
@@ -287,19 +310,10 @@ async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<Jwk>, Strin
     if !response.status().is_success() {
         return Err(format!("status {}", response.status()));
     }
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-    {
-        return Err("larger than 1 MiB".into());
-    }
-    let bytes = response
-        .bytes()
+    // Refused while it is read: a huge document costs at most the cap.
+    let bytes = crate::bounded::read_body(response, MAX_JWKS_BYTES)
         .await
-        .map_err(|e| format!("read failed: {e}"))?;
-    if bytes.len() > MAX_JWKS_BYTES {
-        return Err("larger than 1 MiB".into());
-    }
+        .map_err(|e| e.to_string())?;
     let document: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
     let Some(Value::Array(entries)) = document.get("keys") else {
         return Err("no `keys` array".into());

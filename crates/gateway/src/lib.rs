@@ -18,6 +18,7 @@
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
 
 pub mod auth;
+pub mod bounded;
 pub mod catalogue;
 pub mod client_credentials;
 pub mod context;

@@ -184,9 +184,20 @@ impl Connection {
             tokio::select! {
                 result = &mut send, if !sent => {
                     sent = true;
-                    if let Err(e) = result {
-                        in_flight.answered = true;
-                        return Err(e);
+                    match result {
+                        Err(e) => {
+                            in_flight.answered = true;
+                            return Err(e);
+                        }
+                        // The answer stream was read to its end and never answered this
+                        // request: it will not come.
+                        Ok(true) if lock(&self.pending).contains_key(&id) => {
+                            in_flight.answered = true;
+                            return Err(CallError::Wire(
+                                "the upstream ended its answer without answering".into(),
+                            ));
+                        }
+                        Ok(_) => {}
                     }
                 }
                 answer = &mut rx => {
@@ -211,15 +222,18 @@ impl Connection {
     pub async fn notify(self: &Arc<Self>, method: &str, params: Value) -> Result<(), CallError> {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
             .await
+            .map(|_| ())
     }
 
-    async fn send(self: &Arc<Self>, message: &Value) -> Result<(), CallError> {
+    /// Sends a message; `Ok(true)` when the answer to it, if one was due, has been read.
+    async fn send(self: &Arc<Self>, message: &Value) -> Result<bool, CallError> {
         let bytes = serde_json::to_vec(message).map_err(|e| CallError::Wire(e.to_string()))?;
         match &self.wire {
             Wire::Stdio(tx) => {
                 let mut line = bytes;
                 line.push(b'\n');
-                tx.send(line).await.map_err(|_| CallError::Closed)
+                tx.send(line).await.map_err(|_| CallError::Closed)?;
+                Ok(false)
             }
             Wire::Http(http) => http.post(self, bytes).await,
         }
@@ -251,7 +265,12 @@ impl Connection {
                             .to_string(),
                         data: error.get("data").cloned(),
                     }),
-                    (None, None) => Ok(Value::Object(Map::new())),
+                    // Neither a result nor an error: nothing to pass on as a success.
+                    (None, None) => Err(RpcError {
+                        code: -32603,
+                        message: "the upstream's answer has neither a result nor an error".into(),
+                        data: None,
+                    }),
                 };
                 let _ = tx.send(answer);
             }
@@ -317,7 +336,9 @@ impl HttpWire {
         Ok(r)
     }
 
-    async fn post(&self, connection: &Arc<Connection>, body: Vec<u8>) -> Result<(), CallError> {
+    /// POSTs one message; `Ok(true)` when the upstream's answer to it, if one was due, has
+    /// been read and dispatched.
+    async fn post(&self, connection: &Arc<Connection>, body: Vec<u8>) -> Result<bool, CallError> {
         let response = self
             .request(reqwest::Method::POST)
             .await?
@@ -347,13 +368,17 @@ impl HttpWire {
             .unwrap_or("")
             .to_string();
         if content_type.starts_with("text/event-stream") {
-            read_events(connection, response).await;
-            Ok(())
+            read_events(connection, response)
+                .await
+                .map_err(|e| CallError::Wire(format!("the upstream's event stream failed: {e}")))?;
+            Ok(true)
         } else if content_type.starts_with("application/json") {
-            let bytes = read_limited(response).await?;
+            let bytes = crate::bounded::read_body(response, MAX_MESSAGE_BYTES)
+                .await
+                .map_err(|e| CallError::Wire(e.to_string()))?;
             if bytes.trim_ascii().is_empty() {
                 return if status.is_success() {
-                    Ok(())
+                    Ok(true)
                 } else {
                     Err(CallError::Wire(format!(
                         "the upstream answered HTTP {status}"
@@ -362,10 +387,25 @@ impl HttpWire {
             }
             let message: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| CallError::Wire(format!("the upstream sent invalid JSON: {e}")))?;
+            if !status.is_success() && message.get("id").is_none_or(Value::is_null) {
+                // An error that answers no request — the reference server's answer to a
+                // session it no longer knows (HTTP 400, "No valid session ID provided").
+                if lock(&self.session).is_some() {
+                    connection.close();
+                }
+                let said = message
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message");
+                return Err(CallError::Wire(format!(
+                    "the upstream answered HTTP {status}: {}",
+                    said.escape_debug()
+                )));
+            }
             connection.dispatch(message);
-            Ok(())
+            Ok(true)
         } else if status.is_success() {
-            Ok(())
+            Ok(false)
         } else {
             Err(CallError::Wire(format!(
                 "the upstream answered HTTP {status}"
@@ -396,7 +436,7 @@ impl HttpWire {
                 }
             };
             tokio::select! {
-                () = read_events(&connection, response) => {}
+                _ = read_events(&connection, response) => {}
                 () = connection.closed.cancelled() => return,
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -404,24 +444,14 @@ impl HttpWire {
     }
 }
 
-async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, CallError> {
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| CallError::Wire(format!("reading the answer failed: {e}")))?;
-        if body.len() + chunk.len() > MAX_MESSAGE_BYTES {
-            return Err(CallError::Wire(format!(
-                "the upstream's answer is larger than {MAX_MESSAGE_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-async fn read_events(connection: &Arc<Connection>, response: reqwest::Response) {
-    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+/// Dispatches every event of `response` until it ends; an error when it ended on a failed
+/// read or an event over the size cap (which is refused while it is read).
+async fn read_events(
+    connection: &Arc<Connection>,
+    response: reqwest::Response,
+) -> Result<(), String> {
+    let capped = crate::bounded::cap_events(response.bytes_stream(), MAX_MESSAGE_BYTES);
+    let mut events = sse_stream::SseStream::from_bytes_stream(capped);
     while let Some(event) = events.next().await {
         match event {
             Ok(event) => {
@@ -441,10 +471,11 @@ async fn read_events(connection: &Arc<Connection>, response: reqwest::Response) 
             }
             Err(e) => {
                 tracing::debug!(upstream = %connection.name, error = %e, "event stream ended");
-                return;
+                return Err(e.to_string());
             }
         }
     }
+    Ok(())
 }
 
 /// Connects a child's stdio: returns the wire, and spawns the tasks that write to its stdin and

@@ -314,3 +314,92 @@ async fn paths_the_gateway_does_not_serve_answer_404_not_a_credentials_challenge
         );
     }
 }
+
+/// An HTTP MCP upstream, in this process, that answers `tools/call` with one server-sent event
+/// of `event_bytes` bytes, streamed in 64 KiB chunks.
+async fn flooding_upstream(event_bytes: usize) -> String {
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: axum::Json<Value>| async move {
+            let id = body.get("id").cloned();
+            let result = match body["method"].as_str().unwrap_or("") {
+                "initialize" => {
+                    json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "flood", "version": "1"}})
+                }
+                "tools/list" => {
+                    json!({"tools": [{"name": "flood", "inputSchema": {"type": "object"}}]})
+                }
+                "tools/call" => {
+                    let chunk = bytes::Bytes::from(vec![b'a'; 64 * 1024]);
+                    let stream = futures::stream::iter(
+                        std::iter::once(bytes::Bytes::from_static(b"data: "))
+                            .chain(std::iter::repeat_n(chunk, event_bytes / (64 * 1024)))
+                            .chain(std::iter::once(bytes::Bytes::from_static(b"\n\n")))
+                            .map(Ok::<_, std::io::Error>),
+                    );
+                    return (
+                        [("content-type", "text/event-stream")],
+                        axum::body::Body::from_stream(stream),
+                    )
+                        .into_response();
+                }
+                _ => return axum::http::StatusCode::ACCEPTED.into_response(),
+            };
+            axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The gateway's peak resident memory so far, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_event_from_an_upstream_fails_the_call_at_once_and_costs_at_most_the_cap() {
+    let url = flooding_upstream(200 << 20).await;
+    let config = format!(
+        "[auth]\napi_keys = true\n[upstreams.flood]\nkind = \"http\"\nurl = \"{url}\"\ntimeout = \"60s\"\n\
+         [[expose]]\nupstream = \"flood\"\ntools = [\"flood\"]\nread_only = true\n"
+    );
+    let gw = Gateway::start(&config);
+    let key = gw.dev_key.clone().unwrap();
+    let before = peak_rss_kib(gw.pid());
+    let answer = modern(
+        &gw,
+        &key,
+        "tools/call",
+        json!({"name": "flood_flood", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "the tool failed",
+        "failed at the cap, not at the timeout: {answer}"
+    );
+    let grown = peak_rss_kib(gw.pid()) - before;
+    assert!(
+        grown < 64 * 1024,
+        "peak memory grew by {grown} KiB for a 16 MiB cap"
+    );
+    let record = gw
+        .audit_lines()
+        .into_iter()
+        .rfind(|r| r["tool"] == "flood_flood")
+        .unwrap();
+    assert!(
+        record["reason"].as_str().unwrap().contains("larger than"),
+        "{record}"
+    );
+}

@@ -61,6 +61,17 @@ struct Issuer {
     url: String,
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicUsize>,
+    /// How its JWKS endpoint answers now.
+    jwks: Arc<Mutex<Jwks>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Jwks {
+    Serving,
+    /// 503 to every fetch: the issuer has stopped answering.
+    Down,
+    /// A 50 MB document, streamed without a length.
+    Huge,
 }
 
 impl Issuer {
@@ -71,13 +82,33 @@ impl Issuer {
         let fetches = Arc::new(AtomicUsize::new(0));
         let issued = Arc::new(AtomicUsize::new(0));
         let (jwks_keys, jwks_fetches, meta_url) = (published.clone(), fetches.clone(), url.clone());
+        let jwks = Arc::new(Mutex::new(Jwks::Serving));
+        let jwks_mode = jwks.clone();
         let app = axum::Router::new()
             .route(
                 "/jwks",
                 axum::routing::get(move || {
                     jwks_fetches.fetch_add(1, Ordering::SeqCst);
                     let keys = jwks_keys.lock().unwrap().clone();
-                    async move { axum::Json(json!({ "keys": keys })) }
+                    let mode = *jwks_mode.lock().unwrap();
+                    async move {
+                        use axum::response::IntoResponse;
+                        match mode {
+                            Jwks::Serving => axum::Json(json!({ "keys": keys })).into_response(),
+                            Jwks::Down => {
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                            }
+                            Jwks::Huge => {
+                                let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+                                let body = futures::stream::iter(
+                                    std::iter::once(bytes::Bytes::from_static(b"{\"keys\": ["))
+                                        .chain(std::iter::repeat_n(chunk, 50 * 16))
+                                        .map(Ok::<_, std::io::Error>),
+                                );
+                                axum::body::Body::from_stream(body).into_response()
+                            }
+                        }
+                    }
                 }),
             )
             .route(
@@ -126,7 +157,12 @@ impl Issuer {
             url,
             keys: published,
             fetches,
+            jwks,
         }
+    }
+
+    fn jwks(&self, mode: Jwks) {
+        *self.jwks.lock().unwrap() = mode;
     }
 
     fn publish(&self, key: &Key) {
@@ -741,4 +777,75 @@ algorithms = ["HS256", "none"]
     ] {
         assert!(err.contains(expected), "{expected} not in {err}");
     }
+}
+
+/// The gateway's peak resident memory so far, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_jwks_is_refused_while_it_is_read() {
+    let rsa = key("rsa1.pem", Algorithm::RS256, "rsa1");
+    let issuer = Issuer::start(&[&rsa]).await;
+    let gw = Gateway::start(&issuer.config(""));
+    let resource = format!("http://{}/mcp", gw.addr);
+    let before = peak_rss_kib(gw.pid());
+    issuer.jwks(Jwks::Huge);
+    // A key the gateway does not know makes it fetch the JWKS again: 50 MB this time.
+    let rotated = key("rsa2.pem", Algorithm::RS256, "rsa2");
+    let token = mint(&rotated, &issuer.claims(&resource, "invoices:read"));
+    let (status, _, _) = request(&gw, Some(&bearer(&token)), "tools/list", json!({})).await;
+    assert_eq!(status, 401);
+    let grown = peak_rss_kib(gw.pid()) - before;
+    assert!(
+        grown < 16 * 1024,
+        "peak memory grew by {grown} KiB for a 1 MiB cap"
+    );
+    assert!(gw.log().contains("larger than"), "the log says why");
+}
+
+async fn list_status(gw: &Gateway, token: &str) -> u16 {
+    request(gw, Some(&bearer(token)), "tools/list", json!({}))
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_an_issuer_that_stopped_answering_expire_and_come_back_with_it() {
+    let rsa = key("rsa1.pem", Algorithm::RS256, "rsa1");
+    let issuer = Issuer::start(&[&rsa]).await;
+    let gw = Gateway::start(&issuer.config("refresh = \"1s\"\nmax_key_age = \"2s\""));
+    let resource = format!("http://{}/mcp", gw.addr);
+    let token = mint(&rsa, &issuer.claims(&resource, "invoices:read"));
+    assert_eq!(list_status(&gw, &token).await, 200);
+    issuer.jwks(Jwks::Down);
+    // Within a few refreshes past `max_key_age` the cached keys stop being trusted.
+    let mut refused = false;
+    for _ in 0..100 {
+        if list_status(&gw, &token).await == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "tokens are still accepted on keys nobody vouches for"
+    );
+    issuer.jwks(Jwks::Serving);
+    let mut back = false;
+    for _ in 0..100 {
+        if list_status(&gw, &token).await == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "the issuer answers again, and so do its tokens");
 }

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// How long an issuer's keys are trusted after the last time its JWKS was fetched.
+pub const DEFAULT_MAX_KEY_AGE: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawAuth {
     pub(super) api_keys: Option<bool>,
@@ -20,6 +23,7 @@ pub(super) struct RawIssuer {
     pub(super) scope_claim: Option<String>,
     pub(super) leeway: Option<String>,
     pub(super) refresh: Option<String>,
+    pub(super) max_key_age: Option<String>,
     pub(super) step_up: Option<bool>,
     pub(super) scope_map: Option<Vec<RawScopeMap>>,
 }
@@ -86,6 +90,10 @@ pub struct IssuerSettings {
     pub leeway: Duration,
     /// How often the JWKS is fetched again. Default 10 min.
     pub refresh: Duration,
+    /// How long keys stay usable after the last successful fetch; past it (the issuer has not
+    /// answered since), its tokens get 401 until it answers again. Default 1 h, at least
+    /// `refresh`.
+    pub max_key_age: Duration,
     /// Show callers every exposed tool and answer a call lacking scopes with 403
     /// `insufficient_scope` (the spec's incremental consent). Default true.
     pub step_up: bool,
@@ -184,6 +192,18 @@ pub(super) fn auth_settings(raw: RawAuth, p: &mut Problems<'_>) -> AuthSettings 
             Duration::from_secs(600),
             p,
         );
+        let max_key_age = positive_duration(
+            r.max_key_age.as_deref(),
+            &format!("{path}.max_key_age"),
+            DEFAULT_MAX_KEY_AGE.max(refresh),
+            p,
+        );
+        if max_key_age < refresh {
+            p.add(
+                format!("{path}.max_key_age"),
+                "must be at least `refresh`, or keys would expire between two fetches",
+            );
+        }
         let scope_map = r
             .scope_map
             .unwrap_or_default()
@@ -213,6 +233,7 @@ pub(super) fn auth_settings(raw: RawAuth, p: &mut Problems<'_>) -> AuthSettings 
             scope_map,
             leeway,
             refresh,
+            max_key_age,
             step_up: r.step_up.unwrap_or(true),
         });
     }
