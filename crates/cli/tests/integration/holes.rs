@@ -403,3 +403,110 @@ async fn a_huge_event_from_an_upstream_fails_the_call_at_once_and_costs_at_most_
         "{record}"
     );
 }
+
+/// The reference TypeScript server (`@modelcontextprotocol/server-everything`, installed by
+/// `scripts/install-test-tools`) in Streamable HTTP mode on 127.0.0.1, stopped (by PID) when
+/// dropped.
+struct Everything {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Everything {
+    /// On `port` (0: any free one).
+    fn start(port: u16) -> Everything {
+        let root = crate::harness::repo_root();
+        let node = root.join(".tools/node22");
+        let server = root.join(
+            ".tools/everything/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+        );
+        assert!(
+            node.exists() && server.exists(),
+            "run scripts/install-test-tools: it installs Node 22 and server-everything"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let portfile = dir.path().join("port");
+        let mut child = std::process::Command::new(node)
+            .arg("-r")
+            .arg(root.join("tests/fixtures/loopback.cjs"))
+            .arg(server)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .env("PORTFILE", &portfile)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..300 {
+            if let Some(port) = std::fs::read_to_string(&portfile)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                return Everything {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("server-everything did not start");
+    }
+}
+
+impl Drop for Everything {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_upstream_that_restarts_is_found_again_and_calls_meanwhile_fail_fast() {
+    let first = Everything::start(0);
+    let port = first.port;
+    let config = format!(
+        "[auth]\napi_keys = true\n[upstreams.everything]\nkind = \"http\"\n\
+         url = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"30s\"\n\
+         [[expose]]\nupstream = \"everything\"\ntools = [\"echo\"]\nread_only = true\n"
+    );
+    let gw = Gateway::start(&config);
+    let key = gw.dev_key.clone().unwrap();
+    let echo = |text: &str| json!({"name": "everything_echo", "arguments": {"message": text}});
+    let ok = |answer: &Value| answer["result"].is_object() && answer["result"]["isError"] != true;
+    let answer = modern(&gw, &key, "tools/call", echo("before")).await;
+    assert!(ok(&answer), "{answer}");
+    drop(first);
+    // The same server again, on the same port, with no memory of the gateway's session: it
+    // answers the old session id with HTTP 400 and an error that answers no request.
+    let _second = Everything::start(port);
+    let mut failures = Vec::new();
+    let mut recovered = None;
+    for _ in 0..100 {
+        let answer = modern(&gw, &key, "tools/call", echo("after")).await;
+        if ok(&answer) {
+            recovered = Some(answer);
+            break;
+        }
+        failures.push(answer.clone());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let recovered = recovered.unwrap_or_else(|| panic!("never recovered: {failures:?}"));
+    assert!(recovered.to_string().contains("after"), "{recovered}");
+    for text in &failures {
+        assert!(
+            !text
+                .as_str()
+                .unwrap_or("")
+                .contains("did not answer within"),
+            "a call waited for the timeout: {failures:?}"
+        );
+    }
+    assert!(
+        gw.log().matches("connected").count() >= 2,
+        "the gateway initialized again: {}",
+        gw.log()
+    );
+}
