@@ -452,6 +452,7 @@ impl Everything {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("server-everything did not start");
     }
 }
