@@ -107,6 +107,7 @@ pub(crate) fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Res
         | KeysCommand::Revoke { state, .. } => state,
     };
     let dir = open_data_dir(data_dir, state.config.as_deref())?;
+    let config_file = state.config.clone();
     let store = KeyStore::open(&dir.database())?;
     let now = now_secs();
     match command {
@@ -122,9 +123,40 @@ pub(crate) fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Res
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
-            let expires_at = expires
-                .map(|e| duration_arg("--expires", &e).map(|d| now.saturating_add(d)))
-                .transpose()?;
+            if let Some(file) = &config_file {
+                let known = load_config(file)?.exposure.scopes();
+                let unknown: Vec<&str> = scopes
+                    .iter()
+                    .filter(|s| !known.contains(*s))
+                    .map(String::as_str)
+                    .collect();
+                if !unknown.is_empty() {
+                    bail!(
+                        "--scopes: {} not used by any tool in `{}` (it uses: {}); a key holding \
+                         them would unlock nothing, so this is probably a typo",
+                        unknown
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        file.display(),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.iter().cloned().collect::<Vec<_>>().join(" ")
+                        }
+                    );
+                }
+            }
+            let expires_at = match expires {
+                Some(e) => match duration_arg("--expires", &e)? {
+                    0 => bail!(
+                        "--expires: `{e}` is under a second; the key would be expired when issued"
+                    ),
+                    d => Some(now.saturating_add(d)),
+                },
+                None => None,
+            };
             let issued = store.create(&name, &scopes, expires_at, now)?;
             print_issued(&issued, now, json);
         }

@@ -77,6 +77,10 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Also start the upstreams, list their tools, and warn about `[[expose]]` names that
+        /// match nothing.
+        #[arg(long)]
+        live: bool,
     },
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
@@ -157,9 +161,21 @@ fn run() -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let data_dir = cli.data_dir;
     match cli.command {
-        Command::Check { config } => {
+        Command::Check { config, live } => {
             let loaded = load_config(&config)?;
+            if !loaded.auth.any_configured() {
+                bail!(
+                    "{}: auth: no authentication is configured, so `portcullis serve` refuses this \
+                     config (it runs it only with --dev, on this machine, with a throwaway key). \
+                     Set `[auth] api_keys = true` and issue keys with `portcullis keys create`, \
+                     or configure `[[auth.issuers]]`",
+                    config.display()
+                );
+            }
             runtime.block_on(check_apis(&loaded, &config))?;
+            if live {
+                runtime.block_on(check_live(&loaded, &config));
+            }
             println!(
                 "{}: ok ({} upstream{})",
                 config.display(),
@@ -237,26 +253,52 @@ fn init_logging() {
 
 /// Reads the document of every OpenAPI upstream and checks the exposure rules against its
 /// operations (an operation that changes state cannot be exposed read-only).
+/// The checks every start makes (and `check`): problems stop it, warnings are printed.
 async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
-    let problems = portcullis::gateway::openapi::preflight(
+    let found = portcullis::gateway::preflight::preflight(
         config,
         &base_dir(path),
         &std::collections::HashMap::new(),
     )
     .await;
-    if problems.is_empty() {
+    for warning in &found.warnings {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
+    if found.problems.is_empty() {
         return Ok(());
     }
-    let n = problems.len();
+    let n = found.problems.len();
     let mut text = format!(
-        "{}: the configuration has {n} problem{} with its APIs:\n",
+        "{}: the configuration has {n} problem{}:\n",
         path.display(),
         if n == 1 { "" } else { "s" }
     );
-    for p in problems {
+    for p in found.problems {
         text.push_str(&format!("  - {p}\n"));
     }
     bail!(text.trim_end().to_string())
+}
+
+/// `check --live`: starts the upstreams, lists them, and warns about names that match nothing.
+async fn check_live(config: &Config, path: &Path) {
+    let clock: Arc<dyn portcullis::core::ports::Clock> =
+        Arc::new(portcullis::gateway::context::SystemClock::new());
+    let auth = portcullis::gateway::auth::Authenticator::new(None, clock.clone(), false);
+    let ports = portcullis::Ports {
+        audit: Arc::new(portcullis::gateway::context::Discard),
+        clock,
+    };
+    let shutdown = CancellationToken::new();
+    let gateway = Gateway::start(config.clone(), base_dir(path), auth, ports, shutdown);
+    gateway.wait_ready(Duration::from_secs(10)).await;
+    for (i, pattern) in gateway.unmatched_patterns() {
+        eprintln!(
+            "warning: {}: expose[{i}]: `{pattern}` matches nothing upstream `{}` lists",
+            path.display(),
+            config.exposure.rules()[i].upstream
+        );
+    }
+    gateway.shutdown().await;
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {

@@ -51,6 +51,15 @@ impl ToolPattern {
         })
     }
 
+    /// The pattern as the operator wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_glob(&self) -> bool {
+        self.glob.is_some()
+    }
+
     /// Whether `name` matches, exactly or by glob (exact case either way).
     pub fn matches_name(&self, name: &str) -> bool {
         self.matches(name).is_some()
@@ -87,6 +96,14 @@ pub struct ExposeRule {
     pub guardrail: ToolModes,
 }
 
+fn same_settings(a: &ExposeRule, b: &ExposeRule) -> bool {
+    a.read_only == b.read_only
+        && a.scopes == b.scopes
+        && a.rate == b.rate
+        && a.cost == b.cost
+        && a.guardrail == b.guardrail
+}
+
 /// What the exposure rules say about one upstream tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExposureDecision {
@@ -113,6 +130,39 @@ pub struct Exposure {
 impl Exposure {
     pub fn new(rules: Vec<ExposeRule>) -> Exposure {
         Exposure { rules }
+    }
+
+    pub fn rules(&self) -> &[ExposeRule] {
+        &self.rules
+    }
+
+    /// Entries that can match the same tool with different settings — probably a mistake: the
+    /// strictest of each setting applies. As `(entry index, other entry index, pattern)`, where
+    /// the pattern is one entry's name that the other entry matches too (or the same glob in
+    /// both).
+    pub fn overlaps(&self) -> Vec<(usize, usize, String)> {
+        let mut found = Vec::new();
+        for (i, a) in self.rules.iter().enumerate() {
+            for (j, b) in self.rules.iter().enumerate().skip(i + 1) {
+                if a.upstream != b.upstream || same_settings(a, b) {
+                    continue;
+                }
+                let shared = a.patterns.iter().find_map(|p| {
+                    b.patterns
+                        .iter()
+                        .any(|q| {
+                            q.as_str() == p.as_str()
+                                || (!p.is_glob() && q.matches_name(p.as_str()))
+                                || (!q.is_glob() && p.matches_name(q.as_str()))
+                        })
+                        .then(|| p.as_str().to_string())
+                });
+                if let Some(pattern) = shared {
+                    found.push((i, j, pattern));
+                }
+            }
+        }
+        found
     }
 
     /// `None` means the tool is not exposed.

@@ -50,6 +50,16 @@ impl CatalogueState {
             .clone()
     }
 
+    /// The latest listing of every upstream listed so far.
+    pub fn listings(&self) -> Vec<UpstreamListing> {
+        self.listings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Records a new listing of one upstream and republishes. `bridged`: the definitions were
     /// made by the gateway's OpenAPI bridge (see [`UpstreamListing::bridged`]).
     pub fn update(

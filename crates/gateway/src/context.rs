@@ -52,6 +52,16 @@ pub fn request_id() -> String {
     format!("{prefix}-{n}")
 }
 
+/// A sink that keeps nothing, for runs that serve no one (`check --live`).
+pub struct Discard;
+
+impl portcullis_core::ports::AuditSink for Discard {
+    fn record(&self, _record: portcullis_core::audit::AuditRecord) {}
+    fn flush(&self) -> portcullis_core::ports::BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
 /// The sink and clock every request's [`Exchange`] is made with.
 #[derive(Clone)]
 pub struct Recorder {

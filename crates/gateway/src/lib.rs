@@ -13,6 +13,7 @@
 //!   the embedding app's own router) bridged to tools. Both implement the `Upstream` port.
 //! - [`secrets`]: header values and tokens the config names (a leaf);
 //!   [`client_credentials`]: the gateway's own OAuth tokens for upstreams.
+//! - [`preflight`]: what `check` and every start verify (secrets, commands, documents).
 //! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
@@ -28,6 +29,7 @@ pub mod guard;
 pub mod http;
 pub mod jwt;
 pub mod openapi;
+pub mod preflight;
 pub mod rpc;
 pub mod secrets;
 pub mod server;

@@ -167,6 +167,33 @@ impl Gateway {
             .collect()
     }
 
+    /// The `[[expose]]` names and globs that match nothing the upstreams listed, as
+    /// `(entry index, pattern)` (for `check --live`; call after [`Gateway::wait_ready`]).
+    pub fn unmatched_patterns(&self) -> Vec<(usize, String)> {
+        let mut listings = self.catalogue.listings();
+        for listing in &mut listings {
+            // Every tool counts, whenever it appeared.
+            listing.first_seen = listing
+                .tools
+                .iter()
+                .filter_map(|t| t.get("name")?.as_str().map(str::to_string))
+                .collect();
+        }
+        let mut unmatched = Vec::new();
+        for (i, rule) in self.config.exposure.rules().iter().enumerate() {
+            for pattern in &rule.patterns {
+                let mut alone = rule.clone();
+                alone.patterns = vec![pattern.clone()];
+                let exposure = portcullis_core::Exposure::new(vec![alone]);
+                let (catalogue, _) = portcullis_core::Catalogue::build(&exposure, &listings);
+                if catalogue.is_empty() {
+                    unmatched.push((i, pattern.as_str().to_string()));
+                }
+            }
+        }
+        unmatched
+    }
+
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
     }

@@ -39,8 +39,21 @@ fn every_shipped_example_config_is_valid() {
                 std::fs::write(&copy, text.replace("http://127.0.0.1:8000", &shop.base)).unwrap();
                 path = copy;
             }
-            let (ok, out, err) = run(&["check", "--config", path.to_str().unwrap()]);
-            assert!(ok, "{}: {out}{err}", path.display());
+            // The secrets the examples name, as their READMEs say to set them.
+            let out = Command::new(BIN)
+                .args(["check", "--config", path.to_str().unwrap()])
+                .env("SHOP_KEY", "shop-secret")
+                .env("APP_KEY", "app-secret")
+                .env("CRM_CLIENT_SECRET", "crm-secret")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}{}",
+                path.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
             checked += 1;
         }
     }
@@ -116,4 +129,166 @@ fn the_data_directory_is_created_beside_the_config_or_where_asked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `check` on `config`: whether it passed, and what it printed (stdout and stderr).
+fn check(config: &str, extra: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut args = vec!["check", "--config", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = Command::new(BIN)
+        .args(&args)
+        .env_remove("PORTCULLIS_TEST_MISSING")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+const EXAMPLE_UPSTREAM: &str =
+    "[upstreams.demo]\nkind = \"stdio\"\ncommand = \"$PORTCULLIS\"\nargs = [\"example-server\"]\n";
+
+#[test]
+fn check_fails_for_every_config_serve_would_refuse_or_could_not_run() {
+    let expose = "[[expose]]\nupstream = \"demo\"\ntools = [\"echo\"]\nread_only = true\n";
+    let auth = "[auth]\napi_keys = true\n";
+    let cases = [
+        (
+            format!("{EXAMPLE_UPSTREAM}{expose}"),
+            "auth: no authentication is configured",
+        ),
+        (
+            format!(
+                "{auth}[upstreams.demo]\nkind = \"stdio\"\ncommand = \"portcullis-no-such-cmd\"\n{expose}"
+            ),
+            "upstreams.demo.command: `portcullis-no-such-cmd` is not found on the PATH",
+        ),
+        (
+            format!(
+                "{auth}{EXAMPLE_UPSTREAM}[upstreams.api]\nkind = \"http\"\nurl = \"http://127.0.0.1:9/mcp\"\n\
+                 headers.X-Key = {{ env = \"PORTCULLIS_TEST_MISSING\" }}\n{expose}"
+            ),
+            "upstreams.api.headers.X-Key: environment variable `PORTCULLIS_TEST_MISSING` is not set",
+        ),
+    ];
+    for (config, expected) in cases {
+        let (ok, out) = check(&config, &[]);
+        assert!(!ok, "check passed:\n{config}");
+        assert!(out.contains(expected), "{expected}\n--- not in ---\n{out}");
+    }
+}
+
+#[test]
+fn a_missing_upstream_secret_stops_serve_naming_the_upstream_and_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}[upstreams.api]\nkind = \"http\"\n\
+             url = \"http://127.0.0.1:9/mcp\"\nheaders.X-Key = {{ env = \"PORTCULLIS_TEST_MISSING\" }}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            path.to_str().unwrap(),
+        ])
+        .env_remove("PORTCULLIS_TEST_MISSING")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("upstreams.api.headers.X-Key: environment variable `PORTCULLIS_TEST_MISSING`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_warns_about_overlapping_entries_and_with_live_about_names_that_match_nothing() {
+    let config = format!(
+        "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}\
+         [[expose]]\nupstream = \"demo\"\ntools = [\"echo\", \"ech0\"]\nread_only = true\n\
+         [[expose]]\nupstream = \"demo\"\ntools = [\"ec*\"]\nread_only = true\nscopes = [\"s\"]\n"
+    );
+    let (ok, out) = check(&config, &[]);
+    assert!(ok, "warnings do not fail: {out}");
+    assert!(
+        out.contains("warning:") && out.contains("expose[0] and expose[1] both match `echo`"),
+        "{out}"
+    );
+    assert!(!out.contains("matches nothing"), "only with --live: {out}");
+    let (ok, out) = check(&config, &["--live"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("expose[0]: `ech0` matches nothing upstream `demo` lists"),
+        "{out}"
+    );
+    assert!(!out.contains("`echo` matches nothing"), "{out}");
+}
+
+#[test]
+fn keys_create_refuses_scopes_no_tool_uses_and_an_expiry_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}[[expose]]\nupstream = \"demo\"\n\
+             tools = [\"get_invoice\"]\nread_only = true\nscopes = [\"invoices:read\"]\n"
+        ),
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let (ok, _, err) = run(&[
+        "keys",
+        "create",
+        "--config",
+        config,
+        "--name",
+        "a",
+        "--scopes",
+        "invoice:read",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("`invoice:read` not used by any tool") && err.contains("invoices:read"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "keys",
+        "create",
+        "--config",
+        config,
+        "--name",
+        "a",
+        "--expires",
+        "0s",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--expires"), "{err}");
+    let (ok, out, err) = run(&[
+        "keys",
+        "create",
+        "--config",
+        config,
+        "--name",
+        "a",
+        "--scopes",
+        "invoices:read",
+    ]);
+    assert!(ok, "{out}{err}");
 }
