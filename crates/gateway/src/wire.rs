@@ -76,28 +76,35 @@ pub fn render(refusal: &Refusal, auth: &Authenticator) -> Rendered {
             StatusCode::BAD_REQUEST,
             Body::Error(ErrorData::new(ErrorCode(*code as i32), *message, None)),
         ),
-        Answer::Unauthenticated { error, message } => Rendered {
-            status: if *error == Some("invalid_request") {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UNAUTHORIZED
-            },
-            challenge: Some(challenge(auth, error.map(|e| (e, *message)), None)),
-            retry_after: None,
-            body: Body::Error(ErrorData::new(
-                ErrorCode(UNAUTHENTICATED as i32),
-                *message,
-                None,
-            )),
-        },
+        Answer::Unauthenticated { error, message } => {
+            // A gateway that takes API keys only says so, and how to send one; OAuth metadata
+            // is advertised only where an issuer is configured.
+            let (message, description) = match (error, auth.tokens()) {
+                (None, None) => (API_KEY_EXPECTED, Some(API_KEY_EXPECTED)),
+                (None, Some(_)) => (*message, None),
+                (Some(_), _) => (*message, Some(*message)),
+            };
+            Rendered {
+                status: if *error == Some("invalid_request") {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::UNAUTHORIZED
+                },
+                challenge: Some(challenge(auth, *error, description, None)),
+                retry_after: None,
+                body: Body::Error(ErrorData::new(
+                    ErrorCode(UNAUTHENTICATED as i32),
+                    message,
+                    None,
+                )),
+            }
+        }
         Answer::InsufficientScope(scopes) => Rendered {
             status: StatusCode::FORBIDDEN,
             challenge: Some(challenge(
                 auth,
-                Some((
-                    "insufficient_scope",
-                    "the token lacks scopes this tool needs",
-                )),
+                Some("insufficient_scope"),
+                Some("the token lacks scopes this tool needs"),
                 Some(&scopes.join(" ")),
             )),
             retry_after: None,
@@ -194,16 +201,27 @@ fn upstream_error_status(code: i64) -> StatusCode {
     }
 }
 
+/// What a client without credentials is told by a gateway that takes API keys only.
+pub const API_KEY_EXPECTED: &str =
+    "an API key is required: send it in the header Authorization: Bearer <key>";
+
 /// `WWW-Authenticate` for a refused request: a Bearer challenge pointing at the resource
 /// metadata when OAuth is configured, with `error` and a safe description.
-fn challenge(auth: &Authenticator, error: Option<(&str, &str)>, scope: Option<&str>) -> String {
+fn challenge(
+    auth: &Authenticator,
+    error: Option<&str>,
+    description: Option<&str>,
+    scope: Option<&str>,
+) -> String {
     let mut parts = Vec::new();
     match auth.tokens() {
         Some(verifier) => parts.push(format!("resource_metadata=\"{}\"", verifier.metadata_url())),
         None => parts.push("realm=\"portcullis\"".to_string()),
     }
-    if let Some((code, description)) = error {
+    if let Some(code) = error {
         parts.push(format!("error=\"{code}\""));
+    }
+    if let Some(description) = description {
         parts.push(format!("error_description=\"{description}\""));
     }
     if let Some(scope) = scope {
