@@ -30,19 +30,66 @@ pub(crate) fn limits_status(dir: &DataDir, json: bool) -> anyhow::Result<ExitCod
             "as of {} ({age}s ago)",
             snapshot["time"].as_str().unwrap_or("?")
         );
-        println!("{:<16} {:<40} {:>8} {:>8}", "LIMIT", "KEY", "USED", "OF");
-        for u in snapshot["usage"].as_array().into_iter().flatten() {
-            println!(
-                "{:<16} {:<40} {:>8} {:>8}",
-                u["limit"].as_str().unwrap_or(""),
-                u["key"].as_str().unwrap_or(""),
-                u["used"],
-                u["capacity"]
-            );
-        }
+        print!("{}", usage_table(&snapshot));
     }
     if age > 10 {
         eprintln!("warning: no gateway has reported for {age}s; these figures may be stale");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The usage as a table whose columns fit their widest cell; calls as whole numbers (a bucket
+/// refills continuously, so its use is rounded to the nearest call).
+fn usage_table(snapshot: &serde_json::Value) -> String {
+    let whole = |v: &serde_json::Value| format!("{}", v.as_f64().unwrap_or(0.0).round() as u64);
+    let mut rows = vec![[
+        "LIMIT".to_string(),
+        "KEY".to_string(),
+        "USED".to_string(),
+        "OF".to_string(),
+    ]];
+    for u in snapshot["usage"].as_array().into_iter().flatten() {
+        rows.push([
+            u["limit"].as_str().unwrap_or("").to_string(),
+            u["key"].as_str().unwrap_or("").to_string(),
+            whole(&u["used"]),
+            whole(&u["capacity"]),
+        ]);
+    }
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}\n",
+                r[0], r[1], r[2], r[3]
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_in_whole_calls_and_aligned_columns() {
+        let snapshot = serde_json::json!({"usage": [
+            {"limit": "per_caller", "key": "key_1", "used": 3.27, "capacity": 60.0},
+            {"limit": "per_caller_tool", "key": "a-very-long-key-name-that-is-wider demo_echo",
+             "used": 10.0, "capacity": 10.0},
+        ]});
+        let table = usage_table(&snapshot);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].ends_with("   3  60"), "{table}");
+        assert!(
+            !table.contains("3.27") && !table.contains("60.0"),
+            "{table}"
+        );
+        let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "aligned: {table}");
+        let used_at = lines[0].find("USED").unwrap();
+        assert_eq!(&lines[2][used_at..used_at + 4], "  10", "{table}");
+    }
 }

@@ -131,14 +131,35 @@ pub(crate) async fn report_limits(
     }
 }
 
+/// One summary line, however many tools there are: how many are published, and which of
+/// them are public (they require no scope), the first few by name.
 pub(crate) fn log_published(gateway: &Gateway) {
-    for (name, scopes) in gateway.published() {
-        if scopes.is_empty() {
-            tracing::warn!(tool = %name, "published as a public tool: it requires no scope");
-        } else {
-            tracing::info!(tool = %name, scopes = %scopes.join(" "), "published");
-        }
+    const NAMED: usize = 20;
+    let published = gateway.published();
+    let public: Vec<&str> = published
+        .iter()
+        .filter(|(_, scopes)| scopes.is_empty())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for (name, scopes) in &published {
+        tracing::debug!(tool = %name, scopes = %scopes.join(" "), "published");
     }
+    if public.is_empty() {
+        tracing::info!(
+            tools = published.len(),
+            "published; every one requires a scope"
+        );
+        return;
+    }
+    let mut names = public[..public.len().min(NAMED)].join(", ");
+    if public.len() > NAMED {
+        names.push_str(&format!(" and {} more", public.len() - NAMED));
+    }
+    tracing::warn!(
+        tools = published.len(),
+        public = public.len(),
+        "published; public tools, which require no scope: {names}"
+    );
 }
 
 pub(crate) async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> anyhow::Result<()> {

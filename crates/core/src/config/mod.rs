@@ -140,7 +140,7 @@ impl Config {
         let mut unknown = Vec::new();
         let deserializer = toml::Deserializer::parse(text).map_err(|e| single("(file)", e))?;
         let raw: RawConfig = serde_ignored::deserialize(deserializer, |path| {
-            unknown.push(path.to_string());
+            unknown.push(problem_path(&path));
         })
         .map_err(|e| single("(file)", e))?;
         let mut problems: Vec<ConfigProblem> = unknown
@@ -275,6 +275,22 @@ impl Config {
 }
 
 /// A duration above zero at `path`, or `default` when absent (or wrong, with the problem noted).
+/// A path in the style every other problem uses: `expose[0].read_onyl`, `upstreams.demo.x`.
+fn problem_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", problem_path(parent)),
+        Path::Map { parent, key } => match problem_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => problem_path(parent),
+    }
+}
+
 fn positive_duration(
     text: Option<&str>,
     path: &str,
@@ -383,11 +399,18 @@ mod tests {
             [[expose]]
             upstream = "nope"
             tools = ["echo", "[bad"]
+
+            [[expose]]
+            upstream = "demo"
+            tools = ["echo"]
+            read_only = true
+            read_onyl = true
             "#,
         );
         let joined = p.join("\n");
         for needle in [
             "gateway.colour: unknown key",
+            "expose[1].read_onyl: unknown key",
             "upstreams.demo.comand: unknown key",
             "gateway.listen: `everywhere` is not an address",
             "upstreams.demo.command: missing",
@@ -400,7 +423,7 @@ mod tests {
         ] {
             assert!(joined.contains(needle), "missing {needle:?} in\n{joined}");
         }
-        assert_eq!(p.len(), 10, "{joined}");
+        assert_eq!(p.len(), 11, "{joined}");
     }
 
     #[test]
