@@ -262,6 +262,101 @@ async fn drive_with(
     })
 }
 
+/// `calls` `tools/call`s on 2025-era sessions, as Claude Code, Cursor and the TypeScript SDK
+/// make them: each of [`CONCURRENCY`] workers opens one session on a keep-alive connection of
+/// its own and calls on it, each answer an event stream. The gateway's CPU over the run is
+/// measured.
+async fn drive_sessions(
+    url: &str,
+    authorization: &str,
+    calls: usize,
+    server_pid: u32,
+) -> anyhow::Result<Run> {
+    let per_worker = calls / CONCURRENCY;
+    let cpu_before = cpu_time(server_pid)?;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (url, authorization) = (url.to_string(), authorization.to_string());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?;
+            let post = |body: Value, session: Option<&str>| {
+                let mut r = http
+                    .post(&url)
+                    .header("authorization", &authorization)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", LEGACY);
+                if let Some(s) = session {
+                    r = r.header("mcp-session-id", s);
+                }
+                r.body(body.to_string())
+            };
+            let init = post(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": LEGACY, "capabilities": {},
+                    "clientInfo": {"name": "bench", "version": "1"}}}),
+                None,
+            )
+            .send()
+            .await?;
+            let session = init
+                .headers()
+                .get("mcp-session-id")
+                .context("no session id")?
+                .to_str()?
+                .to_string();
+            init.text().await?;
+            post(
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                Some(&session),
+            )
+            .send()
+            .await?
+            .text()
+            .await?;
+            let mut latencies = Vec::with_capacity(per_worker);
+            for i in 1..=per_worker {
+                let t = Instant::now();
+                let body = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                    "params": {"name": "up_echo", "arguments": {"text": "hello"}}});
+                let response = post(body, Some(&session)).send().await?;
+                let status = response.status();
+                let text = response.text().await?;
+                if !status.is_success() || !text.contains("\"hello\"") {
+                    bail!("bad answer {status}: {text}");
+                }
+                latencies.push(t.elapsed());
+            }
+            http.delete(&url)
+                .header("authorization", &authorization)
+                .header("mcp-protocol-version", LEGACY)
+                .header("mcp-session-id", &session)
+                .send()
+                .await?;
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(calls);
+    for w in workers {
+        latencies.extend(w.await??);
+    }
+    let elapsed = started.elapsed();
+    let server_cpu = cpu_time(server_pid)? - cpu_before;
+    latencies.sort();
+    Ok(Run {
+        calls: latencies.len(),
+        elapsed,
+        latencies,
+        server_cpu,
+    })
+}
+
+/// The 2025-era revision legacy sessions speak.
+const LEGACY: &str = "2025-06-18";
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -533,6 +628,20 @@ async fn bench(portcullis: &str) -> anyhow::Result<()> {
     println!(
         "first call served {:.1} ms after the process started",
         first_call.as_secs_f64() * 1e3
+    );
+    // The same calls on legacy sessions (SSE answers, one session per keep-alive connection):
+    // any per-write delay (Nagle against delayed ACKs) shows here as a floor in latency.
+    let token_auth = format!("Bearer {token}");
+    drive_sessions(&gateway_url, &token_auth, WARMUP_CALLS, gw_pid).await?;
+    let sessions = drive_sessions(&gateway_url, &token_auth, CALLS, gw_pid).await?;
+    println!(
+        "\ntools/call, {CALLS} calls, {CONCURRENCY} legacy sessions ({LEGACY}, one per connection, event-stream answers)"
+    );
+    report("through Portcullis", &sessions);
+    println!(
+        "Portcullis's own CPU per call on legacy sessions: {:.1} µs (stateless 2026-07-28: {:.1} µs)",
+        per_call(sessions.server_cpu, sessions.calls),
+        median.gateway
     );
     let audited = std::fs::read_to_string(dir.join(".portcullis/audit.jsonl"))
         .map(|t| t.lines().count())
