@@ -24,8 +24,19 @@ use serde_json::json;
 #[derive(Clone)]
 pub struct ExampleServer {
     cancelled_calls: Arc<AtomicU64>,
+    /// `slow_count` calls under way now.
+    running: Arc<AtomicU64>,
     echoes: Arc<AtomicU64>,
     tool_router: ToolRouter<Self>,
+}
+
+/// Runs its closure when dropped, however the scope ends.
+struct Finally<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Finally<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -79,6 +90,7 @@ impl ExampleServer {
     pub fn new() -> Self {
         Self {
             cancelled_calls: Arc::default(),
+            running: Arc::default(),
             echoes: Arc::default(),
             tool_router: Self::tool_router(),
         }
@@ -165,6 +177,11 @@ impl ExampleServer {
             ));
         }
         let token = meta.get_progress_token();
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let running = self.running.clone();
+        let _done = Finally(move || {
+            running.fetch_sub(1, Ordering::SeqCst);
+        });
         for step in 1..=args.steps {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(args.delay_ms)) => {}
@@ -189,6 +206,11 @@ impl ExampleServer {
     #[tool(description = "How many slow_count calls were cancelled so far.")]
     async fn cancellations(&self) -> String {
         self.cancelled_calls.load(Ordering::SeqCst).to_string()
+    }
+
+    #[tool(description = "How many slow_count calls are under way now.")]
+    async fn running(&self) -> String {
+        self.running.load(Ordering::SeqCst).to_string()
     }
 
     #[tool(description = "Lists the names of the environment variables this server can see.")]

@@ -24,6 +24,7 @@ async fn only_named_tools_are_listed_in_order_with_the_declared_hints() {
             "demo_get_invoice",
             "demo_process_id",
             "demo_refund",
+            "demo_running",
             "demo_slow_count",
         ]
     );

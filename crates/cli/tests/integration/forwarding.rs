@@ -143,6 +143,26 @@ async fn progress_is_relayed_with_the_clients_own_token() {
     }
 }
 
+/// Waits until the upstream has `expected` `slow_count` calls under way: the call to cancel
+/// has arrived (no guessing how long that takes).
+async fn wait_until_running(gw: &Gateway, expected: &str) {
+    let client = gw.rmcp_client().await;
+    let mut seen = String::new();
+    for _ in 0..200 {
+        let r = client
+            .call_tool(call("demo_running", json!({})))
+            .await
+            .unwrap();
+        seen = text_of(&r);
+        if seen == expected {
+            client.cancel().await.unwrap();
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the upstream has {seen} calls under way, expected {expected}");
+}
+
 async fn wait_for_cancellations(gw: &Gateway, expected: &str) {
     let client = gw.rmcp_client().await;
     let mut seen = String::new();
@@ -174,7 +194,7 @@ async fn a_cancelled_call_is_cancelled_upstream() {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_until_running(&gw, "1").await;
     handle.cancel(Some("changed my mind".into())).await.unwrap();
     wait_for_cancellations(&gw, "1").await;
     client.cancel().await.unwrap();
@@ -313,7 +333,7 @@ async fn a_client_that_disconnects_from_a_plain_call_cancels_it_upstream() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_running(&gw, "1").await;
     call.abort();
     let _ = call.await;
     wait_for_cancellations(&gw, "1").await;

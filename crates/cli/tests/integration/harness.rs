@@ -393,7 +393,7 @@ timeout = "20s"
 
 [[expose]]
 upstream = "demo"
-tools = ["echo", "echo_count", "fetch_page", "get_invoice", "slow_count", "cancellations", "environment", "process_id"]
+tools = ["echo", "echo_count", "fetch_page", "get_invoice", "slow_count", "cancellations", "running", "environment", "process_id"]
 read_only = true
 
 [[expose]]
