@@ -5,15 +5,15 @@
 //! `WWW-Authenticate`; the [`Principal`] rides in the request's extensions). Then one of two
 //! paths serves it:
 //!
-//! - **The direct path** takes the most common request there is — a stateless 2026-07-28
-//!   `tools/call` whose headers, `_meta` and body are exactly what the spec asks, for a published
-//!   tool without `x-mcp-header` parameters, with no progress requested — and answers it with
-//!   the upstream's raw result through [`Gateway::call_tool`], with no per-request rmcp session.
+//! - **The direct path** ([`crate::direct`]) takes the most common request there is — a
+//!   stateless 2026-07-28 `tools/call` with nothing unusual about it — and answers it through
+//!   [`Gateway::call_tool`] with no per-request rmcp session.
 //! - **rmcp's `StreamableHttpService`** serves everything else: legacy sessions, `initialize`,
 //!   `server/discover`, listings, progress streams, and every request with anything unusual,
 //!   including every malformed one, so that each gets rmcp's spec-conformant answer.
 //!
 //! Both paths call the same [`Gateway::call_tool`]; the direct path only skips protocol work.
+//! Before either, a legacy session is checked against the principal that opened it.
 //! Responses from rmcp have the tool fields its typed model cannot carry put back (see
 //! [`crate::unmodeled`]).
 
@@ -28,19 +28,19 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Method, StatusCode};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use portcullis_core::audit::{Decision, Outcome};
 use portcullis_core::{Answer, Caller, Exchange, Principal, PrincipalKind, Refusal};
-use rmcp::model::{JsonRpcResponse, JsonRpcVersion2_0};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::auth::AuthFailure;
+use crate::direct::{DirectCall, direct_headers};
 use crate::edge::{self, EdgePolicy};
 use crate::jwt::TokenVerifier;
 use crate::server::{Gateway, GatewayServer};
@@ -49,9 +49,6 @@ use crate::wire;
 
 /// Largest response body the edge will buffer to restore stashed fields.
 const MAX_BUFFERED_RESPONSE: usize = 64 * 1024 * 1024;
-
-/// The protocol revision the direct path serves.
-const MODERN: &str = "2026-07-28";
 
 struct Mcp {
     gateway: Arc<Gateway>,
@@ -487,125 +484,6 @@ async fn serve_rmcp(
         Err(never) => match never {},
     };
     restore_unmodeled_fields(response).await
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The headers of a POST the direct path may take: JSON, accepting both answer forms, with no
-/// session, for 2026-07-28 `tools/call`, and no `Mcp-Param-*` header.
-fn direct_headers(headers: &HeaderMap) -> bool {
-    let accept = header(headers, ACCEPT.as_str()).unwrap_or("");
-    header(headers, CONTENT_TYPE.as_str()).is_some_and(|c| {
-        c.split(';')
-            .next()
-            .is_some_and(|e| e.trim() == "application/json")
-    }) && accept.contains("application/json")
-        && accept.contains("text/event-stream")
-        && header(headers, "mcp-protocol-version") == Some(MODERN)
-        && header(headers, "mcp-method") == Some("tools/call")
-        && headers.get("mcp-session-id").is_none()
-        && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
-}
-
-/// A stateless `tools/call` with nothing unusual about it.
-struct DirectCall {
-    id: Value,
-    name: String,
-    arguments: Option<Value>,
-}
-
-impl DirectCall {
-    /// `None` unless the body is exactly a 2026-07-28 `tools/call` with the required `_meta`,
-    /// matching the headers, and no field the direct path does not handle.
-    fn parse(headers: &HeaderMap, message: Value) -> Option<DirectCall> {
-        let Value::Object(mut message) = message else {
-            return None;
-        };
-        let id = message
-            .remove("id")
-            .filter(|id| id.is_string() || id.is_i64() || id.is_u64())?;
-        let Value::Object(mut params) = message.remove("params")? else {
-            return None;
-        };
-        if message.len() != 2
-            || message.get("jsonrpc")? != "2.0"
-            || message.get("method")? != "tools/call"
-        {
-            return None;
-        }
-        let Value::Object(meta) = params.remove("_meta")? else {
-            return None;
-        };
-        if !plain_meta(&meta) {
-            return None;
-        }
-        let Value::String(name) = params.remove("name")? else {
-            return None;
-        };
-        let arguments = params.remove("arguments");
-        if !params.is_empty()
-            || arguments.as_ref().is_some_and(|a| !a.is_object())
-            || header(headers, "mcp-name") != Some(name.as_str())
-        {
-            return None;
-        }
-        Some(DirectCall {
-            id,
-            name,
-            arguments,
-        })
-    }
-
-    async fn serve(self, gateway: &Gateway, exchange: &Exchange, caller: &Caller) -> Response {
-        // Dropping this future (the client went away) cancels the call upstream.
-        let outcome = gateway
-            .call_tool(exchange, caller, &self.name, self.arguments, None)
-            .await;
-        match outcome {
-            Ok(result) => {
-                let Ok(id) = serde_json::from_value(self.id) else {
-                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                };
-                let body = serde_json::to_vec(&JsonRpcResponse {
-                    jsonrpc: JsonRpcVersion2_0,
-                    id,
-                    result,
-                });
-                match body {
-                    Ok(body) => {
-                        (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body).into_response()
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not serialize an answer");
-                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
-                    }
-                }
-            }
-            Err(refusal) => {
-                wire::render(&refusal, gateway.authenticator()).into_response(Some(self.id))
-            }
-        }
-    }
-}
-
-/// `_meta` holding exactly the 2026-07-28 request metadata, and nothing the direct path would
-/// have to act on (a progress token, a log level, extensions).
-fn plain_meta(meta: &Map<String, Value>) -> bool {
-    meta.get("io.modelcontextprotocol/protocolVersion")
-        .is_some_and(|v| v == MODERN)
-        && meta
-            .get("io.modelcontextprotocol/clientCapabilities")
-            .is_some_and(Value::is_object)
-        && meta.keys().all(|k| {
-            matches!(
-                k.as_str(),
-                "io.modelcontextprotocol/protocolVersion"
-                    | "io.modelcontextprotocol/clientCapabilities"
-                    | "io.modelcontextprotocol/clientInfo"
-            )
-        })
 }
 
 /// Puts back the tool fields rmcp's typed model dropped (they travel stashed in `_meta`).

@@ -2,7 +2,8 @@
 //! pipeline and its ports. It sees state only through the ports; the binary and the embeddable
 //! crate wire in the store.
 //!
-//! - [`edge`] → [`http`] (the rmcp path and the direct stateless path) and [`stdio`]: the two
+//! - [`edge`] → [`http`] (the rmcp path, and beside it [`direct`], the direct stateless path)
+//!   and [`stdio`]: the two
 //!   downstream transports, siblings over the same [`Gateway`]; [`server`] is the rmcp handler
 //!   both serve, [`wire`] the one mapping from a refusal to what the client receives, and
 //!   [`context`] where each request's record begins.
@@ -23,6 +24,7 @@ pub mod bounded;
 pub mod catalogue;
 pub mod client_credentials;
 pub mod context;
+pub mod direct;
 pub mod edge;
 pub mod example_server;
 pub mod guard;

@@ -853,12 +853,21 @@ async fn requests_past_the_concurrency_limit_get_503_with_retry_after() {
         .unwrap()
         .status()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let busy = reqwest::Client::new()
-        .get(format!("http://{}/healthz", gw.addr))
-        .send()
-        .await
-        .unwrap();
+    // Until the slow call holds the only slot, health checks pass; then they are refused.
+    let mut busy = None;
+    for _ in 0..500 {
+        let r = reqwest::Client::new()
+            .get(format!("http://{}/healthz", gw.addr))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            busy = Some(r);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let busy = busy.expect("the slow call never held the slot");
     assert_eq!(busy.status(), 503);
     assert_eq!(busy.headers()["retry-after"], "1");
     assert_eq!(slow.await.unwrap(), 200);

@@ -91,7 +91,7 @@ async fn pagination_is_minted_by_the_gateway() {
         }
     }
     assert_eq!(pages, 4);
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), 11);
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
