@@ -35,7 +35,7 @@ use crate::audit::{Decision, Outcome};
 use crate::catalogue::{Catalogue, PublishedTool};
 use crate::config::LimitSettings;
 use crate::exchange::Exchange;
-use crate::limits::{Draw, LimitKind, Limited};
+use crate::limits::{Draw, LimitKind, Limited, Rate};
 use crate::policy::{AccessRules, Authorized, Principal, authorize};
 use crate::ports::{
     ApprovalQueue, BoxFuture, Checked, Clock, ContentGuard, Direction, ProgressSink, RateStore,
@@ -390,26 +390,30 @@ impl Pipeline {
     }
 
     fn charge_refusal(&self, caller: &Caller) -> Result<(), Limited> {
-        let Some(rate) = self.limits.per_caller else {
-            return Ok(());
-        };
-        let draw = Draw {
-            kind: LimitKind::PerCaller,
-            key: caller.limit_key(),
-            rate,
-            cost: 1.0,
-        };
-        self.rates.acquire(&[draw], self.clock.elapsed())
+        self.charge_one(
+            LimitKind::PerCaller,
+            caller.limit_key(),
+            self.limits.per_caller,
+        )
     }
 
     /// Counts a request refused for its credentials against its source address.
     pub fn charge_unauthenticated(&self, source: &str) -> Result<(), Limited> {
-        let Some(rate) = self.limits.unauthenticated else {
+        self.charge_one(
+            LimitKind::Unauthenticated,
+            source.to_string(),
+            self.limits.unauthenticated,
+        )
+    }
+
+    /// One unit from the bucket `kind`/`key`, if that limit is on.
+    fn charge_one(&self, kind: LimitKind, key: String, rate: Option<Rate>) -> Result<(), Limited> {
+        let Some(rate) = rate else {
             return Ok(());
         };
         let draw = Draw {
-            kind: LimitKind::Unauthenticated,
-            key: source.to_string(),
+            kind,
+            key,
             rate,
             cost: 1.0,
         };

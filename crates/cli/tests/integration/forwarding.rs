@@ -143,42 +143,22 @@ async fn progress_is_relayed_with_the_clients_own_token() {
     }
 }
 
-/// Waits until the upstream has `expected` `slow_count` calls under way: the call to cancel
-/// has arrived (no guessing how long that takes).
-async fn wait_until_running(gw: &Gateway, expected: &str) {
+/// Waits until the example server's counter tool `tool` reads `expected`: `demo_running` for
+/// the calls under way (the call to cancel has arrived), `demo_cancellations` for the ones
+/// cancelled.
+async fn wait_for(gw: &Gateway, tool: &str, expected: &str) {
     let client = gw.rmcp_client().await;
     let mut seen = String::new();
     for _ in 0..200 {
-        let r = client
-            .call_tool(call("demo_running", json!({})))
-            .await
-            .unwrap();
+        let r = client.call_tool(call(tool, json!({}))).await.unwrap();
         seen = text_of(&r);
         if seen == expected {
             client.cancel().await.unwrap();
             return;
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the upstream has {seen} calls under way, expected {expected}");
-}
-
-async fn wait_for_cancellations(gw: &Gateway, expected: &str) {
-    let client = gw.rmcp_client().await;
-    let mut seen = String::new();
-    for _ in 0..100 {
-        let r = client
-            .call_tool(call("demo_cancellations", json!({})))
-            .await
-            .unwrap();
-        seen = text_of(&r);
-        if seen == expected {
-            client.cancel().await.unwrap();
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the upstream saw {seen} cancellations, expected {expected}");
+    panic!("{tool} reads {seen}, expected {expected}");
 }
 
 #[tokio::test]
@@ -194,9 +174,9 @@ async fn a_cancelled_call_is_cancelled_upstream() {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    wait_until_running(&gw, "1").await;
+    wait_for(&gw, "demo_running", "1").await;
     handle.cancel(Some("changed my mind".into())).await.unwrap();
-    wait_for_cancellations(&gw, "1").await;
+    wait_for(&gw, "demo_cancellations", "1").await;
     client.cancel().await.unwrap();
 }
 
@@ -223,7 +203,7 @@ async fn a_client_that_disconnects_cancels_the_call_upstream() {
     let first = response.chunk().await.unwrap();
     assert!(first.is_some());
     drop(response);
-    wait_for_cancellations(&gw, "1").await;
+    wait_for(&gw, "demo_cancellations", "1").await;
 }
 
 #[tokio::test]
@@ -267,7 +247,7 @@ async fn a_hanging_upstream_times_out_and_the_gateway_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(text_of(&ok), "still here");
-    wait_for_cancellations(&gw, "1").await;
+    wait_for(&gw, "demo_cancellations", "1").await;
     client.cancel().await.unwrap();
 }
 
@@ -333,10 +313,10 @@ async fn a_client_that_disconnects_from_a_plain_call_cancels_it_upstream() {
         )
         .await
     });
-    wait_until_running(&gw, "1").await;
+    wait_for(&gw, "demo_running", "1").await;
     call.abort();
     let _ = call.await;
-    wait_for_cancellations(&gw, "1").await;
+    wait_for(&gw, "demo_cancellations", "1").await;
 }
 
 async fn gw_post(
