@@ -152,7 +152,10 @@ impl Bridge {
 
     /// Reads the document and rebuilds the operations; returns their tool definitions.
     pub async fn load(&self) -> Result<Vec<Value>, String> {
-        let (operations, tools) = read_and_bridge(&self.document, &self.spec).await?;
+        let (operations, tools, skipped) = read_and_bridge(&self.document, &self.spec).await?;
+        for why in skipped {
+            tracing::warn!(upstream = %self.name, "{why}");
+        }
         *self
             .operations
             .write()
@@ -499,7 +502,9 @@ fn to_result(status: http::StatusCode, content_type: Option<&str>, body: &[u8]) 
     }}]})
 }
 
-type Bridged = (HashMap<String, Arc<Operation>>, Vec<Value>);
+/// The operations, their tool definitions, and the operations left out because the bridge
+/// cannot carry their request body (`METHOD /path: why`).
+type Bridged = (HashMap<String, Arc<Operation>>, Vec<Value>, Vec<String>);
 
 /// The operations of a document and their tool definitions.
 /// `reserved` header names are the gateway's to send (its configured credentials,
@@ -523,6 +528,7 @@ fn bridge_document(
     }
     let mut operations = HashMap::new();
     let mut tools = Vec::new();
+    let mut skipped = Vec::new();
     for (path, item) in paths {
         let item = resolve(document, item, 0, &mut Vec::new());
         let shared: Vec<Value> = item
@@ -574,9 +580,22 @@ fn bridge_document(
                     location,
                 });
             }
-            let body = op
-                .get("requestBody")
-                .and_then(|b| b.get("content"))
+            let content = op.get("requestBody").and_then(|b| b.get("content"));
+            if let Some(Value::Object(types)) = content
+                && !types.is_empty()
+                && !types.contains_key("application/json")
+            {
+                // Form and multipart bodies (uploads) are not carried: leave the operation out
+                // rather than call it without its body.
+                let kinds: Vec<&str> = types.keys().map(String::as_str).collect();
+                skipped.push(format!(
+                    "{route}: its request body is {}, which the bridge does not carry; the \
+                     operation is not published",
+                    kinds.join(" or ")
+                ));
+                continue;
+            }
+            let body = content
                 .and_then(|c| c.get("application/json"))
                 .and_then(|j| j.get("schema"));
             if let Some(schema) = body {
@@ -634,7 +653,7 @@ fn bridge_document(
             );
         }
     }
-    Ok((operations, tools))
+    Ok((operations, tools, skipped))
 }
 
 /// An operationId (or method and path) as a tool name: ASCII letters, digits, `_`, `-`, `.`.
@@ -710,13 +729,15 @@ fn resolve(document: &Value, value: &Value, depth: usize, seen: &mut Vec<String>
 
 /// Loads the document of every OpenAPI upstream and checks the exposure rules against its
 /// operations: an operation that changes state but is exposed read-only is a configuration
-/// problem, reported before the gateway starts.
+/// problem, reported before the gateway starts; an operation left out (its body cannot be
+/// carried) is a warning. Returns `(problems, warnings)`.
 pub async fn preflight(
     config: &portcullis_core::Config,
     base_dir: &Path,
     apps: &HashMap<String, EmbeddedApp>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     for upstream in &config.upstreams {
         let portcullis_core::UpstreamTransport::OpenApi(spec) = &upstream.transport else {
             continue;
@@ -729,7 +750,14 @@ pub async fn preflight(
             continue;
         };
         let tools = match read_and_bridge(&document, spec).await {
-            Ok((_, tools)) => tools,
+            Ok((_, tools, skipped)) => {
+                warnings.extend(
+                    skipped
+                        .into_iter()
+                        .map(|why| format!("upstreams.{}: {why}", upstream.name)),
+                );
+                tools
+            }
             Err(e) => {
                 problems.push(format!("upstreams.{}.spec: {e}", upstream.name));
                 continue;
@@ -752,7 +780,7 @@ pub async fn preflight(
             }
         }
     }
-    problems
+    (problems, warnings)
 }
 
 #[cfg(test)]
@@ -786,6 +814,28 @@ mod tests {
             &mut Vec::new(),
         );
         assert_eq!(name["type"], json!(["string", "null"]));
+    }
+
+    #[test]
+    fn operations_whose_body_the_bridge_cannot_carry_are_left_out_and_said() {
+        let doc = json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {
+            "/upload": {"post": {"operationId": "upload", "requestBody": {"content": {
+                "multipart/form-data": {"schema": {"type": "object"}}}}}},
+            "/login": {"post": {"operationId": "login", "requestBody": {"content": {
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}}},
+            "/items": {"post": {"operationId": "create", "requestBody": {"content": {
+                "application/json": {"schema": {"type": "object"}}}}}},
+        }});
+        let (operations, tools, skipped) = bridge_document(&doc, &BTreeMap::new(), &[]).unwrap();
+        assert_eq!(operations.len(), 1);
+        assert_eq!(tools[0]["name"], "create");
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.starts_with("POST /upload") && s.contains("multipart/form-data")),
+            "{skipped:?}"
+        );
     }
 
     #[test]

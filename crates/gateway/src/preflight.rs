@@ -53,9 +53,9 @@ pub async fn preflight(
             ),
         }
     }
-    found
-        .problems
-        .extend(crate::openapi::preflight(config, base_dir, apps).await);
+    let (problems, warnings) = crate::openapi::preflight(config, base_dir, apps).await;
+    found.problems.extend(problems);
+    found.warnings.extend(warnings);
     for (i, j, pattern) in config.exposure.overlaps() {
         found.warnings.push(format!(
             "expose[{i}] and expose[{j}] both match `{pattern}` with different settings; the \

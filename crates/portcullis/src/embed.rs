@@ -31,7 +31,8 @@ use std::time::Duration;
 use axum::Router;
 use portcullis_core::{Config, UpstreamTransport};
 use portcullis_gateway::auth::Authenticator;
-use portcullis_gateway::openapi::{EmbeddedApp, preflight};
+use portcullis_gateway::openapi::EmbeddedApp;
+use portcullis_gateway::preflight::preflight;
 use portcullis_gateway::{Gateway, Ports};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -93,9 +94,12 @@ impl Mount {
                 document: openapi,
             },
         )]);
-        let problems = preflight(&self.config, &self.base_dir, &apps).await;
-        if !problems.is_empty() {
-            return Err(problems.join("\n"));
+        let found = preflight(&self.config, &self.base_dir, &apps).await;
+        for warning in &found.warnings {
+            tracing::warn!("{warning}");
+        }
+        if !found.problems.is_empty() {
+            return Err(found.problems.join("\n"));
         }
         let gateway = Gateway::start_with_apps(
             self.config,
