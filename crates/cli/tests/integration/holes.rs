@@ -592,4 +592,14 @@ fn claude_code_connects_with_a_key_and_gets_no_oauth_runaround_without_one() {
         !probes.is_empty(),
         "the keyless client's requests are on the record"
     );
+    // Its OAuth discovery and registration probes were told "not here" (404), not 401, so it
+    // does not go on to report a rejected dynamic client registration.
+    let oauth_probes: Vec<_> = probes
+        .iter()
+        .filter(|r| r["method"] != "POST /mcp")
+        .collect();
+    assert!(!oauth_probes.is_empty(), "{probes:?}");
+    for r in oauth_probes {
+        assert_eq!(r["reason"], "answered with HTTP 404", "{r}");
+    }
 }
