@@ -26,9 +26,10 @@ use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
     CompleteRequestParams, CompleteResult, ContentBlock, ErrorData, Implementation,
-    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
-    ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    InitializeRequestParams, InitializeResult, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::model::{ProgressToken, Tool};
 use rmcp::service::{Peer, RequestContext, RoleServer};
@@ -416,6 +417,28 @@ impl GatewayServer {
         }
     }
 
+    /// Records a request the handler answers itself (no tool call): `outcome` for the record,
+    /// and the caller's refusal when it is not authenticated.
+    fn record(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &str,
+        refused: bool,
+    ) -> Result<(), ErrorData> {
+        let (exchange, _) = self.caller(context, method)?;
+        if refused {
+            exchange.settle(
+                Decision::Denied,
+                Outcome::Refused,
+                "method not served".into(),
+                0,
+            );
+        } else {
+            exchange.settle(Decision::Allowed, Outcome::Ok, "ok".into(), 0);
+        }
+        Ok(())
+    }
+
     fn render(&self, refusal: &Refusal) -> wire::Rendered {
         wire::render(refusal, &self.gateway.auth)
     }
@@ -458,37 +481,57 @@ impl ServerHandler for GatewayServer {
             )
     }
 
+    // Every request is on the record, on stdio too (over HTTP the edge's record is the one
+    // these settle).
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.record(&context, "initialize", false)?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        self.record(&context, "ping", false)
+    }
+
     // rmcp answers these with empty results by default; the gateway does not serve them, so
     // they get the spec's "method not found", like every other undeclared method.
     async fn complete(
         &self,
         _request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        self.record(&context, "completion/complete", true)?;
         Err(ErrorData::method_not_found::<CompleteRequestMethod>())
     }
 
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        self.record(&context, "prompts/list", true)?;
         Err(ErrorData::method_not_found::<ListPromptsRequestMethod>())
     }
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        self.record(&context, "resources/list", true)?;
         Err(ErrorData::method_not_found::<ListResourcesRequestMethod>())
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.record(&context, "resources/templates/list", true)?;
         Err(ErrorData::method_not_found::<
             ListResourceTemplatesRequestMethod,
         >())

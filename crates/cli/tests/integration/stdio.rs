@@ -61,6 +61,36 @@ fn stdio_serves_a_legacy_session_with_every_tool_field() {
         call["result"].get("resultType").is_none(),
         "legacy session: {call}"
     );
+    send(json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}));
+    assert_eq!(read()["result"], json!({}));
+    send(json!({"jsonrpc": "2.0", "id": 5, "method": "prompts/list"}));
+    assert_eq!(read()["error"]["code"], -32601);
     drop(stdin);
     assert!(child.wait().unwrap().success());
+    // Every request on the record, once, with the caller.
+    let log = std::fs::read_to_string(dir.path().join(".portcullis/audit.jsonl")).unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let methods: Vec<&str> = records
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "initialize",
+            "tools/list",
+            "tools/call",
+            "ping",
+            "prompts/list"
+        ],
+        "{log}"
+    );
+    for r in &records {
+        assert_eq!(r["transport"], "stdio");
+        assert_eq!(r["principal_kind"], "api_key", "{r}");
+    }
+    assert_eq!(records[4]["outcome"], "refused");
 }
