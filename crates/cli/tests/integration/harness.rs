@@ -405,6 +405,24 @@ destructive = true
     )
 }
 
+/// The port a server started as `child` wrote to `portfile` (a server bound to port 0 says
+/// where it landed), once it is there; a server that never writes it is stopped, and the test
+/// fails naming `what`.
+pub fn wait_for_port(child: &mut Child, portfile: &Path, what: &str) -> u16 {
+    for _ in 0..300 {
+        if let Some(port) = std::fs::read_to_string(portfile)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            return port;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{what} did not start");
+}
+
 /// The raw upstream in HTTP mode, stopped (by PID) when dropped.
 pub struct HttpUpstream {
     child: Child,
@@ -422,19 +440,12 @@ impl HttpUpstream {
             .arg(&portfile)
             .spawn()
             .unwrap();
-        for _ in 0..200 {
-            if let Ok(port) = std::fs::read_to_string(&portfile) {
-                return HttpUpstream {
-                    child,
-                    url: format!("http://127.0.0.1:{port}/mcp"),
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let port = wait_for_port(&mut child, &portfile, "the HTTP upstream");
+        HttpUpstream {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+            _dir: dir,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the HTTP upstream did not start");
     }
 }
 
@@ -470,19 +481,12 @@ impl ShopApp {
             .env("SHOP_KEY", "shop-secret")
             .spawn()
             .unwrap();
-        for _ in 0..200 {
-            if let Ok(port) = std::fs::read_to_string(&portfile) {
-                return ShopApp {
-                    child,
-                    base: format!("http://127.0.0.1:{port}"),
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let port = wait_for_port(&mut child, &portfile, "the example shop");
+        ShopApp {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the example shop did not start");
     }
 }
 

@@ -438,22 +438,12 @@ impl Everything {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        for _ in 0..300 {
-            if let Some(port) = std::fs::read_to_string(&portfile)
-                .ok()
-                .and_then(|p| p.trim().parse().ok())
-            {
-                return Everything {
-                    child,
-                    port,
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        let port = crate::harness::wait_for_port(&mut child, &portfile, "server-everything");
+        Everything {
+            child,
+            port,
+            _dir: dir,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("server-everything did not start");
     }
 }
 
