@@ -56,9 +56,10 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Whose limits a call draws on: the principal, or for anonymous callers the principal at
-    /// their address (so one anonymous client cannot use up everyone's allowance).
-    pub fn limit_key(&self) -> String {
+    /// Who the caller is for state kept per caller — the limits it draws on, the sessions it
+    /// owns: the principal, or for anonymous callers the principal at their address (so one
+    /// anonymous client cannot use up everyone's allowance, or use another's session).
+    pub fn key(&self) -> String {
         match (self.principal.is_verified(), self.source) {
             (false, Some(ip)) => format!("{}@{ip}", self.principal.id),
             _ => self.principal.id.clone(),
@@ -390,11 +391,7 @@ impl Pipeline {
     }
 
     fn charge_refusal(&self, caller: &Caller) -> Result<(), Limited> {
-        self.charge_one(
-            LimitKind::PerCaller,
-            caller.limit_key(),
-            self.limits.per_caller,
-        )
+        self.charge_one(LimitKind::PerCaller, caller.key(), self.limits.per_caller)
     }
 
     /// Counts a request refused for its credentials against its source address.
@@ -423,7 +420,7 @@ impl Pipeline {
     /// The draws a call by `caller` to `tool` makes on the limits.
     fn draws(&self, caller: &Caller, tool: &PublishedTool) -> Vec<Draw> {
         let limits = &self.limits;
-        let who = &caller.limit_key();
+        let who = &caller.key();
         let per_caller_tool = tool.rate.or(limits.per_caller_tool);
         [
             (LimitKind::PerCaller, who.clone(), limits.per_caller, 1.0),

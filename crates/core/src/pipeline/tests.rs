@@ -616,15 +616,12 @@ fn anonymous_callers_are_limited_per_address_and_keys_per_key() {
         group: None,
         source: ip.map(|i| i.parse().unwrap()),
     };
-    assert_eq!(
-        anonymous(Some("10.0.0.1")).limit_key(),
-        "anonymous@10.0.0.1"
-    );
+    assert_eq!(anonymous(Some("10.0.0.1")).key(), "anonymous@10.0.0.1");
     assert_ne!(
-        anonymous(Some("10.0.0.1")).limit_key(),
-        anonymous(Some("10.0.0.2")).limit_key()
+        anonymous(Some("10.0.0.1")).key(),
+        anonymous(Some("10.0.0.2")).key()
     );
-    assert_eq!(anonymous(None).limit_key(), "anonymous");
+    assert_eq!(anonymous(None).key(), "anonymous");
     let key = Caller {
         principal: Principal {
             id: "key_1".into(),
@@ -636,7 +633,7 @@ fn anonymous_callers_are_limited_per_address_and_keys_per_key() {
         source: Some("10.0.0.1".parse().unwrap()),
     };
     assert_eq!(
-        key.limit_key(),
+        key.key(),
         "key_1",
         "a key's allowance follows the key, not the address"
     );
