@@ -56,14 +56,19 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Who the caller is for state kept per caller — the limits it draws on, the sessions it
-    /// owns: the principal, or for anonymous callers the principal at their address (so one
-    /// anonymous client cannot use up everyone's allowance, or use another's session).
+    /// See [`caller_key`].
     pub fn key(&self) -> String {
-        match (self.principal.is_verified(), self.source) {
-            (false, Some(ip)) => format!("{}@{ip}", self.principal.id),
-            _ => self.principal.id.clone(),
-        }
+        caller_key(&self.principal, self.source)
+    }
+}
+
+/// Who a caller is for state kept per caller — the limits it draws on, the sessions it owns:
+/// the principal, or for anonymous callers the principal at their address (so one anonymous
+/// client cannot use up everyone's allowance, or use another's session).
+pub fn caller_key(principal: &Principal, source: Option<IpAddr>) -> String {
+    match (principal.is_verified(), source) {
+        (false, Some(ip)) => format!("{}@{ip}", principal.id),
+        _ => principal.id.clone(),
     }
 }
 

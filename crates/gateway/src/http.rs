@@ -276,18 +276,13 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
     let mut request = request;
     // Whose session it is: the principal, or for anonymous callers the principal at their
     // address (one anonymous client may not use another's session).
-    let owner = Caller {
-        principal: principal.clone(),
-        transport: "http",
-        group: None,
-        source: request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_canonical()),
-    }
-    .key();
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical());
+    let owner = || portcullis_core::pipeline::caller_key(&principal, source);
     if let Some(id) = request.headers().get(SESSION_ID).cloned() {
-        let owned = mcp.sessions.owner(&id).as_deref() == Some(owner.as_str());
+        let owned = mcp.sessions.owner(&id) == Some(owner());
         if !owned {
             // Someone else's session, or none: answered exactly as an unknown session is.
             tracing::warn!(principal = %principal.id, "refused a request on a session it did not open");
@@ -396,7 +391,7 @@ async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Respon
     .await;
     if let Some(id) = response.headers().get(SESSION_ID) {
         // A session was opened: it belongs to whoever opened it.
-        mcp.sessions.open(id.clone(), owner);
+        mcp.sessions.open(id.clone(), owner());
     }
     response
 }
