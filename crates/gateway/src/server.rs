@@ -597,6 +597,14 @@ impl ServerHandler for GatewayServer {
                 token,
             });
         let arguments = request.arguments.map(Value::Object);
+        if let Identity::Stdio(_) = self.identity {
+            // Over HTTP the edge counts the body; here the message is already parsed.
+            let size = arguments
+                .as_ref()
+                .and_then(|a| serde_json::to_vec(a).ok())
+                .map_or(0, |b| b.len());
+            exchange.bytes_in(size as u64);
+        }
         let call = self.gateway.call_tool(
             &exchange,
             &caller,

@@ -93,4 +93,9 @@ fn stdio_serves_a_legacy_session_with_every_tool_field() {
         assert_eq!(r["principal_kind"], "api_key", "{r}");
     }
     assert_eq!(records[4]["outcome"], "refused");
+    assert!(
+        records[2]["bytes_in"].as_u64().unwrap() > 0,
+        "{}",
+        records[2]
+    );
 }
