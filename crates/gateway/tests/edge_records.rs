@@ -348,19 +348,7 @@ fn modern_call(name: &str) -> Request<Body> {
 #[tokio::test(start_paused = true)]
 async fn an_unknown_tool_is_one_record_and_reads_like_rmcps_answer() {
     let e = edge("");
-    let call = |name: &str| {
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-            "name": name, "arguments": {},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                      "io.modelcontextprotocol/clientCapabilities": {}}}});
-        let mut request = post("/mcp", Some(TOKEN), Body::from(body.to_string()));
-        let headers = request.headers_mut();
-        headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
-        headers.insert("mcp-method", "tools/call".parse().unwrap());
-        headers.insert("mcp-name", name.parse().unwrap());
-        request
-    };
-    let (status, _, body, record) = e.one_record(call("demo_nope")).await;
+    let (status, _, body, record) = e.one_record(modern_call("demo_nope")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         std::str::from_utf8(&body).unwrap(),

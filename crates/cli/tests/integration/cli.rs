@@ -131,11 +131,17 @@ fn the_data_directory_is_created_beside_the_config_or_where_asked() {
     );
 }
 
-/// `check` on `config`: whether it passed, and what it printed (stdout and stderr).
-fn check(config: &str, extra: &[&str]) -> (bool, String) {
+/// `config` in a fresh directory: the directory (removed when dropped) and the file's path.
+fn config_file(config: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
     std::fs::write(&path, config).unwrap();
+    (dir, path)
+}
+
+/// `check` on `config`: whether it passed, and what it printed (stdout and stderr).
+fn check(config: &str, extra: &[&str]) -> (bool, String) {
+    let (_dir, path) = config_file(config);
     let mut args = vec!["check", "--config", path.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = Command::new(BIN)
@@ -188,16 +194,10 @@ fn check_fails_for_every_config_serve_would_refuse_or_could_not_run() {
 
 #[test]
 fn a_missing_upstream_secret_stops_serve_naming_the_upstream_and_the_variable() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}[upstreams.api]\nkind = \"http\"\n\
-             url = \"http://127.0.0.1:9/mcp\"\nheaders.X-Key = {{ env = \"PORTCULLIS_TEST_MISSING\" }}\n"
-        ),
-    )
-    .unwrap();
+    let (_dir, path) = config_file(&format!(
+        "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}[upstreams.api]\nkind = \"http\"\n\
+         url = \"http://127.0.0.1:9/mcp\"\nheaders.X-Key = {{ env = \"PORTCULLIS_TEST_MISSING\" }}\n"
+    ));
     let out = Command::new(BIN)
         .args([
             "serve",
@@ -242,16 +242,10 @@ fn check_warns_about_overlapping_entries_and_with_live_about_names_that_match_no
 
 #[test]
 fn keys_create_refuses_scopes_no_tool_uses_and_an_expiry_of_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}[[expose]]\nupstream = \"demo\"\n\
-             tools = [\"get_invoice\"]\nread_only = true\nscopes = [\"invoices:read\"]\n"
-        ),
-    )
-    .unwrap();
+    let (_dir, path) = config_file(&format!(
+        "[auth]\napi_keys = true\n{EXAMPLE_UPSTREAM}[[expose]]\nupstream = \"demo\"\n\
+         tools = [\"get_invoice\"]\nread_only = true\nscopes = [\"invoices:read\"]\n"
+    ));
     let config = path.to_str().unwrap();
     let (ok, _, err) = run(&[
         "keys",
