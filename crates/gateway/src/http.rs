@@ -242,7 +242,7 @@ fn own_origins(local_addr: SocketAddr) -> Vec<String> {
 }
 
 async fn serve_main(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
-    serve_mcp(&mcp, None, request).await
+    serve_mcp(&mcp, &mcp.main, None, request).await
 }
 
 async fn serve_group(
@@ -250,24 +250,23 @@ async fn serve_group(
     Path(group): Path<String>,
     request: Request,
 ) -> Response {
-    if !mcp.groups.contains_key(&group) {
+    let Some(rmcp) = mcp.groups.get(&group) else {
         let refusal = Refusal::edge(404, "no such group", None);
         return refuse(&mcp.gateway, exchange_of(&request).as_ref(), refusal, None);
-    }
+    };
     if let Some(exchange) = exchange_of(&request) {
         exchange.group(&group);
     }
-    serve_mcp(&mcp, Some(group), request).await
+    serve_mcp(&mcp, rmcp, Some(group), request).await
 }
 
-async fn serve_mcp(mcp: &Mcp, group: Option<String>, request: Request) -> Response {
-    let rmcp = match &group {
-        Some(g) => match mcp.groups.get(g) {
-            Some(service) => service,
-            None => return (StatusCode::NOT_FOUND, "no such group\n").into_response(),
-        },
-        None => &mcp.main,
-    };
+/// Serves a request on `rmcp`, the endpoint of `group` (`None`: the main endpoint).
+async fn serve_mcp(
+    mcp: &Mcp,
+    rmcp: &StreamableHttpService<GatewayServer, LocalSessionManager>,
+    group: Option<String>,
+    request: Request,
+) -> Response {
     let principal = request.extensions().get::<Principal>().cloned();
     let Some(principal) = principal else {
         // INVARIANT: the authentication layer runs before every route here.
