@@ -45,6 +45,34 @@ fn excerpt(text: &str) -> String {
     format!("{}{more}", short.escape_debug())
 }
 
+/// Must-redact and must-keep strings of one group of redaction samples.
+#[derive(Default)]
+struct RedactionTally {
+    redact: usize,
+    gone: usize,
+    keep: usize,
+    kept: usize,
+}
+
+impl RedactionTally {
+    fn json(&self) -> Value {
+        json!({"must_redact": self.redact, "recall": ratio(self.gone, self.redact),
+            "must_keep": self.keep, "keep_rate": ratio(self.kept, self.keep)})
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "recall {:.3} ({} of {}), keep rate {:.3} ({} of {})",
+            ratio(self.gone, self.redact),
+            self.gone,
+            self.redact,
+            ratio(self.kept, self.keep),
+            self.kept,
+            self.keep
+        )
+    }
+}
+
 pub fn redaction(corpus: &Path, config: Option<Config>, json: bool) -> anyhow::Result<ExitCode> {
     let redactor = match config {
         Some(config) => config.redaction,
@@ -52,13 +80,19 @@ pub fn redaction(corpus: &Path, config: Option<Config>, json: bool) -> anyhow::R
             Arc::new(Redactor::new(&RedactionSettings::defaults()).map_err(anyhow::Error::msg)?)
         }
     };
-    let (mut redact_total, mut redact_gone, mut keep_total, mut keep_kept) = (0, 0, 0, 0);
+    let mut total = RedactionTally::default();
+    let mut by_kind: BTreeMap<String, RedactionTally> = BTreeMap::new();
+    let mut by_where: BTreeMap<String, RedactionTally> = BTreeMap::new();
     let mut misses: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let samples = samples(corpus)?;
     for (_, sample) in &samples {
         let input = sample["text"].as_str().unwrap_or_default();
-        let kind = sample["kind"].as_str().unwrap_or("unlabelled").to_string();
-        let output = redactor.redact_text(input, &mut Counts::new());
+        let label = |field: &str| sample[field].as_str().unwrap_or("unlabelled").to_string();
+        let (kind, place) = (label("kind"), label("where"));
+        // Redacted as a result's text block is: text that holds JSON is redacted as JSON.
+        let mut output = Value::String(input.to_string());
+        redactor.redact_value(&mut output, &mut Counts::new());
+        let output = output.as_str().unwrap_or_default();
         let strings = |field: &str| -> Vec<String> {
             sample[field]
                 .as_array()
@@ -67,22 +101,31 @@ pub fn redaction(corpus: &Path, config: Option<Config>, json: bool) -> anyhow::R
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect()
         };
+        let mut tally = |f: &dyn Fn(&mut RedactionTally)| {
+            f(&mut total);
+            f(by_kind.entry(kind.clone()).or_default());
+            f(by_where.entry(place.clone()).or_default());
+        };
         for s in strings("must_redact") {
-            redact_total += 1;
-            if output.contains(&s) {
+            let gone = !output.contains(&s);
+            tally(&|t| {
+                t.redact += 1;
+                t.gone += usize::from(gone);
+            });
+            if !gone {
                 misses
                     .entry(kind.clone())
                     .or_default()
                     .push(format!("kept {s:?}"));
-            } else {
-                redact_gone += 1;
             }
         }
         for s in strings("must_keep") {
-            keep_total += 1;
-            if output.contains(&s) {
-                keep_kept += 1;
-            } else {
+            let kept = output.contains(&s);
+            tally(&|t| {
+                t.keep += 1;
+                t.kept += usize::from(kept);
+            });
+            if !kept {
                 misses
                     .entry(kind.clone())
                     .or_default()
@@ -91,27 +134,43 @@ pub fn redaction(corpus: &Path, config: Option<Config>, json: bool) -> anyhow::R
         }
     }
     let (recall, keep_rate) = (
-        ratio(redact_gone, redact_total),
-        ratio(keep_kept, keep_total),
+        ratio(total.gone, total.redact),
+        ratio(total.kept, total.keep),
     );
+    let groups = |m: &BTreeMap<String, RedactionTally>| -> BTreeMap<String, Value> {
+        m.iter().map(|(k, t)| (k.clone(), t.json())).collect()
+    };
     if json {
         println!(
             "{}",
             json!({"samples": samples.len(), "recall": recall, "keep_rate": keep_rate,
-                "must_redact": redact_total, "must_keep": keep_total, "misses": misses})
+                "must_redact": total.redact, "must_keep": total.keep,
+                "kinds": groups(&by_kind), "where": groups(&by_where), "misses": misses})
         );
-    } else {
-        println!("samples: {}", samples.len());
-        println!("recall: {recall:.3} ({redact_gone} of {redact_total} must-redact strings gone)");
-        println!("keep rate: {keep_rate:.3} ({keep_kept} of {keep_total} must-keep strings kept)");
-        if misses.is_empty() {
-            println!("misses: none");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("samples: {}", samples.len());
+    println!(
+        "recall: {recall:.3} ({} of {} must-redact strings gone)",
+        total.gone, total.redact
+    );
+    println!(
+        "keep rate: {keep_rate:.3} ({} of {} must-keep strings kept)",
+        total.kept, total.keep
+    );
+    for (title, groups) in [("by kind", &by_kind), ("by where", &by_where)] {
+        println!("{title}:");
+        for (name, t) in groups {
+            println!("  {name:20} {}", t.line());
         }
-        for (kind, list) in &misses {
-            println!("misses, {kind}: {}", list.len());
-            for m in list {
-                println!("  {m}");
-            }
+    }
+    if misses.is_empty() {
+        println!("misses: none");
+    }
+    for (kind, list) in &misses {
+        println!("misses, {kind}: {}", list.len());
+        for m in list {
+            println!("  {m}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -46,6 +46,23 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "authorization",
     "*_authorization",
     "credentials",
+    "pwd",
+    "*_pwd",
+    "pass",
+    "*_pass",
+    "access_key",
+    "*_access_key",
+    "account_key",
+    "*_account_key",
+    "signing_key",
+    "*_signing_key",
+    "encryption_key",
+    "*_encryption_key",
+    "master_key",
+    "connection_string",
+    "*_connection_string",
+    "jsessionid",
+    "phpsessid",
     "ssn",
     "card_number",
     "credit_card",
@@ -55,6 +72,7 @@ pub const DEFAULT_KEYS: &[&str] = &[
 
 /// The built-in detectors, by name (the name is also the mask's kind).
 pub const DETECTORS: &[&str] = &[
+    "secret",
     "private_key",
     "jwt",
     "credential",
@@ -68,7 +86,7 @@ pub const DETECTORS: &[&str] = &[
 /// How many values of each kind were masked.
 pub type Counts = BTreeMap<String, u64>;
 
-/// Confirms a match, given the match, the whole text and where the match starts.
+/// Confirms a match, given the masked text, the whole text and where the masked text starts.
 type Check = fn(&str, &str, usize) -> bool;
 
 struct Detector {
@@ -76,12 +94,19 @@ struct Detector {
     regex: Regex,
     /// Confirms a match (checksums, context); `None` accepts every match.
     check: Option<Check>,
+    /// Whether only the pattern's group `v` is masked (the rest of the match is context).
+    group: bool,
 }
 
 /// A compiled set of redaction rules.
 pub struct Redactor {
     /// Sensitive key names and globs, matched in one pass.
     keys: regex::bytes::RegexSet,
+    /// Values under sensitive names in free text (`password=…`, `"token": "…"`) and the
+    /// passwords of URLs; `None` when the `secret` detector is off.
+    pairs: Option<(Regex, Regex)>,
+    /// A word of each sensitive key, in any case: text without one holds no sensitive pair.
+    key_words: Regex,
     detectors: Vec<Detector>,
     /// Every detector's pattern, to find in one pass which detectors a text needs at all.
     any: RegexSet,
@@ -125,48 +150,111 @@ impl RedactionSettings {
     }
 }
 
-fn built_in(name: &str) -> Option<(&'static str, Option<Check>)> {
-    Some(match name {
-        "private_key" => (
+/// The password of a URL: `scheme://user:PASSWORD@host`.
+const URL_PASSWORD: &str =
+    r#"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@?#"'<>\[\]]*:(?P<v>[^\s@/?#"'<>\[\]]+)@"#;
+
+/// A name and a value in free text: an HTML field's `name` and `value` (or a `<meta>`'s
+/// `content`), or `key = value` in the forms configs, logs, query strings, form bodies,
+/// connection strings, headers and code use (`key: "v"`, `KEY=v`, `"key": "v"`,
+/// `key => 'v'`, `Authorization: Bearer v`).
+const PAIRS: &str = concat!(
+    r#"\bname\s*=\s*["'](?P<hk>[^"'<>]{1,64})["'][^<>]{0,200}?\b(?:value|content)\s*=\s*["'](?P<hv>[^"'<>]+)["']"#,
+    r#"|(?P<k>[A-Za-z_][A-Za-z0-9_.-]{0,63})(?:["']?\])?["']?[ \t]*(?P<sep>:=|=>|[:=])[ \t]*"#,
+    r#"(?:(?i:bearer|basic|token|digest|apikey)[ \t]+)?"#,
+    r#"(?:"(?P<dq>[^"\\\n]{1,1024})"|'(?P<sq>[^'\\\n]{1,1024})'|(?P<bare>[^\s,;&"'<>(){}\[\]]{1,1024}))"#,
+);
+
+fn built_in(name: &str) -> &'static [(&'static str, Option<Check>)] {
+    match name {
+        "private_key" => &[(
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
             None,
-        ),
-        "jwt" => (
+        )],
+        "jwt" => &[(
             r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
             None,
-        ),
-        "credential" => (
-            concat!(
-                r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-                r"|\bgh[pousr]_[A-Za-z0-9]{36,255}\b",
-                r"|\bgithub_pat_[A-Za-z0-9_]{22,255}\b",
-                r"|\bglpat-[A-Za-z0-9_-]{20,}",
-                r"|\bxox[abposr]-[A-Za-z0-9-]{10,}",
-                r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}",
-                r"|\bAIza[0-9A-Za-z_-]{35}",
-                r"|\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}",
-                r"|\bhf_[A-Za-z0-9]{30,}",
-                r"|\bpcs_[0-9a-f]{64}\b",
+        )],
+        "credential" => &[
+            // An AWS secret access key: forty characters of base64, beside its key id or the
+            // words that name it.
+            (
+                r"(?:^|[^A-Za-z0-9/+=])(?P<v>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
+                Some(aws_secret_ok),
             ),
-            None,
-        ),
-        "email" => (
-            r"(?i)\b[a-z0-9._%+-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}\b",
-            None,
-        ),
-        "iban" => (r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", Some(iban_ok)),
-        "card" => (r"\b\d(?:[ -]?\d){12,18}\b", Some(card_ok)),
-        "ssn" => (r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b", Some(ssn_ok)),
-        "phone" => (
-            concat!(
-                r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\b",
-                r"|(?:\(\d{3}\) ?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b",
-                r"|\b0\d{2,4}[ -]\d{3,4}[ -]\d{3,4}\b",
+            (
+                concat!(
+                    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+                    r"|\bgh[pousr]_[A-Za-z0-9]{36,255}\b",
+                    r"|\bgithub_pat_[A-Za-z0-9_]{22,255}\b",
+                    r"|\bglpat-[A-Za-z0-9_-]{20,}",
+                    r"|\bgl(?:sa|c|dt|rt|ptt)_[A-Za-z0-9_-]{20,}",
+                    r"|\bxox[abposre]-[A-Za-z0-9-]{10,}",
+                    r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}",
+                    r"|\bwhsec_[A-Za-z0-9]{16,}",
+                    r"|\bAIza[0-9A-Za-z_-]{35}",
+                    r"|\bya29\.[0-9A-Za-z_-]{20,}",
+                    r"|\bGOCSPX-[0-9A-Za-z_-]{20,}",
+                    r"|\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{20,}",
+                    r"|\bhf_[A-Za-z0-9]{30,}",
+                    r"|\bnpm_[A-Za-z0-9]{36}\b",
+                    r"|\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}",
+                    r"|\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}",
+                    r"|\bSK[0-9a-f]{32}\b",
+                    r"|\bkey-[0-9a-f]{32}\b",
+                    r"|\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b",
+                    r"|\bdo[opr]_v1_[a-f0-9]{64}\b",
+                    r"|\bhvs\.[A-Za-z0-9_-]{24,}",
+                    r"|\blin_api_[A-Za-z0-9]{40}\b",
+                    r"|\bdapi[0-9a-f]{32}\b",
+                    r"|\bNRAK-[A-Z0-9]{27}\b",
+                    r"|\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b",
+                    r"|\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b",
+                    r"|\bhttps://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}",
+                    r"|\bhttps://(?:[a-z]+\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,}",
+                    r"|\bhttps://[a-z0-9-]+\.webhook\.office\.com/[A-Za-z0-9@/_-]{20,}",
+                ),
+                None,
             ),
-            Some(phone_ok),
-        ),
-        _ => return None,
-    })
+        ],
+        "email" => &[
+            (
+                r"(?i)\b[a-z0-9._%+-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}\b",
+                Some(email_ok),
+            ),
+            // Spelled out against harvesters: `alice at example dot com`, `bob [at] mail [dot] org`.
+            (
+                r"(?i)\b[a-z0-9._%+-]+ ?(?:\(at\)|\[at\]| at ) ?[a-z0-9-]+(?: ?(?:\(dot\)|\[dot\]| dot ) ?[a-z0-9-]+)*(?: ?(?:\(dot\)|\[dot\]| dot ) ?)(?:com|org|net|io|edu|gov|de|fr|uk|es|it|nl|co|ch|at|be|se|no|dk|pl|ru|jp|cn|in|br|au|ca|us|info|biz|dev|app)\b",
+                None,
+            ),
+        ],
+        "iban" => &[(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", Some(iban_ok))],
+        "card" => &[(r"\b\d(?:[ -]?\d){12,18}\b", Some(card_ok))],
+        "ssn" => &[
+            (r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b", Some(ssn_ok)),
+            (r"\b\d{9}\b", Some(bare_ssn_ok)),
+        ],
+        "phone" => &[
+            (
+                concat!(
+                    // International: `+` or `00`, a country code, then groups.
+                    r"(?:\+|\b00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,6}\b",
+                    // North American, with or without the leading 1.
+                    r"|(?:\b1[ .-]?)?(?:\([2-9]\d{2}\) ?|\b[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}\b",
+                    // National, with the trunk prefix 0: `06 12 34 56 78`, `030 12345678`,
+                    // `(03) 9123 4567`, `0412 345 678`.
+                    r"|(?:\(0[1-9]\d{0,3}\) ?|\b0[1-9]\d{0,3}[ ./-]?)\d{2,4}(?:[ .-]?\d{2,4}){1,3}\b",
+                ),
+                Some(phone_ok),
+            ),
+            (
+                // Any run of digits that the words before it call a phone number.
+                r"(?i)\b(?:phone|tel|telephone|cell|cellphone|mobile|mob|fax|whatsapp|sms|call me|text me)\b(?: ?(?:number|no\.?|num|#))?(?: (?:is|on|at))?[ \t]*[:=]?[ \t]*(?P<v>\+?\(?\d[\d .()/-]{5,20}\d)\b",
+                Some(cued_phone_ok),
+            ),
+        ],
+        _ => &[],
+    }
 }
 
 fn digits(s: &str) -> Vec<u32> {
@@ -220,8 +308,76 @@ fn iban_ok(m: &str, _: &str, _: usize) -> bool {
 /// Area 000 and 666 and group 00 and serial 0000 are never issued. (9xx areas are ITINs, which
 /// are as personal as SSNs, so they are masked too.)
 fn ssn_ok(m: &str, _: &str, _: usize) -> bool {
-    let area = &m[0..3];
-    area != "000" && area != "666" && &m[4..6] != "00" && &m[7..11] != "0000"
+    let d: String = m.chars().filter(char::is_ascii_digit).collect();
+    d.len() == 9 && &d[0..3] != "000" && &d[0..3] != "666" && &d[3..5] != "00" && &d[5..] != "0000"
+}
+
+/// Nine digits in a row are an SSN only where the text just before says so.
+fn bare_ssn_ok(m: &str, text: &str, start: usize) -> bool {
+    let before = window(text, start, 40, 0).to_ascii_lowercase();
+    ssn_ok(m, text, start)
+        && [
+            "ssn",
+            "social security",
+            "social-security",
+            "taxpayer id",
+            "itin",
+        ]
+        .iter()
+        .any(|cue| before.contains(cue))
+}
+
+/// Up to `before` bytes of `text` before `start` and `after` bytes after it, cut at character
+/// boundaries.
+fn window(text: &str, start: usize, before: usize, after: usize) -> &str {
+    let mut from = start.saturating_sub(before);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (start + after).min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    &text[from..to]
+}
+
+/// Forty characters of base64 are an AWS secret key when they look random and an AWS key id
+/// or the words for one are near.
+fn aws_secret_ok(m: &str, text: &str, start: usize) -> bool {
+    let mixed = m.bytes().any(|b| b.is_ascii_uppercase())
+        && m.bytes().any(|b| b.is_ascii_lowercase())
+        && m.bytes().any(|b| b.is_ascii_digit());
+    if !mixed {
+        return false;
+    }
+    let near = window(text, start, 200, 240);
+    near.contains("AKIA")
+        || near.contains("ASIA")
+        || ["aws", "secret", "access key"].iter().any(|cue| {
+            window(text, start, 60, 0)
+                .to_ascii_lowercase()
+                .contains(cue)
+        })
+}
+
+/// File names (`logo@2x.png`) and message ids (`<uuid@host>`) look like addresses but name
+/// nobody.
+fn email_ok(m: &str, _: &str, _: usize) -> bool {
+    const FILES: [&str; 12] = [
+        "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "css", "ts", "json", "map",
+    ];
+    let Some((local, domain)) = m.rsplit_once('@') else {
+        return true;
+    };
+    let tld = domain
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let uuid_like = local.len() >= 32
+        && local.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && local.bytes().filter(|&b| b == b'-').count() >= 4;
+    !FILES.contains(&tld.as_str()) && !uuid_like
 }
 
 /// Words just before a number that say it is not a phone number.
@@ -235,6 +391,10 @@ const NOT_A_PHONE: &[&str] = &[
     "serial",
     "account no",
 ];
+
+fn cued_phone_ok(m: &str, _: &str, _: usize) -> bool {
+    (7..=15).contains(&digits(m).len())
+}
 
 fn phone_ok(m: &str, text: &str, start: usize) -> bool {
     let d = digits(m);
@@ -255,12 +415,17 @@ fn phone_ok(m: &str, text: &str, start: usize) -> bool {
     {
         return false;
     }
-    let mut from = start.saturating_sub(16);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    let before = text[from..start].to_ascii_lowercase();
+    let before = window(text, start, 16, 0).to_ascii_lowercase();
     !NOT_A_PHONE.iter().any(|w| before.contains(w))
+}
+
+/// The key globs in force, normalised: the defaults (if on) and the config's own.
+fn key_names(defaults: &[&str], configured: &[String]) -> Vec<String> {
+    defaults
+        .iter()
+        .map(|k| k.to_string())
+        .chain(configured.iter().map(|k| normalize_key(k)))
+        .collect()
 }
 
 /// `accessToken`, `Access-Token` and `ACCESS_TOKEN` all become `access_token`.
@@ -291,6 +456,23 @@ fn mask(kind: &str) -> String {
     format!("[redacted:{kind}]")
 }
 
+/// `text` with each of `spans` (in order, not overlapping) replaced by a mask of `kind`;
+/// `None` when there are none.
+fn masked(text: &str, spans: &[std::ops::Range<usize>], kind: &str) -> Option<String> {
+    if spans.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for span in spans {
+        out.push_str(&text[last..span.start]);
+        out.push_str(&mask(kind));
+        last = span.end;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
 impl Redactor {
     /// Compiles the rules; an unknown detector name or a bad pattern is an error.
     pub fn new(settings: &RedactionSettings) -> Result<Redactor, String> {
@@ -300,14 +482,25 @@ impl Redactor {
         } else {
             &[]
         };
-        for k in defaults
-            .iter()
-            .map(|k| k.to_string())
-            .chain(settings.keys.iter().map(|k| normalize_key(k)))
-        {
+        for k in key_names(defaults, &settings.keys) {
             let glob = Glob::new(&k).map_err(|e| format!("key `{k}`: {e}"))?;
             keys.push(glob.regex().to_string());
         }
+        // Every spelling of a key (`dbPassword`, `DB-PASSWORD`) holds each word of its
+        // normalised form, so the longest word of each is enough to rule a text out.
+        let mut words: Vec<String> = key_names(defaults, &settings.keys)
+            .iter()
+            .filter_map(|k| {
+                k.split(['_', '*'])
+                    .max_by_key(|w| w.len())
+                    .filter(|w| !w.is_empty())
+                    .map(regex::escape)
+            })
+            .collect();
+        words.sort();
+        words.dedup();
+        let key_words = Regex::new(&format!("(?i){}", words.join("|")))
+            .map_err(|e| format!("the keys together: {e}"))?;
         // The globs as one regex set: a key is checked in one scan, without the allocations
         // a glob matcher makes for each candidate path.
         let keys =
@@ -320,31 +513,38 @@ impl Redactor {
                 ));
             }
         }
+        let on = |name: &str| !settings.disabled.iter().any(|d| d == name);
         let mut detectors = Vec::new();
-        for name in DETECTORS
-            .iter()
-            .filter(|n| !settings.disabled.iter().any(|d| d == *n))
-        {
-            let (pattern, check) = built_in(name).ok_or_else(|| format!("no detector `{name}`"))?;
-            let regex = Regex::new(pattern).map_err(|e| format!("detector `{name}`: {e}"))?;
-            detectors.push(Detector {
-                kind: name.to_string(),
-                regex,
-                check,
-            });
+        for &name in DETECTORS.iter().filter(|n| on(n)) {
+            for &(pattern, check) in built_in(name) {
+                let regex = Regex::new(pattern).map_err(|e| format!("detector `{name}`: {e}"))?;
+                detectors.push(Detector {
+                    kind: name.to_string(),
+                    group: regex.capture_names().any(|n| n == Some("v")),
+                    regex,
+                    check,
+                });
+            }
         }
         for (kind, pattern) in &settings.patterns {
             let regex = Regex::new(pattern).map_err(|e| format!("pattern `{kind}`: {e}"))?;
             detectors.push(Detector {
                 kind: kind.clone(),
+                group: regex.capture_names().any(|n| n == Some("v")),
                 regex,
                 check: None,
             });
         }
+        let pairs = on("secret")
+            .then(|| Ok::<_, regex::Error>((Regex::new(URL_PASSWORD)?, Regex::new(PAIRS)?)))
+            .transpose()
+            .map_err(|e| format!("detector `secret`: {e}"))?;
         let any = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
             .map_err(|e| format!("the detectors together: {e}"))?;
         Ok(Redactor {
             keys,
+            key_words,
+            pairs,
             cards_in_numbers: !settings.disabled.iter().any(|d| d == "card"),
             detectors,
             any,
@@ -365,6 +565,24 @@ impl Redactor {
     /// Masks what the detectors find in `text`.
     pub fn redact_text<'a>(&self, text: &'a str, counts: &mut Counts) -> Cow<'a, str> {
         let mut current: Cow<'a, str> = Cow::Borrowed(text);
+        if let Some((urls, pairs)) = &self.pairs {
+            // URLs first: a URL is also the value of `DATABASE_URL=…`, which is not secret.
+            if text.contains("://") {
+                let spans: Vec<_> = urls
+                    .captures_iter(text)
+                    .filter_map(|c| c.name("v").map(|v| v.range()))
+                    .collect();
+                if let Some(out) = masked(text, &spans, "secret") {
+                    *counts.entry("secret".into()).or_default() += spans.len() as u64;
+                    current = Cow::Owned(out);
+                }
+            }
+            if self.key_words.is_match(&current)
+                && let Cow::Owned(out) = self.redact_pairs(pairs, &current, counts)
+            {
+                current = Cow::Owned(out);
+            }
+        }
         let candidates = self.any.matches(text);
         if !candidates.matched_any() {
             return current;
@@ -373,40 +591,90 @@ impl Redactor {
         // original text finds nothing after earlier detectors have masked parts of it.
         for d in candidates.iter().map(|i| &self.detectors[i]) {
             let source = current.as_ref();
-            let mut out = String::new();
-            let mut last = 0;
-            let mut found = 0u64;
-            for m in d.regex.find_iter(source) {
-                if let Some(check) = d.check
-                    && !check(m.as_str(), source, m.start())
+            let mut spans = Vec::new();
+            let mut keep = |m: regex::Match<'_>| {
+                if d.check
+                    .is_none_or(|check| check(m.as_str(), source, m.start()))
                 {
-                    continue;
+                    spans.push(m.range());
                 }
-                out.push_str(&source[last..m.start()]);
-                out.push_str(&mask(&d.kind));
-                last = m.end();
-                found += 1;
+            };
+            if d.group {
+                d.regex
+                    .captures_iter(source)
+                    .filter_map(|c| c.name("v"))
+                    .for_each(&mut keep);
+            } else {
+                d.regex.find_iter(source).for_each(&mut keep);
             }
-            if found > 0 {
-                out.push_str(&source[last..]);
-                *counts.entry(d.kind.clone()).or_default() += found;
-                current = Cow::Owned(out);
+            if let Some(masked) = masked(source, &spans, &d.kind) {
+                *counts.entry(d.kind.clone()).or_default() += spans.len() as u64;
+                current = Cow::Owned(masked);
             }
         }
         current
+    }
+
+    /// Masks the values that free text holds under sensitive names (see [`PAIRS`]).
+    fn redact_pairs<'a>(&self, pairs: &Regex, text: &'a str, counts: &mut Counts) -> Cow<'a, str> {
+        let mut spans = Vec::new();
+        for c in pairs.captures_iter(text) {
+            let value = if let (Some(key), Some(v)) = (c.name("hk"), c.name("hv")) {
+                self.is_sensitive_key(key.as_str()).then_some(v)
+            } else if let Some(key) = c.name("k") {
+                let value = c.name("dq").or(c.name("sq"));
+                let bare = c.name("bare");
+                let v = value.or(bare);
+                // `Password: click the link below` is prose: a bare word after a colon that
+                // more words follow is not a value.
+                let prose = value.is_none()
+                    && c.name("sep").is_some_and(|s| s.as_str() == ":")
+                    && bare.is_some_and(|b| {
+                        b.as_str().chars().all(char::is_alphabetic)
+                            && text[b.end()..].starts_with(' ')
+                    });
+                // The last segment names the value: `spring.datasource.password`.
+                let name = key.as_str().rsplit('.').next().unwrap_or_default();
+                (!prose && self.is_sensitive_key(name))
+                    .then_some(v)
+                    .flatten()
+            } else {
+                None
+            };
+            if let Some(v) = value.filter(|v| !v.as_str().starts_with("[redacted:")) {
+                spans.push(v.range());
+            }
+        }
+        match masked(text, &spans, "secret") {
+            Some(out) => {
+                *counts.entry("secret".into()).or_default() += spans.len() as u64;
+                Cow::Owned(out)
+            }
+            None => Cow::Borrowed(text),
+        }
     }
 
     /// Masks, in place, every sensitive member and every detected value in `value`.
     pub fn redact_value(&self, value: &mut Value, counts: &mut Counts) {
         match value {
             Value::String(s) => {
-                if let Cow::Owned(redacted) = self.redact_text(s, counts) {
+                let redacted = match self.redact_json_text(s, counts) {
+                    Some(json) => json,
+                    None => self.redact_text(s, counts),
+                };
+                if let Cow::Owned(redacted) = redacted {
                     *s = redacted;
                 }
             }
             Value::Number(n) => {
+                // A card number may come as an integer or as a float with no fraction.
+                let whole = n.as_u64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && (1e12..1e20).contains(f))
+                        .map(|f| f as u64)
+                });
                 if self.cards_in_numbers
-                    && let Some(u) = n.as_u64()
+                    && let Some(u) = whole
                 {
                     let text = u.to_string();
                     if card_ok(&text, &text, 0) {
@@ -419,6 +687,35 @@ impl Redactor {
             Value::Object(members) => self.redact_object(members, counts),
             Value::Null | Value::Bool(_) => {}
         }
+    }
+
+    /// Text that is a JSON object or array (a file a server read, an API's body) is redacted
+    /// as the structured value it holds, exactly as `structuredContent` is, so the two always
+    /// agree; the text stays JSON (compact or indented as it was; members sorted by key).
+    /// `None` when the text is not JSON.
+    fn redact_json_text<'a>(&self, text: &'a str, counts: &mut Counts) -> Option<Cow<'a, str>> {
+        let trimmed = text.trim();
+        let bracketed = (trimmed.starts_with('{') && trimmed.ends_with('}'))
+            || (trimmed.starts_with('[') && trimmed.ends_with(']'));
+        if !bracketed {
+            return None;
+        }
+        let mut parsed: Value = serde_json::from_str(trimmed).ok()?;
+        let mut found = Counts::new();
+        self.redact_value(&mut parsed, &mut found);
+        if found.is_empty() {
+            return Some(Cow::Borrowed(text));
+        }
+        let out = if trimmed.contains('\n') {
+            serde_json::to_string_pretty(&parsed)
+        } else {
+            serde_json::to_string(&parsed)
+        }
+        .ok()?;
+        for (kind, n) in found {
+            *counts.entry(kind).or_default() += n;
+        }
+        Some(Cow::Owned(out))
     }
 
     fn redact_object(&self, members: &mut Map<String, Value>, counts: &mut Counts) {
@@ -550,6 +847,104 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_connection_strings_urls_headers_and_configs_are_masked() {
+        let cases = [
+            (
+                "postgres://app:Wint3r!@db:5432/x",
+                "postgres://app:[redacted:secret]@db:5432/x",
+            ),
+            (
+                "DATABASE_URL=redis://:pw9@cache.local:6379",
+                "DATABASE_URL=redis://:[redacted:secret]@cache.local:6379",
+            ),
+            (
+                "jdbc:mysql://h/db?user=u&password=Tr0ub&ssl=1",
+                "jdbc:mysql://h/db?user=u&password=[redacted:secret]&ssl=1",
+            ),
+            (
+                "Server=s;User ID=sa;Password=Zx!9;Encrypt=True",
+                "Server=s;User ID=sa;Password=[redacted:secret];Encrypt=True",
+            ),
+            ("Pwd=abc123;", "Pwd=[redacted:secret];"),
+            (
+                "Authorization: Bearer abc.def-123",
+                "Authorization: Bearer [redacted:secret]",
+            ),
+            ("password: 'Blue$Sky'", "password: '[redacted:secret]'"),
+            (
+                r#"{"db_password":"x1","region":"eu"} broken"#,
+                r#"{"db_password":"[redacted:secret]","region":"eu"} broken"#,
+            ),
+            (
+                "spring.datasource.password=S1",
+                "spring.datasource.password=[redacted:secret]",
+            ),
+            (
+                "$cfg['db_password'] = 'Ph9';",
+                "$cfg['db_password'] = '[redacted:secret]';",
+            ),
+            (
+                r#"<input name="password" value="letmein">"#,
+                r#"<input name="password" value="[redacted:secret]">"#,
+            ),
+            (
+                "aws_secret_access_key = 7tLpQ9vX2mKc8RzN4bWy1HsD6fGjE0aUoIiTnYr3",
+                "aws_secret_access_key = [redacted:secret]",
+            ),
+            (
+                "AKIAZ3MFD8QW1LPXRT4B kP2/9dWqLx7vB3nM+8rTy5cZ1hJ4sF6gA0eU2oRi",
+                "[redacted:credential] [redacted:credential]",
+            ),
+            (
+                "hook https://hooks.slack.com/services/T0123ABCD/B0456EFGH/aBcDeFgHiJkLmNoPqRsTuVwX",
+                "hook [redacted:credential]",
+            ),
+            ("SSN 078051120 on file", "SSN [redacted:ssn] on file"),
+            ("my cell is 4155550134", "my cell is [redacted:phone]"),
+            ("tel 06 12 34 56 78", "tel [redacted:phone]"),
+            ("call 1-800-555-0199", "call [redacted:phone]"),
+            ("bureau +33 1 42 68 53 00", "bureau [redacted:phone]"),
+            (
+                "write to bob at example dot com",
+                "write to [redacted:email]",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(text(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn json_in_text_is_redacted_as_the_structured_value_and_stays_json() {
+        let data = json!({"smtp": {"password": "Gr33n!", "host": "mail"}, "owner": "a@b.io",
+            "card": 4242424242424242.0_f64});
+        let mut result = json!({
+            "content": [
+                {"type": "text", "text": serde_json::to_string_pretty(&data).unwrap()},
+                {"type": "text", "text": data.to_string()},
+            ],
+            "structuredContent": data,
+        });
+        let mut counts = Counts::new();
+        engine().redact_value(&mut result, &mut counts);
+        let structured = &result["structuredContent"];
+        assert_eq!(structured["smtp"]["password"], "[redacted:secret]");
+        assert_eq!(structured["card"], "[redacted:card]");
+        for block in result["content"].as_array().unwrap() {
+            let text = block["text"].as_str().unwrap();
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(&parsed, structured, "{text}");
+        }
+        assert!(
+            result["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains('\n')
+        );
+        assert_eq!(counts["secret"], 3);
+    }
+
+    #[test]
     fn look_alikes_are_left_alone() {
         for keep in [
             "released 2024-01-15 at 10:30",
@@ -565,6 +960,15 @@ mod tests {
             "user@localhost is not an address",
             "Ask Dan about the invoice",
             "timestamp 1700000000",
+            "Message-ID: <a1b2c3d4-e5f6-4711-8899-aabbccddeeff@mail.example.com>",
+            "icons logo@2x.png and logo@3x.png",
+            "Reset your password: click the link below",
+            "password_min_length: 12, token_ttl: 3600",
+            "if (password.length < 8) return",
+            "sku 100-200-3000 and 000-12-3456",
+            "commit 1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+            "meeting 845 2211 0937",
+            "badge https://img.shields.io/badge/build-passing-green.svg",
         ] {
             assert_eq!(text(keep), keep, "changed: {keep}");
         }
@@ -691,6 +1095,19 @@ mod tests {
             let reparsed: Value = serde_json::from_str(&out.to_string()).unwrap();
             prop_assert_eq!(&reparsed, &out);
             prop_assert!(same_shape(&v, &out), "{} -> {}", v, out);
+        }
+
+        #[test]
+        fn json_held_in_text_is_redacted_like_the_json_itself(v in arb_json()) {
+            let r = engine();
+            let mut structured = v.clone();
+            r.redact_value(&mut structured, &mut Counts::new());
+            let mut text = Value::String(v.to_string());
+            r.redact_value(&mut text, &mut Counts::new());
+            let reparsed: Value = serde_json::from_str(text.as_str().unwrap()).unwrap();
+            if v.is_object() || v.is_array() {
+                prop_assert_eq!(reparsed, structured);
+            }
         }
 
         #[test]

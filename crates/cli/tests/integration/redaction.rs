@@ -84,26 +84,56 @@ async fn upstream_error_messages_are_redacted_too() {
     client.cancel().await.unwrap();
 }
 
+/// A file server that reads `config.json` returns it as text: the keys a structured result
+/// would have masked are masked there too, and the text is still JSON.
+#[tokio::test]
+async fn a_result_text_that_holds_json_is_masked_like_structured_content() {
+    let gw = Gateway::start(&example_config(""));
+    let client = gw.rmcp_client().await;
+    let file = "{\n  \"db\": {\"password\": \"Gr33n-T3a\", \"host\": \"db.internal\"},\n  \"api_key\": \"live_51Hx\",\n  \"card\": 4242424242424242.0\n}";
+    let echoed = client
+        .call_tool(call("demo_echo", json!({"text": file})))
+        .await
+        .unwrap();
+    let text = text_of(&echoed);
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("the text is still JSON");
+    assert_eq!(
+        parsed,
+        json!({"db": {"password": "[redacted:secret]", "host": "db.internal"},
+            "api_key": "[redacted:secret]", "card": "[redacted:card]"})
+    );
+    for secret in ["Gr33n-T3a", "live_51Hx", "4242424242424242"] {
+        assert!(
+            !text.contains(secret),
+            "{secret} reached the client: {text}"
+        );
+    }
+    client.cancel().await.unwrap();
+}
+
 #[test]
-fn eval_redaction_reports_recall_and_keep_rate_on_the_shipped_corpus() {
+fn eval_redaction_reports_recall_and_keep_rate_on_the_shipped_corpora() {
+    for name in ["redaction.jsonl", "redaction-holdout.jsonl"] {
+        let corpus = repo_root().join("tests/corpus").join(name);
+        let (ok, out, err) = portcullis(&[
+            "eval",
+            "redaction",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let recall = report["recall"].as_f64().unwrap();
+        let keep = report["keep_rate"].as_f64().unwrap();
+        assert!(recall >= 0.99, "{name}: recall {recall}: {report}");
+        assert!(keep >= 0.95, "{name}: keep rate {keep}: {report}");
+        assert!(report["where"]["json"]["recall"].is_number(), "{report}");
+    }
     let corpus = repo_root().join("tests/corpus/redaction.jsonl");
-    let (ok, out, err) = portcullis(&[
-        "eval",
-        "redaction",
-        "--corpus",
-        corpus.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(ok, "{err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let recall = report["recall"].as_f64().unwrap();
-    let keep = report["keep_rate"].as_f64().unwrap();
-    // Known misses: an email spelled out in words, a phone number with no separators.
-    assert!(recall >= 0.94, "recall {recall}: {report}");
-    assert!(keep >= 0.95, "keep rate {keep}: {report}");
     let (ok, text, _) = portcullis(&["eval", "redaction", "--corpus", corpus.to_str().unwrap()]);
     assert!(
-        ok && text.contains("recall") && text.contains("keep rate"),
+        ok && text.contains("recall") && text.contains("by where:"),
         "{text}"
     );
     let (ok, _, err) = portcullis(&["eval", "redaction", "--corpus", "/nonexistent.jsonl"]);
