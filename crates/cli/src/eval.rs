@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use portcullis::Config;
-use portcullis::core::guardrail::{Guardrail, Verdict};
+use portcullis::core::guardrail::scorer::Thresholds;
+use portcullis::core::guardrail::{Guardrail, SCORER_RULE, Verdict};
 use portcullis::core::redact::{Counts, RedactionSettings, Redactor};
 use serde_json::{Value, json};
 
@@ -176,41 +177,103 @@ pub fn redaction(corpus: &Path, config: Option<Config>, json: bool) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-/// Detection counts for one category of injection samples.
+/// Detection counts for one group of samples.
 #[derive(Default)]
-struct CategoryTally {
+struct Tally {
     samples: usize,
     blocked: usize,
+    warned: usize,
     misses: Vec<Value>,
 }
 
-pub fn guardrail(
-    corpus: Option<&Path>,
-    config: Option<Config>,
-    json: bool,
-    list_rules: bool,
-) -> anyhow::Result<ExitCode> {
-    let engine = match config {
+impl Tally {
+    fn json(&self) -> Value {
+        json!({"samples": self.samples, "blocked": self.blocked, "warned": self.warned,
+            "block_rate": ratio(self.blocked, self.samples), "misses": self.misses})
+    }
+}
+
+/// What `portcullis eval guardrail` was asked.
+pub struct GuardrailEval<'a> {
+    pub corpus: Option<&'a Path>,
+    pub config: Option<Config>,
+    pub json: bool,
+    pub list_rules: bool,
+    /// The scorer on or off; `None` keeps the config's choice (or on).
+    pub scorer: Option<bool>,
+    /// The scorer's block threshold.
+    pub threshold: Option<f32>,
+    pub sweep: bool,
+}
+
+/// Precision, recall, false-positive rate and benign warn rate of verdicts.
+fn figures(verdicts: &[(bool, Verdict)]) -> Value {
+    let count = |injection: bool, v: Verdict| {
+        verdicts
+            .iter()
+            .filter(|(i, x)| *i == injection && *x == v)
+            .count()
+    };
+    let (tp, fp) = (count(true, Verdict::Block), count(false, Verdict::Block));
+    let injections = verdicts.iter().filter(|(i, _)| *i).count();
+    let benign = verdicts.len() - injections;
+    json!({
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, injections),
+        "false_positive_rate": if benign == 0 { 0.0 } else { fp as f64 / benign as f64 },
+        "benign_warned": count(false, Verdict::Warn),
+        "true_positives": tp, "false_positives": fp,
+        "true_negatives": benign - fp, "false_negatives": injections - tp,
+    })
+}
+
+pub fn guardrail(ask: GuardrailEval<'_>) -> anyhow::Result<ExitCode> {
+    let configured = match ask.config {
         Some(config) => config.guardrail.engine,
         None => Arc::new(Guardrail::new(&[]).map_err(anyhow::Error::msg)?),
     };
-    if list_rules {
-        for (id, category, severity) in engine.rules() {
+    if ask.list_rules {
+        for (id, category, severity) in configured.rules() {
             println!("{id:40} {category:13} {severity:?}");
         }
+        println!(
+            "{SCORER_RULE:40} {:13} High at or above the block threshold, else Medium",
+            "(learned)"
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(corpus) = corpus else {
+    let Some(corpus) = ask.corpus else {
         anyhow::bail!("give the corpus with --corpus FILE");
     };
-    let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
-    let mut categories: BTreeMap<String, CategoryTally> = BTreeMap::new();
-    let mut false_positives = Vec::new();
-    let mut warned_benign = 0;
+    let model = Guardrail::built_in_scorer().map_err(anyhow::Error::msg)?;
+    let mut thresholds = configured.scorer().map_or(model.calibrated, |s| s.1);
+    if let Some(t) = ask.threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t),
+            "--threshold must be between 0 and 1, not {t}"
+        );
+        thresholds.block = t;
+        thresholds.warn = thresholds.warn.min(t);
+    }
+    let scorer_on = ask.scorer.unwrap_or(configured.scorer().is_some());
+    // Scanned once with the scorer always reporting; each verdict is replayed at the
+    // thresholds asked (see `Scan::verdict_at`).
+    let always = Thresholds {
+        block: 2.0,
+        warn: 0.0,
+    };
+    let engine = (*configured)
+        .clone()
+        .with_scorer(Some((model.clone(), always)));
+    let off = Thresholds {
+        block: 2.0,
+        warn: 2.0,
+    };
+    let chosen = if scorer_on { thresholds } else { off };
     let samples = samples(corpus)?;
     let started = std::time::Instant::now();
+    let mut scanned = Vec::with_capacity(samples.len());
     for (line, sample) in &samples {
-        let text = sample["text"].as_str().unwrap_or_default();
         let injection = match sample["label"].as_str() {
             Some("injection") => true,
             Some("benign") => false,
@@ -219,101 +282,167 @@ pub fn guardrail(
                 corpus.display()
             ),
         };
-        let scan = engine.scan_text(text, "$");
-        let verdict = scan.verdict();
-        let detail = json!({
-            "line": line,
-            "text": excerpt(text),
-            "verdict": verdict,
-            "rules": scan.rule_ids(),
-        });
-        if injection {
-            let category = sample["category"].as_str().unwrap_or("unlabelled");
-            let tally = categories.entry(category.to_string()).or_default();
-            tally.samples += 1;
-            if verdict == Verdict::Block {
-                tp += 1;
-                tally.blocked += 1;
-            } else {
-                fn_ += 1;
-                tally.misses.push(detail);
-            }
-        } else if verdict == Verdict::Block {
-            fp += 1;
-            false_positives.push(detail);
-        } else {
-            tn += 1;
-            warned_benign += usize::from(verdict == Verdict::Warn);
-        }
+        let text = sample["text"].as_str().unwrap_or_default();
+        scanned.push((injection, engine.scan_text(text, "$")));
     }
     let elapsed = started.elapsed();
-    let precision = ratio(tp, tp + fp);
-    let recall = ratio(tp, tp + fn_);
-    let fpr = if fp + tn == 0 {
-        0.0
-    } else {
-        fp as f64 / (fp + tn) as f64
-    };
-    if json {
-        let per_category: BTreeMap<&String, Value> = categories
+    if ask.sweep {
+        let mut rows = vec![("off".to_string(), off)];
+        rows.extend((1..=19).map(|i| {
+            let block = i as f32 / 20.0;
+            let t = Thresholds {
+                block,
+                warn: thresholds.warn.min(block),
+            };
+            (format!("{block:.2}"), t)
+        }));
+        let table: Vec<Value> = rows
             .iter()
             .map(|(name, t)| {
-                (
-                    name,
-                    json!({"samples": t.samples, "blocked": t.blocked,
-                        "recall": ratio(t.blocked, t.samples), "misses": t.misses}),
-                )
+                let verdicts: Vec<_> = scanned
+                    .iter()
+                    .map(|(i, s)| (*i, s.verdict_at(*t)))
+                    .collect();
+                let mut f = figures(&verdicts);
+                f["threshold"] = json!(name);
+                f
             })
             .collect();
-        println!(
-            "{}",
-            json!({
-                "samples": samples.len(),
-                "precision": precision,
-                "recall": recall,
-                "false_positive_rate": fpr,
-                "true_positives": tp, "false_positives": fp,
-                "true_negatives": tn, "false_negatives": fn_,
-                "benign_warned": warned_benign,
-                "categories": per_category,
-                "false_positive_samples": false_positives,
-            })
-        );
+        if ask.json {
+            println!(
+                "{}",
+                json!({"warn_threshold": thresholds.warn, "sweep": table})
+            );
+        } else {
+            println!("block threshold  precision  recall  false-positive rate  benign warned");
+            for row in &table {
+                println!(
+                    "{:>15}  {:9.3}  {:6.3}  {:19.4}  {:13}",
+                    row["threshold"].as_str().unwrap_or_default(),
+                    row["precision"].as_f64().unwrap_or_default(),
+                    row["recall"].as_f64().unwrap_or_default(),
+                    row["false_positive_rate"].as_f64().unwrap_or_default(),
+                    row["benign_warned"]
+                );
+            }
+            println!(
+                "(warn threshold {:.3}; the calibrated block threshold is {:.3})",
+                thresholds.warn, model.calibrated.block
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    let mut categories: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut places: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut benign_kinds: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut false_positives = Vec::new();
+    let mut verdicts = Vec::with_capacity(scanned.len());
+    for ((line, sample), (injection, scan)) in samples.iter().zip(&scanned) {
+        let verdict = scan.verdict_at(chosen);
+        verdicts.push((*injection, verdict));
+        let mut rules: Vec<&str> = scan
+            .findings
+            .iter()
+            .filter(|f| f.score.is_none_or(|l| l.get() >= f64::from(chosen.warn)))
+            .map(|f| f.rule)
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let score = scan.findings.iter().filter_map(|f| f.score).max();
+        let text = sample["text"].as_str().unwrap_or_default();
+        let detail = json!({"line": line, "text": excerpt(text), "verdict": verdict,
+            "rules": rules, "score": score.map(|l| l.get())});
+        let label = |k: &str| sample[k].as_str().unwrap_or("unlabelled").to_string();
+        let kind = if *injection { "injection" } else { "benign" };
+        let by_label = if *injection {
+            &mut categories
+        } else {
+            &mut benign_kinds
+        };
+        for t in [
+            by_label.entry(label("category")).or_default(),
+            places
+                .entry(format!("{kind} {}", label("where")))
+                .or_default(),
+        ] {
+            t.samples += 1;
+            t.blocked += usize::from(verdict == Verdict::Block);
+            t.warned += usize::from(verdict == Verdict::Warn);
+            if *injection && verdict != Verdict::Block {
+                t.misses.push(detail.clone());
+            }
+        }
+        if !*injection && verdict == Verdict::Block {
+            false_positives.push(detail);
+        }
+    }
+    let mut report = figures(&verdicts);
+    let groups = |m: &BTreeMap<String, Tally>| -> BTreeMap<String, Value> {
+        m.iter().map(|(k, t)| (k.clone(), t.json())).collect()
+    };
+    if ask.json {
+        report["samples"] = json!(samples.len());
+        report["scorer"] = json!(scorer_on);
+        report["thresholds"] = json!({"block": chosen.block, "warn": chosen.warn});
+        report["categories"] = json!(groups(&categories));
+        report["benign_categories"] = json!(groups(&benign_kinds));
+        report["where"] = json!(groups(&places));
+        report["false_positive_samples"] = json!(false_positives);
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let f = |k: &str| report[k].as_f64().unwrap_or_default();
+    let n = |k: &str| report[k].as_u64().unwrap_or_default();
     println!(
-        "samples: {} ({} injection, {} benign), scanned in {:.1} ms",
+        "samples: {} ({} injection, {} benign), scanned in {:.1} ms; scorer {}",
         samples.len(),
-        tp + fn_,
-        fp + tn,
-        elapsed.as_secs_f64() * 1000.0
+        n("true_positives") + n("false_negatives"),
+        n("false_positives") + n("true_negatives"),
+        elapsed.as_secs_f64() * 1000.0,
+        if scorer_on {
+            format!("on (block {:.3}, warn {:.3})", chosen.block, chosen.warn)
+        } else {
+            "off".into()
+        }
     );
-    println!("precision: {precision:.3}");
+    println!("precision: {:.3}", f("precision"));
     println!(
-        "recall: {recall:.3} ({tp} of {} injections blocked)",
-        tp + fn_
+        "recall: {:.3} ({} of {} injections blocked)",
+        f("recall"),
+        n("true_positives"),
+        n("true_positives") + n("false_negatives")
     );
     println!(
-        "false-positive rate: {fpr:.3} ({fp} of {} benign samples blocked; {warned_benign} more warned)",
-        fp + tn
+        "false-positive rate: {:.3} ({} of {} benign samples blocked; {} more warned)",
+        f("false_positive_rate"),
+        n("false_positives"),
+        n("false_positives") + n("true_negatives"),
+        n("benign_warned")
     );
     let show = |d: &Value| {
+        let rules: Vec<&str> = d["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         println!(
-            "    line {}: {} ({}; {})",
+            "    line {}: {} ({}; {}{})",
             d["line"],
             d["text"].as_str().unwrap_or_default(),
             d["verdict"].as_str().unwrap_or_default(),
-            d["rules"]
-                .as_array()
-                .map(|r| r
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| "no rule".into()),
+            if rules.is_empty() {
+                "no rule".to_string()
+            } else {
+                rules.join(", ")
+            },
+            d["score"]
+                .as_f64()
+                .map(|s| format!("; score {s:.3}"))
+                .unwrap_or_default(),
         );
     };
+    println!("injections by category:");
     for (name, t) in &categories {
         println!(
             "  {name}: recall {:.3} ({} of {})",
@@ -322,6 +451,24 @@ pub fn guardrail(
             t.samples
         );
         t.misses.iter().for_each(show);
+    }
+    println!("benign by category:");
+    for (name, t) in &benign_kinds {
+        println!(
+            "  {name}: blocked {:.3}, warned {:.3} ({} samples)",
+            ratio(t.blocked, t.samples),
+            ratio(t.warned, t.samples),
+            t.samples
+        );
+    }
+    println!("by where:");
+    for (name, t) in &places {
+        println!(
+            "  {name}: blocked {:.3}, warned {:.3} ({} samples)",
+            ratio(t.blocked, t.samples),
+            ratio(t.warned, t.samples),
+            t.samples
+        );
     }
     println!("false positives: {}", false_positives.len());
     false_positives.iter().for_each(show);

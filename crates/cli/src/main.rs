@@ -139,6 +139,16 @@ enum EvalCommand {
         /// List the rules (id, category, severity) and stop.
         #[arg(long)]
         rules: bool,
+        /// The learned scorer on or off (default: as the config says, else on).
+        #[arg(long, value_name = "on|off")]
+        scorer: Option<String>,
+        /// The scorer's block threshold (0 to 1) instead of the configured or calibrated one.
+        #[arg(long, value_name = "SCORE")]
+        threshold: Option<f32>,
+        /// Print precision, recall, false-positive rate and warn rate at each scorer block
+        /// threshold from 0.05 to 0.95 (and with the scorer off), to choose one.
+        #[arg(long)]
+        sweep: bool,
     },
 }
 
@@ -224,12 +234,24 @@ fn run() -> anyhow::Result<ExitCode> {
             config,
             json,
             rules,
-        }) => eval::guardrail(
-            corpus.as_deref(),
-            config.as_deref().map(load_config).transpose()?,
+            scorer,
+            threshold,
+            sweep,
+        }) => eval::guardrail(eval::GuardrailEval {
+            corpus: corpus.as_deref(),
+            config: config.as_deref().map(load_config).transpose()?,
             json,
-            rules,
-        ),
+            list_rules: rules,
+            scorer: scorer
+                .map(|s| match s.as_str() {
+                    "on" => Ok(true),
+                    "off" => Ok(false),
+                    _ => Err(anyhow::anyhow!("--scorer takes `on` or `off`, not `{s}`")),
+                })
+                .transpose()?,
+            threshold,
+            sweep,
+        }),
         Command::Limits(LimitsCommand::Status { json, state }) => limits_status(
             &open_data_dir(data_dir.as_deref(), state.config.as_deref())?,
             json,

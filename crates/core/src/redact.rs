@@ -1102,12 +1102,11 @@ mod tests {
             let r = engine();
             let mut structured = v.clone();
             r.redact_value(&mut structured, &mut Counts::new());
+            prop_assume!(v.is_object() || v.is_array());
             let mut text = Value::String(v.to_string());
             r.redact_value(&mut text, &mut Counts::new());
             let reparsed: Value = serde_json::from_str(text.as_str().unwrap()).unwrap();
-            if v.is_object() || v.is_array() {
-                prop_assert_eq!(reparsed, structured);
-            }
+            prop_assert_eq!(reparsed, structured);
         }
 
         #[test]

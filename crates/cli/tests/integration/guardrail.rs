@@ -225,27 +225,74 @@ webhook = "http://{addr}/alerts"
 
 #[test]
 fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_corpora() {
-    for (corpus, min_recall) in [("guardrail.jsonl", 0.95), ("guardrail-holdout.jsonl", 0.8)] {
+    let eval = |corpus: &str, extra: &[&str]| -> Value {
         let path = crate::harness::repo_root()
             .join("tests/corpus")
             .join(corpus);
-        let (ok, out, err) = crate::harness::portcullis(&[
+        let mut args = vec![
             "eval",
             "guardrail",
             "--corpus",
             path.to_str().unwrap(),
             "--json",
-        ]);
+        ];
+        args.extend(extra);
+        let (ok, out, err) = crate::harness::portcullis(&args);
         assert!(ok, "{err}");
-        let report: Value = serde_json::from_str(&out).unwrap();
-        let figure = |k: &str| report[k].as_f64().unwrap_or_else(|| panic!("no {k}"));
-        assert!(figure("recall") >= min_recall, "{corpus}: {report}");
-        assert!(figure("false_positive_rate") < 0.01, "{corpus}: {report}");
-        assert!(figure("precision") > 0.95, "{corpus}: {report}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let figure = |r: &Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("no {k}: {r}"));
+    // The development corpus, and two held-out ones never tuned on (regression floors, below
+    // the figures of the closing notes).
+    for (corpus, min_recall, max_fpr) in [
+        ("guardrail.jsonl", 0.95, 0.01),
+        ("guardrail-holdout.jsonl", 0.9, 0.05),
+        ("guardrail-holdout-2.jsonl", 0.75, 0.05),
+    ] {
+        let report = eval(corpus, &[]);
+        assert_eq!(report["scorer"], true, "the scorer is on by default");
+        assert!(
+            figure(&report, "recall") >= min_recall,
+            "{corpus}: {report}"
+        );
+        assert!(
+            figure(&report, "false_positive_rate") <= max_fpr,
+            "{corpus}: {report}"
+        );
+        assert!(figure(&report, "precision") > 0.9, "{corpus}: {report}");
     }
+    // The scorer adds recall the rules alone do not have.
+    let rules = eval("guardrail-holdout-2.jsonl", &["--scorer", "off"]);
+    let both = eval("guardrail-holdout-2.jsonl", &[]);
+    assert_eq!(rules["scorer"], false);
+    assert!(
+        figure(&both, "recall") > figure(&rules, "recall") + 0.2,
+        "{rules} {both}"
+    );
+    // A sweep: one row with the scorer off, then one per threshold, recall falling as the
+    // threshold rises.
+    let sweep = eval("guardrail-holdout-2.jsonl", &["--sweep"]);
+    let rows = sweep["sweep"].as_array().unwrap();
+    assert_eq!(rows[0]["threshold"], "off");
+    assert_eq!(rows.len(), 20);
+    let recalls: Vec<f64> = rows[1..].iter().map(|r| figure(r, "recall")).collect();
+    assert!(recalls.windows(2).all(|w| w[0] >= w[1]), "{recalls:?}");
     let (ok, out, _) = crate::harness::portcullis(&["eval", "guardrail", "--rules"]);
-    assert!(ok && out.contains("override.ignore_previous"), "{out}");
+    assert!(
+        ok && out.contains("override.ignore_previous") && out.contains("model.injection"),
+        "{out}"
+    );
     let (ok, _, err) =
         crate::harness::portcullis(&["eval", "guardrail", "--corpus", "/nonexistent"]);
     assert!(!ok && err.contains("/nonexistent"), "{err}");
+    let corpus = crate::harness::repo_root().join("tests/corpus/guardrail.jsonl");
+    let (ok, _, err) = crate::harness::portcullis(&[
+        "eval",
+        "guardrail",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--threshold",
+        "1.5",
+    ]);
+    assert!(!ok && err.contains("--threshold"), "{err}");
 }

@@ -9,14 +9,22 @@
 //! counts one severity higher. Nothing is cut off: long strings are scanned whole, and the
 //! work is linear in the input.
 //!
+//! Beside the rules, a learned [scorer] reads each normalised string (and each decoded layer)
+//! and gives the likelihood that it addresses instructions to the model; at or above the
+//! block threshold that is a `high` finding (`model.injection`), at or above the warn
+//! threshold a `medium` one, which together with any `medium` rule blocks.
+//!
 //! Each [`Finding`] names its rule, category, severity and where it was found (a JSON path),
-//! never the text. [`Scan::verdict`] aggregates the findings of each string: a `high` finding
-//! blocks, two different `medium` rules block, one `medium` warns.
+//! and for the scorer its score — never the text. [`Scan::verdict`] aggregates the findings of
+//! each string: a `high` finding blocks, two different `medium` findings block, one `medium`
+//! warns.
 
 mod normalize;
 mod rules;
+pub mod scorer;
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use regex::Regex;
@@ -24,6 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use normalize::normalize;
+use scorer::{Scorer, Thresholds};
 
 /// What a rule looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -158,7 +167,33 @@ pub struct Finding {
     /// The encoding the text was hidden in, if it was (`base64`, `hex`, `escapes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<&'static str>,
+    /// The scorer's likelihood, for its findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<Likelihood>,
 }
+
+/// A score from 0 to 1, kept in thousandths (so findings compare exactly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Likelihood(u16);
+
+impl Likelihood {
+    pub fn new(score: f32) -> Likelihood {
+        Likelihood((score.clamp(0.0, 1.0) * 1000.0).round() as u16)
+    }
+
+    pub fn get(self) -> f64 {
+        f64::from(self.0) / 1000.0
+    }
+}
+
+impl Serialize for Likelihood {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.get())
+    }
+}
+
+/// The id of the scorer's findings.
+pub const SCORER_RULE: &str = "model.injection";
 
 /// The findings of one scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,6 +208,39 @@ impl Scan {
         self.verdict.unwrap_or(Verdict::Allow)
     }
 
+    /// The verdict had the scorer used thresholds `t`: for a scan made with the scorer at a
+    /// warn threshold of 0 (so that its score is always in the findings), this replays the
+    /// decision at any thresholds without scanning again, as `eval --sweep` and calibration do.
+    pub fn verdict_at(&self, t: Thresholds) -> Verdict {
+        let mut strings: Vec<&str> = self.findings.iter().map(|f| f.path.as_str()).collect();
+        strings.sort_unstable();
+        strings.dedup();
+        strings
+            .into_iter()
+            .map(|path| {
+                let findings: Vec<Finding> = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.path == path)
+                    .filter_map(|f| match f.score {
+                        None => Some(f.clone()),
+                        Some(l) if l.get() >= f64::from(t.warn) => Some(Finding {
+                            severity: if l.get() >= f64::from(t.block) {
+                                Severity::High
+                            } else {
+                                Severity::Medium
+                            },
+                            ..f.clone()
+                        }),
+                        Some(_) => None,
+                    })
+                    .collect();
+                verdict(&findings)
+            })
+            .max()
+            .unwrap_or(Verdict::Allow)
+    }
+
     /// The ids of the rules that matched, sorted and without repeats.
     pub fn rule_ids(&self) -> Vec<&'static str> {
         let mut ids: Vec<_> = self.findings.iter().map(|f| f.rule).collect();
@@ -182,6 +250,7 @@ impl Scan {
     }
 }
 
+#[derive(Clone)]
 struct Rule {
     id: &'static str,
     category: Category,
@@ -201,6 +270,7 @@ impl Rule {
 }
 
 /// Encoded runs worth decoding: base64 (standard or URL-safe), hex, and text holding escapes.
+#[derive(Clone)]
 struct Decoders {
     base64: Regex,
     hex: Regex,
@@ -213,11 +283,20 @@ const SHORTEST_ENCODED: usize = 9;
 /// How many encoding layers are peeled; readable text under more layers is a finding itself.
 const MAX_DECODE_DEPTH: usize = 3;
 
-/// The compiled rules.
+/// The compiled rules, and the scorer with its thresholds.
+#[derive(Clone)]
 pub struct Guardrail {
     rules: Vec<Rule>,
     set: regex::bytes::RegexSet,
     decoders: Decoders,
+    scorer: Option<(Arc<Scorer>, Thresholds)>,
+}
+
+/// What the scorer said about the most suspicious layer of one string.
+struct ModelHit {
+    score: f32,
+    category: Category,
+    encoding: Option<&'static str>,
 }
 
 impl fmt::Debug for Guardrail {
@@ -293,7 +372,30 @@ impl Guardrail {
             rules,
             set,
             decoders,
+            scorer: Some(Guardrail::built_in_scorer().map(|m| {
+                let calibrated = m.calibrated;
+                (m, calibrated)
+            })?),
         })
+    }
+
+    /// The same rules with another scorer or other thresholds, or (`None`) without a scorer.
+    pub fn with_scorer(mut self, scorer: Option<(Arc<Scorer>, Thresholds)>) -> Guardrail {
+        self.scorer = scorer;
+        self
+    }
+
+    /// The scorer in use and its thresholds, if it is on.
+    pub fn scorer(&self) -> Option<&(Arc<Scorer>, Thresholds)> {
+        self.scorer.as_ref()
+    }
+
+    /// The model embedded in the binary, parsed once.
+    pub fn built_in_scorer() -> Result<Arc<Scorer>, String> {
+        static MODEL: OnceLock<Result<Arc<Scorer>, String>> = OnceLock::new();
+        MODEL
+            .get_or_init(|| Scorer::built_in().map(Arc::new))
+            .clone()
     }
 
     /// Every rule: id, category, severity.
@@ -360,9 +462,10 @@ impl Guardrail {
         }
         let mut hits: Vec<(usize, Option<&'static str>)> = Vec::new();
         let mut too_deep = false;
-        self.match_layers(text, None, 0, &mut hits, &mut too_deep);
+        let mut model = None;
+        self.match_layers(text, None, 0, &mut hits, &mut too_deep, &mut model);
         let smuggled = smuggled_tags(text);
-        if hits.is_empty() && !smuggled && !too_deep {
+        if hits.is_empty() && !smuggled && !too_deep && model.is_none() {
             return;
         }
         let path = path();
@@ -383,8 +486,23 @@ impl Guardrail {
                     severity: Severity::High,
                     path: path.clone(),
                     encoding,
+                    score: None,
                 });
             }
+        }
+        if let (Some(hit), Some((_, thresholds))) = (model, &self.scorer) {
+            scan.findings.push(Finding {
+                rule: SCORER_RULE,
+                category: hit.category,
+                severity: if hit.score >= thresholds.block {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                path: path.clone(),
+                encoding: hit.encoding,
+                score: Some(Likelihood::new(hit.score)),
+            });
         }
         hits.sort_unstable();
         hits.dedup_by_key(|h| h.0);
@@ -400,6 +518,7 @@ impl Guardrail {
                 },
                 path: path.clone(),
                 encoding,
+                score: None,
             });
         }
         let verdict = verdict(&scan.findings[first..]);
@@ -414,8 +533,20 @@ impl Guardrail {
         depth: usize,
         hits: &mut Vec<(usize, Option<&'static str>)>,
         too_deep: &mut bool,
+        model: &mut Option<ModelHit>,
     ) {
         let normalized = normalize(text);
+        if let Some((scorer, thresholds)) = &self.scorer
+            && let Some(scored) = scorer.score(&normalized)
+            && scored.score >= thresholds.warn
+            && model.as_ref().is_none_or(|m| scored.score > m.score)
+        {
+            *model = Some(ModelHit {
+                score: scored.score,
+                category: scorer.category(&normalized, &scored.window),
+                encoding,
+            });
+        }
         // Most text matches no rule: finding that out stops at the first match, whereas
         // listing every rule that matches costs a slower, overlapping search.
         if self.set.is_match(normalized.as_bytes()) {
@@ -454,7 +585,7 @@ impl Guardrail {
             return;
         }
         for (decoded, encoding) in layers {
-            self.match_layers(&decoded, encoding, depth + 1, hits, too_deep);
+            self.match_layers(&decoded, encoding, depth + 1, hits, too_deep, model);
         }
     }
 }
@@ -464,10 +595,42 @@ impl Guardrail {
 fn only_mentioned(regex: &Regex, text: &str) -> bool {
     const OPENING: [char; 6] = ['"', '\'', '“', '‘', '«', '`'];
     const CLOSING: [char; 6] = ['"', '\'', '”', '’', '»', '`'];
-    const CUES: [&str; 20] = [
-        "write", "say", "said", "phrase", "like", "such as", "e.g.", "example", "string", "called",
-        "known as", "contain", "detect", "block", "flag", "pattern", "attack", "payload",
-        "classic", "typical",
+    /// Words around a quotation that say it is an example being talked about.
+    const CUES: [&str; 34] = [
+        "write",
+        "say",
+        "said",
+        "phrase",
+        "like",
+        "such as",
+        "e.g.",
+        "example",
+        "string",
+        "called",
+        "known as",
+        "contain",
+        "detect",
+        "block",
+        "flag",
+        "pattern",
+        "attack",
+        "payload",
+        "classic",
+        "typical",
+        "list",
+        "include",
+        "mention",
+        "quote",
+        "common",
+        "jailbreak",
+        "injection",
+        "technique",
+        "sign",
+        "filter",
+        "catch",
+        "test",
+        "sample",
+        "warning",
     ];
     regex.find_iter(text).all(|m| {
         let before = text[..m.start()].trim_end();
@@ -478,7 +641,14 @@ fn only_mentioned(regex: &Regex, text: &str) -> bool {
         let lead = &lead[lead.char_indices().rev().nth(59).map_or(0, |(i, _)| i)..];
         let after = text[m.end()..].trim_start_matches(|c: char| c.is_alphanumeric());
         let after = after.trim_start_matches(['.', ',', '!', '?', ' ']);
-        CUES.iter().any(|cue| lead.contains(cue)) && after.starts_with(CLOSING)
+        let Some(close) = after.chars().next().filter(|c| CLOSING.contains(c)) else {
+            return false;
+        };
+        // The words after the quotation count too: `"…" is a classic jailbreak`.
+        let trail = &after[close.len_utf8()..];
+        let trail = &trail[..trail.char_indices().nth(60).map_or(trail.len(), |(i, _)| i)];
+        CUES.iter()
+            .any(|cue| lead.contains(cue) || trail.contains(cue))
     })
 }
 

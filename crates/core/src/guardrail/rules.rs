@@ -196,7 +196,7 @@ const PLAIN: &[Rule] = &[
         "role.not_an_ai",
         Role,
         High,
-        r"\byou('re| are) (no longer|not) (an? )?(ai|assistant|chatgpt|claude|bound|restricted|limited|an ai language model|language model|programmed|required to follow)\b",
+        r"\byou('re| are) (no longer|not) (an? )?(ai|assistant|chatgpt|claude|an ai language model|language model|programmed|required to follow)\b|\byou('re| are) (no longer|not) (bound|restricted|limited|constrained|governed) (by|to follow) (any |your |the |its )?(rules|restrictions|guidelines|policies|programming|filters|ethics|morals|openai|anthropic|content polic|safety|training|instructions)",
     ),
     (
         "role.act_as",
@@ -368,12 +368,15 @@ const PLAIN: &[Rule] = &[
         "exfiltration.markdown_beacon",
         Exfiltration,
         High,
-        r"!\[[^\]\n]*\]\( ?(https?:)?//[^)\s]*[?&#][^)\s]*(\{|\}|\$|<|\[|(secret|token|key|password|passwd|prompt|conversation|history|chat|data|summary|session|memory|cookie|email|info|content|msg|message|q|d|p|x|c)=)",
+        // A link or image whose URL holds a placeholder for the model to fill in: `{…}`,
+        // `$VAR`, `%VAR%`, `<…>`, `[…]`, or words like `INSERT_USER_DATA`. Static query values
+        // (badges' `?style=flat`, `token=` of a coverage badge) are not beacons.
+        r"(!?\[[^\]\n]*\]\( ?|<img [^>\n]*src ?= ?.?)(https?:)?//[^)\s]*[?&#/=][^)\s]*(\{[^)}\n]{1,60}\}|\$\(?[a-z_]{3,}|%[a-z_]{3,}%|<[^)>\n]{2,60}>|\[[^)\]\n]{2,60}\]|=(insert|paste|fill)[a-z_]*|=[a-z_]*_here\b|=(conversation|chat_?history|chat_?log|user_?(email|data|info|message|password|secret)|api_?key|secret_?key|session_?token|system_?prompt|summary_of|memory)\b)",
     ),
     (
         "exfiltration.markdown_image_query",
         Exfiltration,
-        Medium,
+        Low,
         r"!\[[^\]\n]*\]\( ?(https?:)?//[^)\s]*\?[^)\s]*=",
     ),
     (

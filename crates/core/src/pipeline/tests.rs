@@ -125,6 +125,7 @@ impl ContentGuard for WordGuard {
                 severity: Severity::High,
                 path: format!("$.{}", direction.as_str()),
                 encoding: None,
+                score: None,
             }]
         } else {
             Vec::new()
