@@ -2,6 +2,7 @@
 //! alert webhook, and what is masked in what goes back to the client.
 
 use super::*;
+use crate::guardrail::scorer::{Scorer, Thresholds};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawGuardrail {
@@ -9,6 +10,15 @@ pub(super) struct RawGuardrail {
     pub(super) results: Option<String>,
     pub(super) disable_rules: Option<Vec<String>>,
     pub(super) webhook: Option<String>,
+    pub(super) scorer: Option<RawScorer>,
+}
+
+/// `[guardrail.scorer]`: the learned scorer beside the rules.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawScorer {
+    pub(super) enabled: Option<bool>,
+    pub(super) block: Option<f64>,
+    pub(super) warn: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,12 +78,13 @@ pub(super) fn guardrail_settings(
             "give an http:// or https:// URL to POST alerts to",
         );
     }
+    let scorer = scorer(raw.scorer.unwrap_or_default(), p);
     match Guardrail::new(&raw.disable_rules.unwrap_or_default()) {
         Ok(engine) => Some(GuardrailSettings {
             arguments,
             results,
             webhook: raw.webhook,
-            engine: Arc::new(engine),
+            engine: Arc::new(engine.with_scorer(scorer?)),
         }),
         Err(e) => {
             p.add(
@@ -83,6 +94,49 @@ pub(super) fn guardrail_settings(
             None
         }
     }
+}
+
+/// The scorer and its thresholds (the calibrated ones unless the config sets them), `Some(None)`
+/// when it is switched off, `None` when the settings are wrong.
+fn scorer(raw: RawScorer, p: &mut Problems<'_>) -> Option<Option<(Arc<Scorer>, Thresholds)>> {
+    if raw.enabled == Some(false) {
+        return Some(None);
+    }
+    let model = match Guardrail::built_in_scorer() {
+        Ok(model) => model,
+        Err(e) => {
+            p.add(
+                "guardrail.scorer",
+                format!("the built-in model does not load: {e}"),
+            );
+            return None;
+        }
+    };
+    let mut ok = true;
+    let mut threshold = |value: Option<f64>, name: &str, default: f32| -> f32 {
+        match value {
+            Some(v) if (0.0..=1.0).contains(&v) => v as f32,
+            Some(v) => {
+                p.add(
+                    format!("guardrail.scorer.{name}"),
+                    format!("`{v}` is not a score; give a number from 0 to 1"),
+                );
+                ok = false;
+                default
+            }
+            None => default,
+        }
+    };
+    let block = threshold(raw.block, "block", model.calibrated.block);
+    let warn = threshold(raw.warn, "warn", model.calibrated.warn.min(block));
+    if ok && warn > block {
+        p.add(
+            "guardrail.scorer.warn",
+            format!("the warn threshold ({warn}) is above the block threshold ({block}); lower it"),
+        );
+        ok = false;
+    }
+    ok.then_some(Some((model, Thresholds { block, warn })))
 }
 
 pub(super) fn redaction(raw: RawRedaction, p: &mut Problems<'_>) -> Option<Arc<Redactor>> {
@@ -181,5 +235,33 @@ mod tests {
         ] {
             assert!(joined.contains(expected), "{expected} not in {joined}");
         }
+    }
+
+    #[test]
+    fn the_scorer_is_on_at_its_calibrated_thresholds_unless_the_config_says_otherwise() {
+        let model = Guardrail::built_in_scorer().unwrap();
+        let config = Config::from_toml("").unwrap();
+        let (_, t) = config.guardrail.engine.scorer().unwrap();
+        assert_eq!(*t, model.calibrated);
+        let config = Config::from_toml("[guardrail.scorer]\nblock = 0.97\nwarn = 0.5").unwrap();
+        let (_, t) = config.guardrail.engine.scorer().unwrap();
+        assert_eq!((t.block, t.warn), (0.97, 0.5));
+        let config = Config::from_toml("[guardrail.scorer]\nenabled = false").unwrap();
+        assert!(config.guardrail.engine.scorer().is_none());
+        let joined =
+            problems("[guardrail.scorer]\nblock = 1.5\nwarn = 0.2\nblind = true").join("\n");
+        assert!(
+            joined.contains("guardrail.scorer.block: `1.5` is not a score"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("guardrail.scorer.blind: unknown key"),
+            "{joined}"
+        );
+        let joined = problems("[guardrail.scorer]\nblock = 0.3\nwarn = 0.6").join("\n");
+        assert!(
+            joined.contains("guardrail.scorer.warn: the warn threshold"),
+            "{joined}"
+        );
     }
 }

@@ -148,9 +148,31 @@ const MAX_GRAM_WORD: usize = 40;
 /// The hashed features of `token` following `previous` (`^` at the start): the token, the
 /// pair, and the character 4-grams of the word padded with `^` and `$`.
 pub fn token_features(previous: &str, token: &str, out: &mut Vec<u32>) {
+    features_after(pair_seed(previous), token, out);
+}
+
+/// What the pair feature of the next token starts from, computed once per token.
+fn pair_seed(previous: &str) -> u32 {
+    fnv(fnv(2, previous.as_bytes()), b" ")
+}
+
+fn features_after(seed: u32, token: &str, out: &mut Vec<u32>) {
     out.push(fnv(1, token.as_bytes()));
-    let pair = fnv(fnv(2, previous.as_bytes()), b" ");
-    out.push(fnv(pair, token.as_bytes()));
+    out.push(fnv(seed, token.as_bytes()));
+    if token.is_ascii() {
+        // Most tokens: the 4-grams are byte windows of `^token$`, on the stack.
+        let word = &token.as_bytes()[..token.len().min(MAX_GRAM_WORD)];
+        if word.len() >= 3 {
+            let mut padded = [0u8; MAX_GRAM_WORD + 2];
+            padded[0] = b'^';
+            padded[1..=word.len()].copy_from_slice(word);
+            padded[word.len() + 1] = b'$';
+            for gram in padded[..word.len() + 2].windows(4) {
+                out.push(fnv(3, gram));
+            }
+        }
+        return;
+    }
     let chars: Vec<char> = token.chars().take(MAX_GRAM_WORD).collect();
     if chars.len() >= 3 {
         let padded: Vec<char> = std::iter::once('^')
@@ -321,11 +343,11 @@ impl Scorer {
             }
         };
         let mut features = Vec::new();
-        let mut previous = "^";
+        let mut seed = pair_seed("^");
         let mut n = 0;
         for token in Tokens::new(normalized) {
             features.clear();
-            token_features(previous, token, &mut features);
+            features_after(seed, token, &mut features);
             let s: i64 = features
                 .iter()
                 .map(|&h| i64::from(self.weights[(h & mask) as usize]))
@@ -338,7 +360,7 @@ impl Scorer {
             if n >= WINDOW && (n - WINDOW).is_multiple_of(STRIDE) {
                 consider(sum, count, n);
             }
-            previous = token;
+            seed = pair_seed(token);
         }
         // The last window ends with the text, unless a full window just did.
         if n > 0 && (n < WINDOW || !(n - WINDOW).is_multiple_of(STRIDE)) {
