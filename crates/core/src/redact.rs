@@ -159,10 +159,10 @@ const URL_PASSWORD: &str =
 /// connection strings, headers and code use (`key: "v"`, `KEY=v`, `"key": "v"`,
 /// `key => 'v'`, `Authorization: Bearer v`).
 const PAIRS: &str = concat!(
-    r#"\bname\s*=\s*["'](?P<hk>[^"'<>]{1,64})["'][^<>]{0,200}?\b(?:value|content)\s*=\s*["'](?P<hv>[^"'<>]+)["']"#,
+    r#"\bname\s*=\s*["'](?P<hk>[^"'<>\n]+)["'][^<>]*?\b(?:value|content)\s*=\s*["'](?P<hv>[^"'<>]+)["']"#,
     r#"|(?P<k>[A-Za-z_][A-Za-z0-9_.-]{0,63})(?:["']?\])?["']?[ \t]*(?P<sep>:=|=>|[:=])[ \t]*"#,
     r#"(?:(?i:bearer|basic|token|digest|apikey)[ \t]+)?"#,
-    r#"(?:"(?P<dq>[^"\\\n]{1,1024})"|'(?P<sq>[^'\\\n]{1,1024})'|(?P<bare>[^\s,;&"'<>(){}\[\]]{1,1024}))"#,
+    r#"(?:"(?P<dq>[^"\\\n]+)"|'(?P<sq>[^'\\\n]+)'|(?P<bare>[^\s,;&"'<>(){}\[\]]+))"#,
 );
 
 fn built_in(name: &str) -> &'static [(&'static str, Option<Check>)] {
