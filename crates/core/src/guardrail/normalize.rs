@@ -138,17 +138,28 @@ fn join_spaced(text: &str) -> String {
     join_runs(&spaced, char::is_alphanumeric, &['.', '-', '_', '*', '/'])
 }
 
-fn join_runs(text: &str, member: fn(char) -> bool, spacers: &[char]) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let n = chars.len();
+fn join_runs(text: &str, member: impl Fn(char) -> bool, spacers: &[char]) -> String {
+    // ASCII text (most of it) is walked as bytes, other text as characters: no copy of it.
+    if text.is_ascii() {
+        join_units(text.as_bytes(), member, spacers)
+    } else {
+        join_units(&text.chars().collect::<Vec<char>>(), member, spacers)
+    }
+}
+
+fn join_units<T: Copy + Into<char>>(
+    units: &[T],
+    member: impl Fn(char) -> bool,
+    spacers: &[char],
+) -> String {
+    let n = units.len();
+    let c = |i: usize| -> char { units[i].into() };
     let stands_alone = |i: usize| -> bool {
-        member(chars[i])
-            && (i == 0 || !member(chars[i - 1]))
-            && (i + 1 == n || !member(chars[i + 1]))
+        member(c(i)) && (i == 0 || !member(c(i - 1))) && (i + 1 == n || !member(c(i + 1)))
     };
     // A wide gap: the text's end, a line break, or two spaces, on the side `step` points to.
     let wide_gap = |i: usize, before: bool| -> bool {
-        let at = |k: Option<usize>| k.and_then(|k| chars.get(k)).copied();
+        let at = |k: Option<usize>| k.filter(|&k| k < n).map(c);
         let (one, two) = if before {
             (at(i.checked_sub(1)), at(i.checked_sub(2)))
         } else {
@@ -160,22 +171,22 @@ fn join_runs(text: &str, member: fn(char) -> bool, spacers: &[char]) -> String {
             _ => false,
         }
     };
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(n);
     let mut i = 0;
     while i < n {
         if stands_alone(i) {
             let mut end = i;
-            while end + 2 < n && spacers.contains(&chars[end + 1]) && stands_alone(end + 2) {
+            while end + 2 < n && spacers.contains(&c(end + 1)) && stands_alone(end + 2) {
                 end += 2;
             }
             let count = (end - i) / 2 + 1;
             if count >= 3 || (count == 2 && wide_gap(i, true) && wide_gap(end, false)) {
-                out.extend((i..=end).step_by(2).map(|k| chars[k]));
+                out.extend((i..=end).step_by(2).map(c));
                 i = end + 1;
                 continue;
             }
         }
-        out.push(chars[i]);
+        out.push(c(i));
         i += 1;
     }
     out
