@@ -9,12 +9,17 @@ Sources (nothing is downloaded by this script; every source is pinned):
   - the long descriptions (METADATA) of the Python packages in the test virtualenv, at the
     versions `scripts/install-test-tools` pins;
   - Debian's manual pages under /usr/share/man/man1, rendered with `man` (the packages of the
-    machine's Debian release);
+    machine's Debian release), one page per command family;
+  - the books of the Rust toolchain's documentation (`rustup component add rust-docs`);
+  - source files of those crates and Python packages, as a file server would return them;
 - benign agent traffic and hard look-alikes written here (emails, calendar entries, tickets,
-  logs, code, search results, tool arguments, and text that talks about prompt injection);
+  logs, code comments, requests to an assistant, search results, tool arguments, badges, and
+  text that talks about prompt injection), and single sentences and word spans of the
+  documents above;
 - attacks written here: instructions aimed at the model in many framings (fake system and
   tool-result markers, messages addressed to the assistant, planted TODOs, poisoned tool
-  descriptions, markdown exfiltration, jailbreaks, overrides with misspellings), in several
+  descriptions, markdown exfiltration, jailbreaks, overrides composed from parts and
+  misspelled, latent injections in résumés, contracts and translation tasks), in twelve
   languages, alone or planted inside benign carrier documents.
 
 Never used, so that what Portcullis is measured on stays unseen: the `garak` and `agentdojo`
