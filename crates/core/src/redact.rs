@@ -428,6 +428,29 @@ fn key_names(defaults: &[&str], configured: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Column names (normalised) whose cells are personal data of a kind, in tables held in text.
+const COLUMN_KINDS: &[(&[&str], &str)] = &[
+    (
+        &["ssn", "social_security_number", "social_security", "itin"],
+        "ssn",
+    ),
+    (
+        &[
+            "phone",
+            "phone_number",
+            "mobile",
+            "cell_phone",
+            "tel",
+            "telephone",
+            "fax",
+        ],
+        "phone",
+    ),
+    (&["email", "e_mail", "email_address"], "email"),
+    (&["iban", "account_number", "bank_account"], "iban"),
+    (&["card", "card_number", "credit_card", "cc_number"], "card"),
+];
+
 /// `accessToken`, `Access-Token` and `ACCESS_TOKEN` all become `access_token`.
 pub fn normalize_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
@@ -564,7 +587,10 @@ impl Redactor {
 
     /// Masks what the detectors find in `text`.
     pub fn redact_text<'a>(&self, text: &'a str, counts: &mut Counts) -> Cow<'a, str> {
-        let mut current: Cow<'a, str> = Cow::Borrowed(text);
+        let mut current: Cow<'a, str> = match self.redact_columns(text, counts) {
+            Some(out) => Cow::Owned(out),
+            None => Cow::Borrowed(text),
+        };
         if let Some((urls, pairs)) = &self.pairs {
             // URLs first: a URL is also the value of `DATABASE_URL=…`, which is not secret.
             if text.contains("://") {
@@ -613,6 +639,69 @@ impl Redactor {
             }
         }
         current
+    }
+
+    /// A table (CSV, TSV, `;`- or `|`-separated, with a header line) whose header names a
+    /// sensitive column: that column's cells are masked in every row, whatever they look like
+    /// (`ssn` over `078051120`, `password` over `hunter2`). Rows with quotes, or with another
+    /// number of cells than the header, are left to the other detectors. `None` when the text
+    /// is no such table.
+    fn redact_columns(&self, text: &str, counts: &mut Counts) -> Option<String> {
+        let (header_line, body) = text.split_once('\n')?;
+        let header = header_line.trim_end_matches('\r');
+        let delimiter = [',', '\t', ';', '|']
+            .into_iter()
+            .find(|d| header.contains(*d))?;
+        if header.contains('"') {
+            return None;
+        }
+        // Which columns, and the mask each gets.
+        let columns: Vec<Option<&'static str>> = header
+            .split(delimiter)
+            .map(|name| {
+                let name = normalize_key(name);
+                COLUMN_KINDS
+                    .iter()
+                    .find(|(names, _)| names.contains(&name.as_str()))
+                    .map(|(_, kind)| *kind)
+                    .or_else(|| self.is_sensitive_key(&name).then_some("secret"))
+            })
+            .collect();
+        if columns.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        out.push_str(header_line);
+        let mut found = Counts::new();
+        for line in body.split('\n') {
+            out.push('\n');
+            let row = line.trim_end_matches('\r');
+            let cells: Vec<&str> = row.split(delimiter).collect();
+            if row.contains('"') || cells.len() != columns.len() {
+                out.push_str(line);
+                continue;
+            }
+            for (i, (cell, kind)) in cells.iter().zip(&columns).enumerate() {
+                if i > 0 {
+                    out.push(delimiter);
+                }
+                match kind {
+                    Some(kind) if !cell.trim().is_empty() && !cell.starts_with("[redacted:") => {
+                        out.push_str(&mask(kind));
+                        *found.entry(kind.to_string()).or_default() += 1;
+                    }
+                    _ => out.push_str(cell),
+                }
+            }
+            out.push_str(&line[row.len()..]);
+        }
+        if found.is_empty() {
+            return None;
+        }
+        for (kind, n) in found {
+            *counts.entry(kind).or_default() += n;
+        }
+        Some(out)
     }
 
     /// Masks the values that free text holds under sensitive names (see [`PAIRS`]).
@@ -911,6 +1000,27 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(text(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn tables_held_in_text_mask_the_columns_their_headers_name() {
+        let csv = "id,name,ssn,password,city\r\n1,Ana,078051120,hunter2,Lyon\r\n2,Bo,,x9,Oslo\r\n3,\"Li, W\",219099999,p,Rome";
+        let mut counts = Counts::new();
+        let out = engine().redact_text(csv, &mut counts).into_owned();
+        assert_eq!(
+            out,
+            "id,name,ssn,password,city\r\n1,Ana,[redacted:ssn],[redacted:secret],Lyon\r\n2,Bo,,[redacted:secret],Oslo\r\n3,\"Li, W\",219099999,p,Rome"
+        );
+        assert_eq!((counts["ssn"], counts["secret"]), (1, 2));
+        let tsv = "user\tmobile\nana\t612 34 56\n";
+        assert_eq!(text(tsv), "user\tmobile\nana\t[redacted:phone]\n");
+        for keep in [
+            "sku,qty,price\n100-200-3000,4,19.99",
+            "a,b\n1,2",
+            "just one line, with commas",
+        ] {
+            assert_eq!(text(keep), keep);
         }
     }
 
