@@ -96,9 +96,6 @@ struct Detector {
     check: Option<Check>,
     /// Whether only the pattern's group `v` is masked (the rest of the match is context).
     group: bool,
-    /// Words (any case) of which the text must hold one for the pattern to be tried; such
-    /// patterns stay out of the one-pass set, whose automaton they would slow for every text.
-    gate: Option<Regex>,
 }
 
 /// A compiled set of redaction rules.
@@ -168,20 +165,14 @@ const PAIRS: &str = concat!(
     r#"(?:"(?P<dq>[^"\\\n]+)"|'(?P<sq>[^'\\\n]+)'|(?P<bare>[^\s,;&"'<>(){}\[\]]+))"#,
 );
 
-/// A built-in pattern: the regex, its check, and words of which the text must hold one (in any
-/// case) for the pattern to be tried at all — for patterns too costly to run on every text.
-type BuiltIn = (&'static str, Option<Check>, Option<&'static str>);
-
-fn built_in(name: &str) -> &'static [BuiltIn] {
+fn built_in(name: &str) -> &'static [(&'static str, Option<Check>)] {
     match name {
         "private_key" => &[(
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
             None,
-            None,
         )],
         "jwt" => &[(
             r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
-            None,
             None,
         )],
         "credential" => &[
@@ -190,7 +181,6 @@ fn built_in(name: &str) -> &'static [BuiltIn] {
             (
                 r"(?:^|[^A-Za-z0-9/+=])(?P<v>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
                 Some(aws_secret_ok),
-                Some("akia|asia|aws|secret|access key"),
             ),
             (
                 concat!(
@@ -225,39 +215,24 @@ fn built_in(name: &str) -> &'static [BuiltIn] {
                     r"|\bhttps://[a-z0-9-]+\.webhook\.office\.com/[A-Za-z0-9@/_-]{20,}",
                 ),
                 None,
-                None,
             ),
         ],
         "email" => &[
             (
                 r"(?i)\b[a-z0-9._%+-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}\b",
                 Some(email_ok),
-                None,
             ),
             // Spelled out against harvesters: `alice at example dot com`, `bob [at] mail [dot] org`.
             (
                 r"(?i)\b[a-z0-9._%+-]+ ?(?:\(at\)|\[at\]| at ) ?[a-z0-9-]+(?: ?(?:\(dot\)|\[dot\]| dot ) ?[a-z0-9-]+)*(?: ?(?:\(dot\)|\[dot\]| dot ) ?)(?:com|org|net|io|edu|gov|de|fr|uk|es|it|nl|co|ch|at|be|se|no|dk|pl|ru|jp|cn|in|br|au|ca|us|info|biz|dev|app)\b",
                 None,
-                Some("(at)|[at]| at "),
             ),
         ],
-        "iban" => &[(
-            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
-            Some(iban_ok),
-            None,
-        )],
-        "card" => &[(r"\b\d(?:[ -]?\d){12,18}\b", Some(card_ok), None)],
+        "iban" => &[(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", Some(iban_ok))],
+        "card" => &[(r"\b\d(?:[ -]?\d){12,18}\b", Some(card_ok))],
         "ssn" => &[
-            (
-                r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b",
-                Some(ssn_ok),
-                None,
-            ),
-            (
-                r"\b\d{9}\b",
-                Some(bare_ssn_ok),
-                Some("ssn|social|taxpayer|itin"),
-            ),
+            (r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b", Some(ssn_ok)),
+            (r"\b\d{9}\b", Some(bare_ssn_ok)),
         ],
         "phone" => &[
             (
@@ -271,13 +246,11 @@ fn built_in(name: &str) -> &'static [BuiltIn] {
                     r"|(?:\(0[1-9]\d{0,3}\) ?|\b0[1-9]\d{0,3}[ ./-]?)\d{2,4}(?:[ .-]?\d{2,4}){1,3}\b",
                 ),
                 Some(phone_ok),
-                None,
             ),
             (
                 // Any run of digits that the words before it call a phone number.
                 r"(?i)\b(?:phone|tel|telephone|cell|cellphone|mobile|mob|fax|whatsapp|sms|call me|text me)\b(?: ?(?:number|no\.?|num|#))?(?: (?:is|on|at))?[ \t]*[:=]?[ \t]*(?P<v>\+?\(?\d[\d .()/-]{5,20}\d)\b",
                 Some(cued_phone_ok),
-                Some("phone|tel|cell|mobile|mob|fax|whatsapp|sms|call me|text me"),
             ),
         ],
         _ => &[],
@@ -566,21 +539,13 @@ impl Redactor {
         let on = |name: &str| !settings.disabled.iter().any(|d| d == name);
         let mut detectors = Vec::new();
         for &name in DETECTORS.iter().filter(|n| on(n)) {
-            for &(pattern, check, gate) in built_in(name) {
+            for &(pattern, check) in built_in(name) {
                 let regex = Regex::new(pattern).map_err(|e| format!("detector `{name}`: {e}"))?;
-                let gate = gate
-                    .map(|words| {
-                        let words: Vec<String> = words.split('|').map(regex::escape).collect();
-                        Regex::new(&format!("(?i){}", words.join("|")))
-                    })
-                    .transpose()
-                    .map_err(|e| format!("detector `{name}`: {e}"))?;
                 detectors.push(Detector {
                     kind: name.to_string(),
                     group: regex.capture_names().any(|n| n == Some("v")),
                     regex,
                     check,
-                    gate,
                 });
             }
         }
@@ -591,20 +556,14 @@ impl Redactor {
                 group: regex.capture_names().any(|n| n == Some("v")),
                 regex,
                 check: None,
-                gate: None,
             });
         }
         let pairs = on("secret")
             .then(|| Ok::<_, regex::Error>((Regex::new(URL_PASSWORD)?, Regex::new(PAIRS)?)))
             .transpose()
             .map_err(|e| format!("detector `secret`: {e}"))?;
-        let any = RegexSet::new(
-            detectors
-                .iter()
-                .filter(|d| d.gate.is_none())
-                .map(|d| d.regex.as_str()),
-        )
-        .map_err(|e| format!("the detectors together: {e}"))?;
+        let any = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
+            .map_err(|e| format!("the detectors together: {e}"))?;
         Ok(Redactor {
             keys,
             key_words,
@@ -650,19 +609,13 @@ impl Redactor {
                 current = Cow::Owned(out);
             }
         }
-        // The set is numbered over the ungated detectors, in order.
         let candidates = self.any.matches(text);
-        let mut ungated = 0;
-        let wanted = self.detectors.iter().filter(|d| match &d.gate {
-            Some(gate) => gate.is_match(text),
-            None => {
-                ungated += 1;
-                candidates.matched(ungated - 1)
-            }
-        });
+        if !candidates.matched_any() {
+            return current;
+        }
         // Masks hold no digits, `@` or key-like runs, so a detector that found nothing in the
         // original text finds nothing after earlier detectors have masked parts of it.
-        for d in wanted {
+        for d in candidates.iter().map(|i| &self.detectors[i]) {
             let source = current.as_ref();
             let mut spans = Vec::new();
             let mut keep = |m: regex::Match<'_>| {
