@@ -145,20 +145,54 @@ fn fnv(seed: u32, bytes: &[u8]) -> u32 {
 /// what they are in their first characters.
 const MAX_GRAM_WORD: usize = 40;
 
-/// The hashed features of `token` following `previous` (`^` at the start): the token, the
-/// pair, and the character 4-grams of the word padded with `^` and `$`.
-pub fn token_features(previous: &str, token: &str, out: &mut Vec<u32>) {
-    features_after(pair_seed(previous), token, out);
+/// How far back a token pairs with earlier ones: the token just before (a bigram) and the two
+/// before that (skip-grams, so that `ignore … instructions` and `assistant, … send` pair up
+/// across a word or two).
+pub const REACH: usize = 3;
+
+/// What a token contributes to the pairs of the tokens after it, one seed per distance;
+/// computed once per token.
+#[derive(Clone, Copy)]
+pub struct Seeds([u32; REACH]);
+
+impl Seeds {
+    pub fn of(token: &str) -> Seeds {
+        Seeds(std::array::from_fn(|d| {
+            fnv(fnv(2 + d as u32 * 7, token.as_bytes()), b" ")
+        }))
+    }
 }
 
-/// What the pair feature of the next token starts from, computed once per token.
-fn pair_seed(previous: &str) -> u32 {
-    fnv(fnv(2, previous.as_bytes()), b" ")
+/// The tokens before the current one, nearest first, as seeds; `^` before the start.
+#[derive(Clone, Copy)]
+pub struct History([Seeds; REACH]);
+
+impl Default for History {
+    fn default() -> History {
+        History([Seeds::of("^"); REACH])
+    }
 }
 
-fn features_after(seed: u32, token: &str, out: &mut Vec<u32>) {
+impl History {
+    /// The history once `token` has been read.
+    pub fn push(&mut self, token: &str) {
+        self.0.rotate_right(1);
+        self.0[0] = Seeds::of(token);
+    }
+}
+
+/// The hashed features of `token` after `history`: the token, its pair with each of the
+/// [`REACH`] tokens before it, and the character 4-grams of the word padded with `^` and `$`.
+pub fn token_features(history: &History, token: &str, out: &mut Vec<u32>) {
     out.push(fnv(1, token.as_bytes()));
-    out.push(fnv(seed, token.as_bytes()));
+    for (d, seeds) in history.0.iter().enumerate() {
+        out.push(fnv(seeds.0[d], token.as_bytes()));
+    }
+    grams(token, out);
+}
+
+/// The character 4-grams of `^token$`.
+fn grams(token: &str, out: &mut Vec<u32>) {
     if token.is_ascii() {
         // Most tokens: the 4-grams are byte windows of `^token$`, on the stack.
         let word = &token.as_bytes()[..token.len().min(MAX_GRAM_WORD)];
@@ -192,10 +226,14 @@ fn features_after(seed: u32, token: &str, out: &mut Vec<u32>) {
 
 /// The features of every token of a window.
 pub fn window_features(tokens: &[&str], window: std::ops::Range<usize>) -> Vec<u32> {
+    let mut history = History::default();
+    for &token in &tokens[window.start.saturating_sub(REACH)..window.start] {
+        history.push(token);
+    }
     let mut out = Vec::new();
-    for i in window {
-        let previous = if i == 0 { "^" } else { tokens[i - 1] };
-        token_features(previous, tokens[i], &mut out);
+    for &token in &tokens[window] {
+        token_features(&history, token, &mut out);
+        history.push(token);
     }
     out
 }
@@ -343,11 +381,11 @@ impl Scorer {
             }
         };
         let mut features = Vec::new();
-        let mut seed = pair_seed("^");
+        let mut history = History::default();
         let mut n = 0;
         for token in Tokens::new(normalized) {
             features.clear();
-            features_after(seed, token, &mut features);
+            token_features(&history, token, &mut features);
             let s: i64 = features
                 .iter()
                 .map(|&h| i64::from(self.weights[(h & mask) as usize]))
@@ -360,7 +398,7 @@ impl Scorer {
             if n >= WINDOW && (n - WINDOW).is_multiple_of(STRIDE) {
                 consider(sum, count, n);
             }
-            seed = pair_seed(token);
+            history.push(token);
         }
         // The last window ends with the text, unless a full window just did.
         if n > 0 && (n < WINDOW || !(n - WINDOW).is_multiple_of(STRIDE)) {
