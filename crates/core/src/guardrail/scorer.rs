@@ -150,16 +150,24 @@ const MAX_GRAM_WORD: usize = 40;
 /// across a word or two).
 pub const REACH: usize = 3;
 
-/// What a token contributes to the pairs of the tokens after it, one seed per distance;
-/// computed once per token.
+/// Two hashes into one, well spread in the low bits that pick a bucket.
+fn mix(a: u32, b: u32) -> u32 {
+    let x = ((u64::from(a) << 32) | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 29) as u32
+}
+
+/// What a token contributes to the pairs of the tokens after it, one seed per distance:
+/// the token's bytes are hashed once, and everything else is mixed from that.
 #[derive(Clone, Copy)]
 pub struct Seeds([u32; REACH]);
 
 impl Seeds {
     pub fn of(token: &str) -> Seeds {
-        Seeds(std::array::from_fn(|d| {
-            fnv(fnv(2 + d as u32 * 7, token.as_bytes()), b" ")
-        }))
+        Seeds::from_base(fnv(0, token.as_bytes()))
+    }
+
+    fn from_base(base: u32) -> Seeds {
+        Seeds(std::array::from_fn(|d| mix(base, 2 + d as u32)))
     }
 }
 
@@ -176,17 +184,26 @@ impl Default for History {
 impl History {
     /// The history once `token` has been read.
     pub fn push(&mut self, token: &str) {
+        self.push_base(fnv(0, token.as_bytes()));
+    }
+
+    fn push_base(&mut self, base: u32) {
         self.0.rotate_right(1);
-        self.0[0] = Seeds::of(token);
+        self.0[0] = Seeds::from_base(base);
     }
 }
 
 /// The hashed features of `token` after `history`: the token, its pair with each of the
 /// [`REACH`] tokens before it, and the character 4-grams of the word padded with `^` and `$`.
 pub fn token_features(history: &History, token: &str, out: &mut Vec<u32>) {
-    out.push(fnv(1, token.as_bytes()));
+    features_of(history, fnv(0, token.as_bytes()), token, out);
+}
+
+/// [`token_features`] for a token whose bytes were hashed already (`base`).
+fn features_of(history: &History, base: u32, token: &str, out: &mut Vec<u32>) {
+    out.push(mix(base, 1));
     for (d, seeds) in history.0.iter().enumerate() {
-        out.push(fnv(seeds.0[d], token.as_bytes()));
+        out.push(mix(seeds.0[d], base));
     }
     grams(token, out);
 }
@@ -385,7 +402,8 @@ impl Scorer {
         let mut n = 0;
         for token in Tokens::new(normalized) {
             features.clear();
-            token_features(&history, token, &mut features);
+            let base = fnv(0, token.as_bytes());
+            features_of(&history, base, token, &mut features);
             let s: i64 = features
                 .iter()
                 .map(|&h| i64::from(self.weights[(h & mask) as usize]))
@@ -398,7 +416,7 @@ impl Scorer {
             if n >= WINDOW && (n - WINDOW).is_multiple_of(STRIDE) {
                 consider(sum, count, n);
             }
-            history.push(token);
+            history.push_base(base);
         }
         // The last window ends with the text, unless a full window just did.
         if n > 0 && (n < WINDOW || !(n - WINDOW).is_multiple_of(STRIDE)) {
