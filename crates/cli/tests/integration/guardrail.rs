@@ -249,6 +249,7 @@ fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_co
         ("guardrail-holdout.jsonl", 0.9, 0.05),
         ("guardrail-holdout-2.jsonl", 0.75, 0.05),
         ("guardrail-holdout-3.jsonl", 0.3, 0.05),
+        ("guardrail-holdout-4.jsonl", 0.45, 0.1),
     ] {
         let report = eval(corpus, &[]);
         assert_eq!(report["scorer"], true, "the scorer is on by default");
@@ -260,7 +261,7 @@ fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_co
             figure(&report, "false_positive_rate") <= max_fpr,
             "{corpus}: {report}"
         );
-        assert!(figure(&report, "precision") > 0.9, "{corpus}: {report}");
+        assert!(figure(&report, "precision") >= 0.9, "{corpus}: {report}");
     }
     // The scorer adds recall the rules alone do not have.
     let rules = eval("guardrail-holdout-2.jsonl", &["--scorer", "off"]);
