@@ -6,7 +6,7 @@
 //! words no rule lists). It reads a text in overlapping windows of [`WINDOW`] tokens, so an
 //! instruction planted in a long document is scored on its own rather than diluted by the
 //! document; a text scores as its most suspicious window. Each token's features are hashed once
-//! and each window's score is a difference of prefix sums, so the work is linear in the text.
+//! and a window's score is a running sum over its tokens, so the work is linear in the text.
 //!
 //! The weights are trained by `scripts/train-scorer` (see `crates/core/examples/train_scorer.rs`),
 //! quantised to one byte each and embedded in the binary: nothing is downloaded or loaded at
