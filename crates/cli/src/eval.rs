@@ -452,23 +452,16 @@ pub fn guardrail(ask: GuardrailEval<'_>) -> anyhow::Result<ExitCode> {
         );
         t.misses.iter().for_each(show);
     }
-    println!("benign by category:");
-    for (name, t) in &benign_kinds {
-        println!(
-            "  {name}: blocked {:.3}, warned {:.3} ({} samples)",
-            ratio(t.blocked, t.samples),
-            ratio(t.warned, t.samples),
-            t.samples
-        );
-    }
-    println!("by where:");
-    for (name, t) in &places {
-        println!(
-            "  {name}: blocked {:.3}, warned {:.3} ({} samples)",
-            ratio(t.blocked, t.samples),
-            ratio(t.warned, t.samples),
-            t.samples
-        );
+    for (title, groups) in [("benign by category", &benign_kinds), ("by where", &places)] {
+        println!("{title}:");
+        for (name, t) in groups {
+            println!(
+                "  {name}: blocked {:.3}, warned {:.3} ({} samples)",
+                ratio(t.blocked, t.samples),
+                ratio(t.warned, t.samples),
+                t.samples
+            );
+        }
     }
     println!("false positives: {}", false_positives.len());
     false_positives.iter().for_each(show);
