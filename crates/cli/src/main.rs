@@ -108,9 +108,10 @@ struct StateArgs {
 
 #[derive(Subcommand)]
 enum EvalCommand {
-    /// Run the redaction rules over a JSONL corpus of
-    /// `{"text": …, "must_redact": [substrings], "must_keep": [substrings], "kind": …}` and print
-    /// recall (share of `must_redact` gone), keep rate (share of `must_keep` kept) and the misses.
+    /// Run the redaction rules over a JSONL corpus of `{"text": …, "must_redact": [substrings],
+    /// "must_keep": [substrings], "kind": …, "where": …}`, each text redacted as a result's text
+    /// block is, and print recall (share of `must_redact` gone) and keep rate (share of
+    /// `must_keep` kept), per kind and per `where`, and the misses.
     Redaction {
         /// The corpus (JSON Lines).
         #[arg(long, value_name = "FILE")]
@@ -122,15 +123,17 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run the prompt-injection guardrail over a JSONL corpus of
-    /// `{"text": …, "label": "injection"|"benign", "category": …, "where": "argument"|"result"}`
-    /// and print precision, recall, false-positive rate and the misses, per category. A sample
-    /// counts as detected when the guardrail would block it.
+    /// Run the prompt-injection guardrail (the rules and the learned scorer) over a JSONL corpus
+    /// of `{"text": …, "label": "injection"|"benign", "category": …, "where": "argument"|"result"}`
+    /// and print precision, recall, false-positive rate and the misses, per attack category, per
+    /// benign category and per `where`. A sample counts as detected when the guardrail would
+    /// block it.
     Guardrail {
         /// The corpus (JSON Lines).
         #[arg(long, value_name = "FILE", required_unless_present = "rules")]
         corpus: Option<PathBuf>,
-        /// Use this config's `[guardrail]` rules (less `disable_rules`) instead of all of them.
+        /// Use this config's `[guardrail]` settings (`disable_rules`, `[guardrail.scorer]`)
+        /// instead of the defaults.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Print one JSON object (keys `precision`, `recall`, `false_positive_rate`, …).
