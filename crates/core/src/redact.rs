@@ -475,16 +475,29 @@ pub fn normalize_key(key: &str) -> String {
     out.trim_matches('_').to_string()
 }
 
+/// `found` added to `counts`: masks counted apart until it is known they stand.
+fn add(counts: &mut Counts, found: Counts) {
+    for (kind, n) in found {
+        *counts.entry(kind).or_default() += n;
+    }
+}
+
 fn mask(kind: &str) -> String {
     format!("[redacted:{kind}]")
 }
 
-/// `text` with each of `spans` (in order, not overlapping) replaced by a mask of `kind`;
-/// `None` when there are none.
-fn masked(text: &str, spans: &[std::ops::Range<usize>], kind: &str) -> Option<String> {
+/// `text` with each of `spans` (in order, not overlapping) replaced by a mask of `kind`, each
+/// counted; `None` when there are none.
+fn masked(
+    text: &str,
+    spans: &[std::ops::Range<usize>],
+    kind: &str,
+    counts: &mut Counts,
+) -> Option<String> {
     if spans.is_empty() {
         return None;
     }
+    *counts.entry(kind.to_string()).or_default() += spans.len() as u64;
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for span in spans {
@@ -598,8 +611,7 @@ impl Redactor {
                     .captures_iter(text)
                     .filter_map(|c| c.name("v").map(|v| v.range()))
                     .collect();
-                if let Some(out) = masked(text, &spans, "secret") {
-                    *counts.entry("secret".into()).or_default() += spans.len() as u64;
+                if let Some(out) = masked(text, &spans, "secret", counts) {
                     current = Cow::Owned(out);
                 }
             }
@@ -633,8 +645,7 @@ impl Redactor {
             } else {
                 d.regex.find_iter(source).for_each(&mut keep);
             }
-            if let Some(masked) = masked(source, &spans, &d.kind) {
-                *counts.entry(d.kind.clone()).or_default() += spans.len() as u64;
+            if let Some(masked) = masked(source, &spans, &d.kind, counts) {
                 current = Cow::Owned(masked);
             }
         }
@@ -698,9 +709,7 @@ impl Redactor {
         if found.is_empty() {
             return None;
         }
-        for (kind, n) in found {
-            *counts.entry(kind).or_default() += n;
-        }
+        add(counts, found);
         Some(out)
     }
 
@@ -734,11 +743,8 @@ impl Redactor {
                 spans.push(v.range());
             }
         }
-        match masked(text, &spans, "secret") {
-            Some(out) => {
-                *counts.entry("secret".into()).or_default() += spans.len() as u64;
-                Cow::Owned(out)
-            }
+        match masked(text, &spans, "secret", counts) {
+            Some(out) => Cow::Owned(out),
             None => Cow::Borrowed(text),
         }
     }
@@ -801,9 +807,7 @@ impl Redactor {
             serde_json::to_string(&parsed)
         }
         .ok()?;
-        for (kind, n) in found {
-            *counts.entry(kind).or_default() += n;
-        }
+        add(counts, found);
         Some(Cow::Owned(out))
     }
 
