@@ -243,13 +243,13 @@ fn report(name: &str, samples: &[Sample], scorer: &Arc<Scorer>) -> Result<(), St
         let kind = if s.injection { "injection" } else { "benign" };
         let e = by.entry(format!("{kind} {}", s.label)).or_default();
         e.0 += 1;
-        e.1 += usize::from(decide(sig, t) == 2);
-        e.2 += usize::from(decide(sig, t) >= 1);
+        e.1 += usize::from(sig.verdict_at(t) == Verdict::Block);
+        e.2 += usize::from(sig.verdict_at(t) >= Verdict::Warn);
         let off = Thresholds {
             block: 2.0,
             warn: 2.0,
         };
-        e.3 += usize::from(decide(sig, off) == 2);
+        e.3 += usize::from(sig.verdict_at(off) == Verdict::Block);
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let total = |injection: bool| {
@@ -258,7 +258,7 @@ fn report(name: &str, samples: &[Sample], scorer: &Arc<Scorer>) -> Result<(), St
             .zip(&signals)
             .filter(|(s, _)| s.injection == injection)
             .fold((0, 0), |(n, b), (_, sig)| {
-                (n + 1, b + usize::from(decide(sig, t) == 2))
+                (n + 1, b + usize::from(sig.verdict_at(t) == Verdict::Block))
             })
     };
     let ((ni, bi), (nb, bb)) = (total(true), total(false));
@@ -296,25 +296,16 @@ fn scans(samples: &[Sample], scorer: &Arc<Scorer>) -> Result<Vec<Scan>, String> 
         .collect())
 }
 
-/// 2 blocks, 1 warns, 0 allows.
-fn decide(scan: &Scan, t: Thresholds) -> u8 {
-    match scan.verdict_at(t) {
-        Verdict::Block => 2,
-        Verdict::Warn => 1,
-        Verdict::Allow => 0,
-    }
-}
-
 /// The thresholds that block the most attacks of the validation and development sets while
 /// adding, to what the rules alone block, at most 0.5% of the validation set's benign texts
 /// and 1% of the development set's, and warnings for at most 5% more of the validation set's.
 fn calibrate(val: &[Sample], vs: &[Scan], dev: &[Sample], ds: &[Scan]) -> Thresholds {
-    let rate = |samples: &[Sample], signals: &[Scan], t, injection: bool, at: u8| {
-        let picked: Vec<u8> = samples
+    let rate = |samples: &[Sample], signals: &[Scan], t, injection: bool, at: Verdict| {
+        let picked: Vec<Verdict> = samples
             .iter()
             .zip(signals)
             .filter(|(s, _)| s.injection == injection)
-            .map(|(_, sig)| decide(sig, t))
+            .map(|(_, sig)| sig.verdict_at(t))
             .collect();
         picked.iter().filter(|&&v| v >= at).count() as f64 / picked.len().max(1) as f64
     };
@@ -323,21 +314,22 @@ fn calibrate(val: &[Sample], vs: &[Scan], dev: &[Sample], ds: &[Scan]) -> Thresh
         warn: 2.0,
     };
     let base = (
-        rate(val, vs, off, false, 2),
-        rate(dev, ds, off, false, 2),
-        rate(val, vs, off, false, 1),
+        rate(val, vs, off, false, Verdict::Block),
+        rate(dev, ds, off, false, Verdict::Block),
+        rate(val, vs, off, false, Verdict::Warn),
     );
     let mut best = (-1.0, off);
     for b in (15..=49).map(|i| i as f32 / 50.0) {
         for w in (1..=19).map(|i| i as f32 / 20.0).filter(|&w| w <= b) {
             let t = Thresholds { block: b, warn: w };
-            let allowed = rate(val, vs, t, false, 2) <= base.0 + 0.005
-                && rate(dev, ds, t, false, 2) <= base.1 + 0.01
-                && rate(val, vs, t, false, 1) <= base.2 + 0.05;
+            let allowed = rate(val, vs, t, false, Verdict::Block) <= base.0 + 0.005
+                && rate(dev, ds, t, false, Verdict::Block) <= base.1 + 0.01
+                && rate(val, vs, t, false, Verdict::Warn) <= base.2 + 0.05;
             if !allowed {
                 continue;
             }
-            let recall = rate(val, vs, t, true, 2) + rate(dev, ds, t, true, 2);
+            let recall =
+                rate(val, vs, t, true, Verdict::Block) + rate(dev, ds, t, true, Verdict::Block);
             if recall > best.0 {
                 best = (recall, t);
             }
