@@ -139,8 +139,10 @@ impl Gateway {
         let barrier = self.barrier_request_id();
         let path = self.data_dir.join("audit.jsonl");
         for _ in 0..1000 {
-            let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-                .unwrap_or_default()
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            // A record being written may be read half-way: only whole lines count.
+            let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+            let lines: Vec<serde_json::Value> = whole
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
