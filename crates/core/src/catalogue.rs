@@ -309,6 +309,8 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 pub const ALIASES: &str = "x-portcullis-aliases";
 /// `true` on a bridged tool whose HTTP method changes state: it cannot be exposed read-only.
 pub const CHANGES_STATE: &str = "x-portcullis-changes-state";
+/// A bridged operation's response schema, for the pre-flight audit (`null` when it has none).
+pub const RESPONSE_SCHEMA: &str = "x-portcullis-response-schema";
 
 fn rewrite_definition(def: &Map<String, Value>, name: &str, read_only: bool) -> Value {
     let mut out = def.clone();

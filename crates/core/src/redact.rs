@@ -587,7 +587,8 @@ impl Redactor {
         })
     }
 
-    fn is_sensitive_key(&self, key: &str) -> bool {
+    /// Whether values under `key` are masked (after normalising its case and separators).
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
         let plain = key
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');

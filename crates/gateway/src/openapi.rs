@@ -23,7 +23,7 @@ use axum::body::Body;
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use portcullis_core::catalogue::{ALIASES, CHANGES_STATE};
+use portcullis_core::catalogue::{ALIASES, CHANGES_STATE, RESPONSE_SCHEMA};
 use portcullis_core::config::OpenApiSpec;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
@@ -638,6 +638,7 @@ fn bridge_document(
                 "inputSchema": input,
                 ALIASES: aliases,
                 CHANGES_STATE: changes_state,
+                RESPONSE_SCHEMA: response_schema(&op),
             }));
             let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
                 .map_err(|e| e.to_string())?;
@@ -654,6 +655,27 @@ fn bridge_document(
         }
     }
     Ok((operations, tools, skipped))
+}
+
+/// The JSON schema of an operation's first successful response, `null` if it has none (the
+/// pre-flight audit reads it; clients never see it).
+fn response_schema(op: &Value) -> Value {
+    let Some(Value::Object(responses)) = op.get("responses") else {
+        return Value::Null;
+    };
+    responses
+        .iter()
+        .filter(|(status, _)| status.starts_with('2') || status.as_str() == "default")
+        .find_map(|(_, r)| {
+            r.get("content")?
+                .as_object()?
+                .iter()
+                .find(|(t, _)| t.starts_with("application/json") || t.ends_with("+json"))?
+                .1
+                .get("schema")
+                .cloned()
+        })
+        .unwrap_or(Value::Null)
 }
 
 /// An operationId (or method and path) as a tool name: ASCII letters, digits, `_`, `-`, `.`.

@@ -25,6 +25,7 @@ use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
 use crate::guardrail::{Guardrail, Mode, ToolModes};
 use crate::limits::Rate;
+use crate::lint::LintSettings;
 use crate::policy::{AccessRules, Group};
 use crate::redact::{RedactionSettings, Redactor};
 
@@ -94,6 +95,22 @@ struct RawConfig {
     redaction: RawRedaction,
     #[serde(default)]
     guardrail: RawGuardrail,
+    #[serde(default)]
+    lint: RawLint,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawLint {
+    max_tools: Option<usize>,
+    #[serde(default)]
+    acknowledge: Vec<RawAcknowledge>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAcknowledge {
+    id: String,
+    #[serde(default)]
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +149,8 @@ pub struct Config {
     /// The compiled `[redaction]` rules, applied to every result and error leaving the gateway.
     pub redaction: Arc<Redactor>,
     pub guardrail: GuardrailSettings,
+    /// The pre-flight audit's settings and the findings the operator acknowledged.
+    pub lint: LintSettings,
 }
 
 impl Config {
@@ -261,6 +280,7 @@ impl Config {
         let limits = limit_settings(raw.limits, &mut p);
         let redaction = redaction(raw.redaction, &mut p)?;
         let guardrail = guardrail_settings(raw.guardrail, &mut p)?;
+        let lint = lint_settings(raw.lint, &mut p);
         Some(Config {
             gateway,
             auth,
@@ -270,8 +290,46 @@ impl Config {
             limits,
             redaction,
             guardrail,
+            lint,
         })
     }
+}
+
+fn lint_settings(raw: RawLint, p: &mut Problems<'_>) -> LintSettings {
+    let mut settings = LintSettings::default();
+    match raw.max_tools {
+        Some(0) => p.add("lint.max_tools", "must be at least 1"),
+        Some(n) => settings.max_tools = n,
+        None => {}
+    }
+    for (i, ack) in raw.acknowledge.into_iter().enumerate() {
+        let path = format!("lint.acknowledge[{i}]");
+        let rule = ack.id.split(':').next().unwrap_or_default();
+        if crate::lint::rule(rule).is_none() || !ack.id.contains(':') {
+            p.add(
+                format!("{path}.id"),
+                format!(
+                    "`{}` is not a finding id; copy the id `portcullis lint` prints \
+                     (`rule:tool`, such as `auth-endpoint:shop_login`)",
+                    ack.id.escape_debug()
+                ),
+            );
+        }
+        if ack.reason.trim().is_empty() {
+            p.add(
+                format!("{path}.reason"),
+                "missing; say why the finding is accepted (it is shown with the finding)",
+            );
+        }
+        if settings
+            .acknowledged
+            .insert(ack.id.clone(), ack.reason)
+            .is_some()
+        {
+            p.add(format!("{path}.id"), "acknowledged twice; keep one entry");
+        }
+    }
+    settings
 }
 
 /// A duration above zero at `path`, or `default` when absent (or wrong, with the problem noted).

@@ -31,7 +31,7 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use normalize::normalize;
+pub use normalize::{is_invisible, is_look_alike, normalize};
 use scorer::{Scorer, Thresholds};
 
 /// What a rule looks for.

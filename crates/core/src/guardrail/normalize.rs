@@ -66,6 +66,11 @@ fn is_latin_diacritic(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}')
 }
 
+/// Whether `c` is a Cyrillic or Greek letter that imitates a Latin one.
+pub fn is_look_alike(c: char) -> bool {
+    c.to_lowercase().any(|l| look_alike(l).is_some())
+}
+
 /// The Latin letter a Cyrillic or Greek lower-case letter imitates, if any.
 fn look_alike(c: char) -> Option<char> {
     Some(match c {
