@@ -58,9 +58,10 @@ async def main():
         root = os.path.join(modules, package)
         source = f"{package}@{version_of(os.path.join(root, 'package.json'))}"
         jobs.append((source, node, [os.path.join(root, args[0]), *args[1:]], env))
+    from importlib.metadata import version  # this script runs in the servers' venv
+
     for package in PYTHON:
-        from importlib.metadata import version as _v  # noqa: F401 (the venv's own metadata)
-        jobs.append((package, os.path.join(venv_bin, package), [], {}))
+        jobs.append((f"{package}@{version(package)}", os.path.join(venv_bin, package), [], {}))
     for source, command, args, env in jobs:
         try:
             tools = await tools_of(command, args, env)

@@ -9,11 +9,22 @@ use anyhow::Context;
 use portcullis::Config;
 use portcullis::core::guardrail::scorer::Thresholds;
 use portcullis::core::guardrail::{Guardrail, SCORER_RULE, Verdict};
+use portcullis::core::poisoning::PoisonScan;
 use portcullis::core::redact::{Counts, RedactionSettings, Redactor};
 use serde_json::{Value, json};
 
 /// The samples of a JSON Lines corpus, each with its line number; every one must have `text`.
 fn samples(corpus: &Path) -> anyhow::Result<Vec<(usize, Value)>> {
+    samples_with(corpus, "text", Value::is_string)
+}
+
+/// The samples of a JSON Lines corpus, each with its line number; every one must have `field`
+/// of the kind `is_kind` accepts.
+fn samples_with(
+    corpus: &Path,
+    field: &str,
+    is_kind: fn(&Value) -> bool,
+) -> anyhow::Result<Vec<(usize, Value)>> {
     let text = std::fs::read_to_string(corpus)
         .with_context(|| format!("cannot read the corpus `{}`", corpus.display()))?;
     let mut out = Vec::new();
@@ -23,9 +34,9 @@ fn samples(corpus: &Path) -> anyhow::Result<Vec<(usize, Value)>> {
         }
         let sample: Value = serde_json::from_str(line)
             .with_context(|| format!("{}: line {} is not JSON", corpus.display(), i + 1))?;
-        if !sample["text"].is_string() {
+        if !is_kind(&sample[field]) {
             anyhow::bail!(
-                "{}: line {} has no \"text\" string",
+                "{}: line {} has no \"{field}\" of the right kind",
                 corpus.display(),
                 i + 1
             );
@@ -465,5 +476,104 @@ pub fn guardrail(ask: GuardrailEval<'_>) -> anyhow::Result<ExitCode> {
     }
     println!("false positives: {}", false_positives.len());
     false_positives.iter().for_each(show);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `portcullis eval poisoning`: the tool-poisoning scan over labelled definitions
+/// (`{"tool": {...}, "label": "poisoned"|"benign", "style": ...}`). A definition counts as
+/// detected when the scan finds a critical kind of poisoning in it (a lint finding that stops
+/// its publication); the scorer's suspicion alone (`high`) is counted apart. Styles are grouped by what comes before `@` (`cross-tool@enum` is `cross-tool`).
+pub fn poisoning(corpus: &Path, config: Option<Config>, json: bool) -> anyhow::Result<ExitCode> {
+    let guardrail = match config {
+        Some(config) => (*config.guardrail.engine).clone(),
+        None => Guardrail::new(&[]).map_err(anyhow::Error::msg)?,
+    };
+    let scan = PoisonScan::new(guardrail).map_err(anyhow::Error::msg)?;
+    let mut verdicts = Vec::new();
+    let mut by_style: BTreeMap<(bool, String), Tally> = BTreeMap::new();
+    // Definitions only the scorer suspects (a `high` finding), benign and poisoned.
+    let mut suspected = [0usize; 2];
+    for (line, sample) in samples_with(corpus, "tool", Value::is_object)? {
+        let poisoned = match sample["label"].as_str() {
+            Some("poisoned") => true,
+            Some("benign") => false,
+            _ => anyhow::bail!(
+                "{}: line {line}: \"label\" must be \"poisoned\" or \"benign\"",
+                corpus.display()
+            ),
+        };
+        let found = scan.scan(&sample["tool"], &[]);
+        let flagged = found.iter().any(|p| p.kind.is_critical());
+        if !flagged && !found.is_empty() {
+            suspected[usize::from(poisoned)] += 1;
+        }
+        verdicts.push((
+            poisoned,
+            if flagged {
+                Verdict::Block
+            } else {
+                Verdict::Allow
+            },
+        ));
+        let style = sample["style"]
+            .as_str()
+            .unwrap_or("(none)")
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let tally = by_style.entry((poisoned, style)).or_default();
+        tally.samples += 1;
+        if flagged {
+            tally.blocked += 1;
+        }
+        if flagged != poisoned || (!flagged && !found.is_empty()) {
+            tally.misses.push(json!({
+                "line": line,
+                "tool": sample["tool"]["name"],
+                "found": found.iter().map(|p| json!({"kind": p.kind.rule(), "path": p.path, "excerpt": p.excerpt})).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    let mut report = figures(&verdicts);
+    let group = |poisoned: bool| -> serde_json::Map<String, Value> {
+        by_style
+            .iter()
+            .filter(|((p, _), _)| *p == poisoned)
+            .map(|((_, style), t)| (style.clone(), t.json()))
+            .collect()
+    };
+    report["suspected_only"] = json!({"benign": suspected[0], "poisoned": suspected[1]});
+    report["poisoned_by_style"] = Value::Object(group(true));
+    report["benign_by_style"] = Value::Object(group(false));
+    if json {
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "precision {:.3}  recall {:.3}  false-positive rate {:.4}  ({} poisoned, {} benign)",
+        report["precision"].as_f64().unwrap_or(0.0),
+        report["recall"].as_f64().unwrap_or(0.0),
+        report["false_positive_rate"].as_f64().unwrap_or(0.0),
+        verdicts.iter().filter(|(p, _)| *p).count(),
+        verdicts.iter().filter(|(p, _)| !*p).count(),
+    );
+    println!(
+        "suspected by the scorer alone (a high finding, not counted above): {} benign, {} poisoned",
+        suspected[0], suspected[1]
+    );
+    for (poisoned, title) in [(true, "poisoned, detected"), (false, "benign, flagged")] {
+        println!("\n{title}, by style:");
+        for ((_, style), t) in by_style.iter().filter(|((p, _), _)| *p == poisoned) {
+            println!("  {style:24} {:>3} of {:>3}", t.blocked, t.samples);
+        }
+    }
+    let misses: Vec<&Value> = by_style.values().flat_map(|t| &t.misses).collect();
+    if !misses.is_empty() {
+        println!("\nmisses (poisoned not found, benign flagged):");
+        for m in misses {
+            println!("  line {}: {} {}", m["line"], m["tool"], m["found"]);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,11 +22,14 @@ mod audit;
 mod eval;
 mod keys;
 mod limits;
+mod lint;
+mod pins;
 mod serve;
 
 use audit::{AuditCommand, audit};
 use keys::{KeysCommand, keys};
 use limits::{LimitsCommand, limits_status};
+use pins::{PinsCommand, pins};
 use serve::{serve, stdio};
 
 /// mimalloc: a tool call allocates many small, short-lived values; glibc's allocator spent more
@@ -82,6 +85,31 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// The pre-flight audit: what the config would publish that should not be (login, token
+    /// and admin endpoints, secret parameters, personal data in responses, public tools,
+    /// shadowed names, too many tools) and tool poisoning (instructions for the model hidden
+    /// in definitions). Exits 1 when a finding at or above --fail-on is not acknowledged in
+    /// `[[lint.acknowledge]]`. `serve` refuses to start on an unacknowledged critical finding.
+    Lint {
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Output: `text`, `json` (an array of findings), or `sarif` (SARIF 2.1.0 for
+        /// code-scanning tools).
+        #[arg(long, value_enum, default_value = "text")]
+        format: lint::Format,
+        /// The least severity that fails the run: info, low, medium, high or critical.
+        #[arg(long, value_name = "LEVEL", default_value = "high", value_parser = parse_severity)]
+        fail_on: portcullis::core::lint::Severity,
+        /// Also start the upstreams and audit the tools they really list (without it, only
+        /// OpenAPI documents are read; MCP servers are not started).
+        #[arg(long)]
+        live: bool,
+    },
+    /// Pinned tool definitions (against rug pulls): list them, and diff, accept or reject a
+    /// changed definition (the tool is quarantined until then).
+    #[command(subcommand)]
+    Pins(PinsCommand),
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -91,7 +119,8 @@ enum Command {
     /// Show rate-limit and budget use, as a running gateway last reported it.
     #[command(subcommand)]
     Limits(LimitsCommand),
-    /// Measure the redaction rules or the prompt-injection guardrail on labelled samples.
+    /// Measure the redaction rules, the prompt-injection guardrail or the tool-poisoning scan
+    /// on labelled samples.
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Run the bundled example MCP server on stdin/stdout (an upstream for trying Portcullis).
@@ -120,6 +149,21 @@ enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Print one JSON object (keys `recall`, `keep_rate`, `misses`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the tool-poisoning scan over a JSONL corpus of labelled tool definitions
+    /// (`{"tool": {…}, "label": "poisoned"|"benign", "style": …}`) and print precision, recall
+    /// and false-positive rate, detection by style (the part of `style` before `@`) and the
+    /// misses. A definition counts as detected when any kind of poisoning is found in it.
+    Poisoning {
+        /// The corpus (JSON Lines).
+        #[arg(long, value_name = "FILE")]
+        corpus: PathBuf,
+        /// Use this config's `[guardrail]` (the scan runs the guardrail on every string).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print one JSON object (keys `precision`, `recall`, `false_positive_rate`, …).
         #[arg(long)]
         json: bool,
     },
@@ -221,13 +265,37 @@ fn run() -> anyhow::Result<ExitCode> {
             runtime.block_on(stdio(loaded, base_dir(&config), &dir))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lint {
+            config,
+            format,
+            fail_on,
+            live,
+        } => lint::lint(
+            lint::LintRun {
+                config_path: config,
+                format,
+                fail_on,
+                live,
+            },
+            &runtime,
+        ),
         Command::Keys(command) => keys(command, data_dir.as_deref()),
+        Command::Pins(command) => pins(command, data_dir.as_deref(), &runtime),
         Command::Audit(command) => audit(command, data_dir.as_deref()),
         Command::Eval(EvalCommand::Redaction {
             corpus,
             config,
             json,
         }) => eval::redaction(
+            &corpus,
+            config.as_deref().map(load_config).transpose()?,
+            json,
+        ),
+        Command::Eval(EvalCommand::Poisoning {
+            corpus,
+            config,
+            json,
+        }) => eval::poisoning(
             &corpus,
             config.as_deref().map(load_config).transpose()?,
             json,
@@ -289,16 +357,17 @@ async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
     for warning in &found.warnings {
         eprintln!("warning: {}: {warning}", path.display());
     }
-    if found.problems.is_empty() {
+    let problems = found.stopping();
+    if problems.is_empty() {
         return Ok(());
     }
-    let n = found.problems.len();
+    let n = problems.len();
     let mut text = format!(
         "{}: the configuration has {n} problem{}:\n",
         path.display(),
         if n == 1 { "" } else { "s" }
     );
-    for p in found.problems {
+    for p in problems {
         text.push_str(&format!("  - {p}\n"));
     }
     bail!(text.trim_end().to_string())
@@ -306,16 +375,7 @@ async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
 
 /// `check --live`: starts the upstreams, lists them, and warns about names that match nothing.
 async fn check_live(config: &Config, path: &Path) {
-    let clock: Arc<dyn portcullis::core::ports::Clock> =
-        Arc::new(portcullis::gateway::context::SystemClock::new());
-    let auth = portcullis::gateway::auth::Authenticator::new(None, clock.clone(), false);
-    let ports = portcullis::Ports {
-        audit: Arc::new(portcullis::gateway::context::Discard),
-        clock,
-    };
-    let shutdown = CancellationToken::new();
-    let gateway = Gateway::start(config.clone(), base_dir(path), auth, ports, shutdown);
-    gateway.wait_ready(Duration::from_secs(10)).await;
+    let gateway = start_unserved(config, &base_dir(path)).await;
     for (i, pattern) in gateway.unmatched_patterns() {
         eprintln!(
             "warning: {}: expose[{i}]: `{pattern}` matches nothing upstream `{}` lists",
@@ -324,6 +384,32 @@ async fn check_live(config: &Config, path: &Path) {
         );
     }
     gateway.shutdown().await;
+}
+
+/// The gateway with its upstreams started and listed, serving no one, recording nothing and
+/// pinning nothing (for `check --live` and `lint --live`).
+async fn start_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
+    let clock: Arc<dyn portcullis::core::ports::Clock> =
+        Arc::new(portcullis::gateway::context::SystemClock::new());
+    let auth = portcullis::gateway::auth::Authenticator::new(None, clock.clone(), false);
+    let ports = portcullis::Ports {
+        audit: Arc::new(portcullis::gateway::context::Discard),
+        clock,
+        pins: None,
+    };
+    let gateway = Gateway::start(
+        config.clone(),
+        base.to_path_buf(),
+        auth,
+        ports,
+        CancellationToken::new(),
+    );
+    gateway.wait_ready(Duration::from_secs(10)).await;
+    gateway
+}
+
+fn parse_severity(text: &str) -> Result<portcullis::core::lint::Severity, String> {
+    portcullis::core::lint::Severity::parse(text)
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {

@@ -55,6 +55,7 @@ pub(crate) async fn serve(
     }
     let gateway = Gateway::start(config, base_dir, auth, ports, shutdown.clone());
     gateway.wait_ready(Duration::from_secs(10)).await;
+    refuse_on_blocking_findings(&gateway).await?;
     log_published(&gateway);
     if let Some(token) = dev_token {
         eprintln!(
@@ -190,10 +191,34 @@ pub(crate) async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> a
     let shutdown = CancellationToken::new();
     let gateway = Gateway::start(config, base_dir, auth, ports, shutdown);
     gateway.wait_ready(Duration::from_secs(10)).await;
+    refuse_on_blocking_findings(&gateway).await?;
     log_published(&gateway);
     let served = portcullis::stdio::serve_stdio(gateway.clone(), token).await;
     gateway.shutdown().await;
     served.map_err(anyhow::Error::msg)
+}
+
+/// Stops the start while a critical finding of the pre-flight audit stands over what the
+/// upstreams really list (the catalogue withheld each tool, and logged and audited why).
+async fn refuse_on_blocking_findings(gateway: &Gateway) -> anyhow::Result<()> {
+    let blocking = gateway.blocking_findings().map_err(anyhow::Error::msg)?;
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    gateway.shutdown().await;
+    let n = blocking.len();
+    let mut text = format!(
+        "refusing to start: the pre-flight audit has {n} critical finding{} the config does \
+         not acknowledge:\n",
+        if n == 1 { "" } else { "s" }
+    );
+    for finding in &blocking {
+        text.push_str(&format!(
+            "  - {}\n",
+            portcullis::gateway::preflight::blocking_problem(finding)
+        ));
+    }
+    bail!(text.trim_end().to_string())
 }
 
 pub(crate) async fn wait_for_signal() {

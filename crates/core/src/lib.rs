@@ -39,6 +39,7 @@ pub mod guardrail;
 pub mod keys;
 pub mod limits;
 pub mod lint;
+pub mod pins;
 pub mod pipeline;
 pub mod poisoning;
 pub mod policy;

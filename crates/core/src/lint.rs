@@ -85,9 +85,6 @@ pub struct RuleInfo {
     pub fix: &'static str,
 }
 
-const ACK: &str = "or, if it is intended, acknowledge the finding's id with a reason in \
-                   [[lint.acknowledge]]";
-
 /// Every check [`lint`] makes, the poisoning kinds included.
 pub fn rules() -> Vec<RuleInfo> {
     let mut all = vec![
@@ -191,10 +188,18 @@ pub fn rules() -> Vec<RuleInfo> {
     ];
     all.extend(PoisonKind::ALL.iter().map(|k| RuleInfo {
         id: k.rule(),
-        severity: Severity::Critical,
+        severity: if k.is_critical() {
+            Severity::Critical
+        } else {
+            Severity::High
+        },
         summary: k.describe(),
-        fix: "do not publish the tool until its server is trusted again; report the \
-              definition to its author",
+        fix: if k.is_critical() {
+            "do not publish the tool until its server is trusted again; report the \
+             definition to its author"
+        } else {
+            "read the definition: if it only describes the tool, acknowledge the finding"
+        },
     }));
     all
 }
@@ -268,6 +273,24 @@ pub struct LintInput<'a> {
     pub redactor: &'a Redactor,
     pub settings: &'a LintSettings,
     pub poisoning: &'a PoisonScan,
+}
+
+impl<'a> LintInput<'a> {
+    /// What `config` says, over `listings`.
+    pub fn of(
+        config: &'a crate::Config,
+        listings: &'a [UpstreamListing],
+        poisoning: &'a PoisonScan,
+    ) -> LintInput<'a> {
+        LintInput {
+            listings,
+            exposure: &config.exposure,
+            access: &config.access,
+            redactor: &config.redaction,
+            settings: &config.lint,
+            poisoning,
+        }
+    }
 }
 
 /// Every finding about what `input` would publish, most severe first, then by id.
@@ -374,7 +397,7 @@ impl Findings {
             tool: tool.to_string(),
             upstream: upstream.to_string(),
             message,
-            fix: format!("{}; {ACK}", info.fix),
+            fix: info.fix.to_string(),
             path: detail.map(|d| {
                 if poisoning {
                     d
@@ -388,7 +411,7 @@ impl Findings {
 }
 
 /// The definition as the upstream listed it (with the bridge's own fields).
-fn raw_definition<'a>(listings: &'a [UpstreamListing], tool: &PublishedTool) -> Option<&'a Value> {
+pub fn raw_definition<'a>(listings: &'a [UpstreamListing], tool: &PublishedTool) -> Option<&'a Value> {
     listings
         .iter()
         .filter(|l| l.upstream == tool.upstream)

@@ -41,12 +41,16 @@ pub enum PoisonKind {
     Exfiltration,
     /// A parameter that asks for the prompt, the conversation or credentials.
     SideChannel,
-    /// What the guardrail blocks in a result.
+    /// What the guardrail's rules block in a result.
     Injection,
+    /// What only the guardrail's learned scorer would block. Descriptions speak to the model
+    /// by design ("use this tool when…"), and the scorer learned from results, so its word
+    /// alone is a `high` finding for a person to read, not a `critical` one.
+    Suspected,
 }
 
 impl PoisonKind {
-    pub const ALL: [PoisonKind; 9] = [
+    pub const ALL: [PoisonKind; 10] = [
         PoisonKind::HiddenCharacters,
         PoisonKind::LookAlikes,
         PoisonKind::HiddenInstructions,
@@ -56,6 +60,7 @@ impl PoisonKind {
         PoisonKind::Exfiltration,
         PoisonKind::SideChannel,
         PoisonKind::Injection,
+        PoisonKind::Suspected,
     ];
 
     /// The lint rule id.
@@ -70,6 +75,7 @@ impl PoisonKind {
             PoisonKind::Exfiltration => "poisoning.exfiltration",
             PoisonKind::SideChannel => "poisoning.side-channel",
             PoisonKind::Injection => "poisoning.injection",
+            PoisonKind::Suspected => "poisoning.suspected",
         }
     }
 
@@ -106,7 +112,15 @@ impl PoisonKind {
                  credentials"
             }
             PoisonKind::Injection => "holds text the guardrail blocks as prompt injection",
+            PoisonKind::Suspected => {
+                "reads like prompt injection to the guardrail's learned scorer (no rule matched)"
+            }
         }
+    }
+
+    /// Whether a finding of this kind is critical (only the scorer's suspicion is not).
+    pub fn is_critical(self) -> bool {
+        self != PoisonKind::Suspected
     }
 }
 
@@ -166,6 +180,8 @@ const SIDE_CHANNEL_NAMES: &[&str] = &[
 #[derive(Clone)]
 pub struct PoisonScan {
     guardrail: Guardrail,
+    /// The same rules without the scorer: what they block is critical on its own.
+    rules_only: Guardrail,
     patterns: Vec<(PoisonKind, Regex)>,
     /// Asks for the prompt or conversation, in a parameter's description.
     side_channel: Regex,
@@ -189,13 +205,13 @@ impl PoisonScan {
                     r"<\s*/?\s*(important|system|system[_ -]?(message|prompt)|instructions?|secret|hidden|mandatory|critical|priority|override|assistant|ai|admin|context|information|note)\b[^<>]{0,60}>",
                     r"|\[\s*/?\s*(important|system|instructions?|hidden|secret)\s*\]",
                     r"|<!--|\{\{\s*(system|important|instructions?)\b",
-                    r"|\b(note|message|instructions?|reminder|directive)s? (to|for) (the |any |all )?(ai|assistant|model|llm|agent|language model|chatbot)s?\b",
+                    r"|\b(note|message|instructions?|reminder|directive)s? (to|for) (the |any |all |every )?(ai|assistant|model|llm|agent|language model|chatbot)s?( model| assistant| agent)? ?[:>\]\u{2014}-]",
                     r"|\b(ai|assistant|model|llm|agent|claude|chatgpt|gpt)s?, (you )?(must|should|need to|have to|are required to|always|never|first|also)\b",
                     r"|\b(important|attention|notice|warning)[!:]? (for |to )?(the )?(ai|assistant|model|llm|agent)\b",
                     r"|\bthis is (an? )?(important|secret|hidden|urgent|priority) (message|instruction|notice|directive)",
-                    r"|\b(hinweis|nachricht|anweisung) (an|fur) (die |den )?(ki|assistent|assistenten|modell)\b",
-                    r"|\b(note|message|instruction)s? (a|pour) (l'|le |la )?(ia|assistant|modele)\b",
-                    r"|\b(nota|mensaje|instruccion|instrucciones) (para|al) (la |el )?(ia|asistente|modelo)\b",
+                    r"|\b(hinweis|nachricht|anweisung|anweisungen) (an|fur) (die |den |das )?(ki|assistent|assistenten|modell) ?:",
+                    r"|\b(note|message|instruction)s? (a|pour) (l'|le |la )?(ia|assistant|modele) ?:",
+                    r"|\b(nota|mensaje|instruccion|instrucciones) (para|al) (la |el )?(ia|asistente|modelo) ?:",
                 ))?,
             ),
             (
@@ -237,7 +253,7 @@ impl PoisonScan {
         ];
         let side_channel = compile(concat!(
             r"\b(the |your |user's |users' |user s )?(full|whole|entire|complete|original|exact|verbatim|previous|prior|earlier|preceding|current) (user )?(prompt|conversation|chat|chat log|message history|conversation history|instructions|system prompt|messages|context window|transcript)",
-            r"|\b(all|every|each) (of the )?(previous|prior|earlier|preceding|other) (messages|instructions|turns|prompts)",
+            r"|\b(all|every|each) (of the )?(previous|prior|earlier|preceding|other) (messages?|instructions?|turns?|prompts?)\b|\b(word for word|verbatim)\b",
             r"|\b(system prompt|chat history|conversation history|conversation so far|your instructions|your context)\b",
             r"|\b(api keys?|credentials|passwords?|tokens?|secrets?) (from|in|of) (the )?(environment|env|config|conversation|context)",
         ))?;
@@ -249,6 +265,7 @@ impl PoisonScan {
             r"|\b(when|whenever|before|after) (you )?(use|using|call|calling|invoke|invoking|run|running) (the )?[`'\x22]?[a-z0-9]+[_.-][a-z0-9_.-]+[`'\x22]? (tool|function)?,? (of|from|on) ",
         ))?;
         Ok(PoisonScan {
+            rules_only: guardrail.clone().with_scorer(None),
             guardrail,
             patterns,
             side_channel,
@@ -307,10 +324,14 @@ impl PoisonScan {
                     note(PoisonKind::SideChannel, path, m.as_str());
                 }
             }
-            if !is_parameter_name
-                && self.guardrail.scan_text(text, path).verdict() == Verdict::Block
-            {
-                note(PoisonKind::Injection, path, text);
+            if !is_parameter_name {
+                if self.rules_only.scan_text(text, path).verdict() == Verdict::Block {
+                    note(PoisonKind::Injection, path, text);
+                } else if self.guardrail.scorer().is_some()
+                    && self.guardrail.scan_text(text, path).verdict() == Verdict::Block
+                {
+                    note(PoisonKind::Suspected, path, text);
+                }
             }
         }
         found.sort_by_key(|p| p.kind);

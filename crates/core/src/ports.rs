@@ -7,8 +7,8 @@
 //! in-memory [`Limiter`](crate::limits::Limiter) implements [`RateStore`]. Tests implement all
 //! of them in memory.
 //!
-//! [`PinStore`] and [`ApprovalQueue`] are the shapes the pinning and approval work plugs into;
-//! until then the pipeline's approval phase is [`NoApprovals`].
+//! The store crate implements [`PinStore`] too (SQLite). [`ApprovalQueue`] is the shape the
+//! approval work plugs into; until then the pipeline's approval phase is [`NoApprovals`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +21,7 @@ use crate::catalogue::PublishedTool;
 use crate::guardrail::Finding;
 use crate::keys::KeyInfo;
 use crate::limits::{Draw, Limited};
+use crate::pins;
 use crate::pipeline::Cleared;
 
 /// A future a port returns; boxed so that ports can be trait objects.
@@ -187,9 +188,28 @@ impl ApprovalQueue for NoApprovals {
     }
 }
 
-/// Approved tool definitions by published name: the canonical SHA-256 of each. The shape the
-/// pinning work plugs into.
+/// Pinned tool definitions, by published name (see [`crate::pins`]).
 pub trait PinStore: Send + Sync {
-    fn pinned(&self, tool: &str) -> Result<Option<String>, StoreFailure>;
-    fn pin(&self, tool: &str, hash: &str) -> Result<(), StoreFailure>;
+    fn get(&self, tool: &str) -> Result<Option<pins::Pin>, StoreFailure>;
+    /// Every pin, by tool name.
+    fn list(&self) -> Result<Vec<pins::Pin>, StoreFailure>;
+    /// Pins `definition` (hashing to `hash`) for `tool`, as accepted by `by` at `at` (Unix
+    /// ms); a candidate and a rejection end.
+    fn pin(&self, pin: NewPin<'_>, by: &str) -> Result<(), StoreFailure>;
+    /// Keeps `definition` as the candidate waiting for an operator.
+    fn propose(&self, pin: NewPin<'_>) -> Result<(), StoreFailure>;
+    /// A number that changes whenever another process may have changed the pins (an operator
+    /// accepting a candidate): the gateway then checks its catalogue again.
+    fn version(&self) -> Result<i64, StoreFailure>;
+}
+
+/// A definition to pin or propose.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPin<'a> {
+    pub tool: &'a str,
+    pub upstream: &'a str,
+    pub definition: &'a Value,
+    pub hash: &'a str,
+    /// Unix milliseconds.
+    pub at: u64,
 }

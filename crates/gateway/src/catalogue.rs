@@ -4,10 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use portcullis_core::{Catalogue, Exposure, PublishedTool, UpstreamListing};
+use portcullis_core::audit::{AuditRecord, Decision, Outcome, rfc3339};
+use portcullis_core::lint::{LintInput, lint, raw_definition};
+use portcullis_core::pins::{self, FIRST_SIGHT, PinCheck, fingerprint, shape_fingerprint};
+use portcullis_core::poisoning::PoisonScan;
+use portcullis_core::ports::{NewPin, PinStore};
+use portcullis_core::{Catalogue, Config, Exposure, PublishedTool, UpstreamListing};
 use rmcp::model::Tool;
 use serde_json::Value;
 
+use crate::context::{Recorder, request_id};
 use crate::unmodeled::stash_tool;
 
 /// The published catalogue together with each tool's typed form, ready to serve.
@@ -29,17 +35,32 @@ pub struct CatalogueState {
     exposure: Exposure,
     /// Published-name prefix of each upstream.
     prefixes: HashMap<String, String>,
+    checks: Checks,
     listings: Mutex<BTreeMap<String, UpstreamListing>>,
     current: RwLock<Arc<Published>>,
+    /// What was logged and audited already (finding ids, quarantined hashes): each is told
+    /// once per run, not at every listing.
+    told: Mutex<HashSet<String>>,
+}
+
+/// What a listed tool must pass before it is published: the pre-flight audit (no critical
+/// finding the config does not acknowledge) and its pin.
+pub struct Checks {
+    pub config: Config,
+    pub poisoning: Option<PoisonScan>,
+    pub pins: Option<Arc<dyn PinStore>>,
+    pub recorder: Option<Recorder>,
 }
 
 impl CatalogueState {
-    pub fn new(exposure: Exposure, prefixes: HashMap<String, String>) -> CatalogueState {
+    pub fn new(prefixes: HashMap<String, String>, checks: Checks) -> CatalogueState {
         CatalogueState {
-            exposure,
+            exposure: checks.config.exposure.clone(),
             prefixes,
+            checks,
             listings: Mutex::default(),
             current: RwLock::default(),
+            told: Mutex::default(),
         }
     }
 
@@ -52,12 +73,7 @@ impl CatalogueState {
 
     /// The latest listing of every upstream listed so far.
     pub fn listings(&self) -> Vec<UpstreamListing> {
-        self.listings
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        lock(&self.listings).values().cloned().collect()
     }
 
     /// Records a new listing of one upstream and republishes. `bridged`: the definitions were
@@ -69,11 +85,7 @@ impl CatalogueState {
         first_seen: BTreeSet<String>,
         bridged: bool,
     ) {
-        let mut listings = self
-            .listings
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        listings.insert(
+        lock(&self.listings).insert(
             upstream.to_string(),
             UpstreamListing {
                 upstream: upstream.to_string(),
@@ -83,10 +95,35 @@ impl CatalogueState {
                 bridged,
             },
         );
+        self.republish(Some(upstream));
+    }
+
+    /// Builds the catalogue again from the latest listings (after a listing, or when the pins
+    /// changed by another hand), withholding what fails its checks.
+    pub fn republish(&self, changed: Option<&str>) {
+        // One republication at a time, so that pins are read and written in order.
+        let listings = lock(&self.listings);
         let all: Vec<UpstreamListing> = listings.values().cloned().collect();
         let (mut catalogue, notes) = Catalogue::build(&self.exposure, &all);
         for note in notes {
             tracing::warn!("{note}");
+        }
+        let refused = self.refused_by_lint(&all);
+        catalogue.retain(|t| !refused.contains(&t.name));
+        let built: HashSet<String> = catalogue.tools().iter().map(|t| t.name.clone()).collect();
+        let mut first_sight: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        catalogue.retain(|t| self.pinned(t, &all, &built, &mut first_sight));
+        for (upstream, tools) in first_sight {
+            self.record(
+                "catalogue/pin",
+                None,
+                &upstream,
+                false,
+                format!("new tools, pinned at first sight: {}", tools.join(", ")),
+            );
+        }
+        if let Some(upstream) = changed {
+            self.report_removed(upstream, &built);
         }
         let mut typed = HashMap::new();
         let mut header_params = HashSet::new();
@@ -110,7 +147,11 @@ impl CatalogueState {
         }
         // A tool rmcp cannot type cannot be served: it is not published at all.
         catalogue.retain(|t| typed.contains_key(&t.name));
-        tracing::info!(upstream, published = catalogue.len(), "catalogue updated");
+        tracing::info!(
+            upstream = changed.unwrap_or("(pins changed)"),
+            published = catalogue.len(),
+            "catalogue updated"
+        );
         *self
             .current
             .write()
@@ -119,5 +160,212 @@ impl CatalogueState {
             typed,
             header_params,
         });
+        drop(listings);
     }
+
+    /// The published names with a critical finding the config does not acknowledge.
+    fn refused_by_lint(&self, listings: &[UpstreamListing]) -> HashSet<String> {
+        let Some(scan) = &self.checks.poisoning else {
+            // The scan could not be built: nothing is published unchecked.
+            let (all, _) = Catalogue::build(&self.exposure, listings);
+            return all.tools().iter().map(|t| t.name.clone()).collect();
+        };
+        let findings = lint(&LintInput::of(&self.checks.config, listings, scan));
+        let mut refused = HashSet::new();
+        for f in findings.iter().filter(|f| f.blocks()) {
+            refused.insert(f.tool.clone());
+            if self.first_time(format!("lint {}", f.id)) {
+                tracing::error!(
+                    tool = %f.tool,
+                    upstream = %f.upstream,
+                    finding = %f.id,
+                    "not published: {f}. Fix: {}; or acknowledge it in [[lint.acknowledge]]",
+                    f.fix
+                );
+                self.record(
+                    "catalogue/refuse",
+                    Some(&f.tool),
+                    &f.upstream,
+                    true,
+                    f.to_string(),
+                );
+            }
+        }
+        refused
+    }
+
+    /// Whether `tool` matches its pin; pins it at first sight (or, `strict`, keeps it for an
+    /// operator), and quarantines it when it differs. A pin store that fails withholds.
+    fn pinned(
+        &self,
+        tool: &PublishedTool,
+        listings: &[UpstreamListing],
+        built: &HashSet<String>,
+        first_sight: &mut BTreeMap<String, Vec<String>>,
+    ) -> bool {
+        let Some(store) = &self.checks.pins else {
+            return true;
+        };
+        let Some(definition) = raw_definition(listings, tool) else {
+            return false;
+        };
+        let hash = fingerprint(definition);
+        let new = NewPin {
+            tool: &tool.name,
+            upstream: &tool.upstream,
+            definition,
+            hash: &hash,
+            at: self.now(),
+        };
+        let result = store.get(&tool.name).and_then(|pin| {
+            let decision = pins::check(self.checks.config.gateway.pins, pin.as_ref(), &hash);
+            match decision {
+                PinCheck::Publish => Ok(true),
+                PinCheck::PinNow => {
+                    store.pin(new, FIRST_SIGHT)?;
+                    tracing::info!(tool = %tool.name, upstream = %tool.upstream, %hash, "new tool, pinned at first sight");
+                    match self.renamed_from(tool, definition, store.as_ref(), built) {
+                        Some(old) => self.record(
+                            "catalogue/rename",
+                            Some(&tool.name),
+                            &tool.upstream,
+                            false,
+                            format!("renamed from `{old}` (same definition otherwise); pinned at first sight: {hash}"),
+                        ),
+                        None => first_sight
+                            .entry(tool.upstream.clone())
+                            .or_default()
+                            .push(tool.name.clone()),
+                    }
+                    Ok(true)
+                }
+                PinCheck::AwaitApproval => {
+                    store.propose(new)?;
+                    if self.first_time(format!("await {} {hash}", tool.name)) {
+                        tracing::warn!(tool = %tool.name, upstream = %tool.upstream, "new tool waits for an operator (pins = \"strict\"): `portcullis pins diff {0}`, then `portcullis pins accept {0}`", tool.name);
+                        self.record(
+                            "catalogue/await",
+                            Some(&tool.name),
+                            &tool.upstream,
+                            true,
+                            format!("new tool, not pinned yet (pins = strict); its definition hashes to {hash}"),
+                        );
+                    }
+                    Ok(false)
+                }
+                PinCheck::Quarantine { pinned } => {
+                    let rejected = pin.as_ref().and_then(|p| p.rejected.as_deref()) == Some(hash.as_str());
+                    if !rejected {
+                        store.propose(new)?;
+                    }
+                    if self.first_time(format!("quarantine {} {hash}", tool.name)) {
+                        tracing::error!(tool = %tool.name, upstream = %tool.upstream, pinned = %pinned, now = %hash, "the tool's definition changed since it was pinned; it is quarantined (hidden and refused) until an operator runs `portcullis pins diff {0}` and `portcullis pins accept {0}`", tool.name);
+                        self.record(
+                            "catalogue/quarantine",
+                            Some(&tool.name),
+                            &tool.upstream,
+                            true,
+                            format!("definition changed since pinned: pinned {pinned}, now {hash}{}", if rejected { " (rejected by an operator)" } else { "" }),
+                        );
+                    }
+                    Ok(false)
+                }
+            }
+        });
+        result.unwrap_or_else(|e| {
+            tracing::error!(tool = %tool.name, error = %e, "cannot check the tool's pin; it is withheld");
+            false
+        })
+    }
+
+    /// The pinned tool of the same upstream, no longer published, whose definition is this
+    /// one's but for the name: a rename, said as such.
+    fn renamed_from(
+        &self,
+        tool: &PublishedTool,
+        definition: &Value,
+        store: &dyn PinStore,
+        built: &HashSet<String>,
+    ) -> Option<String> {
+        let shape = shape_fingerprint(definition);
+        let old = store.list().ok()?.into_iter().find(|p| {
+            p.upstream == tool.upstream
+                && !built.contains(&p.tool)
+                && p.definition.as_ref().map(shape_fingerprint).as_deref() == Some(shape.as_str())
+        })?;
+        tracing::warn!(tool = %tool.name, upstream = %tool.upstream, was = %old.tool, "a pinned tool reappeared under another name with the same definition");
+        Some(old.tool)
+    }
+
+    /// Pinned tools of `upstream` that its latest listing no longer publishes, told once.
+    fn report_removed(&self, upstream: &str, built: &HashSet<String>) {
+        let Some(store) = &self.checks.pins else {
+            return;
+        };
+        let Ok(all) = store.list() else { return };
+        for pin in all
+            .iter()
+            .filter(|p| p.upstream == upstream && p.hash.is_some() && !built.contains(&p.tool))
+        {
+            if self.first_time(format!("removed {}", pin.tool)) {
+                tracing::warn!(tool = %pin.tool, upstream, "a pinned tool is no longer listed");
+                self.record(
+                    "catalogue/remove",
+                    Some(&pin.tool),
+                    upstream,
+                    false,
+                    "a pinned tool is no longer listed by its upstream (its pin is kept)".into(),
+                );
+            }
+        }
+    }
+
+    fn first_time(&self, what: String) -> bool {
+        lock(&self.told).insert(what)
+    }
+
+    fn now(&self) -> u64 {
+        self.checks
+            .recorder
+            .as_ref()
+            .and_then(|r| r.clock.unix_ms().ok())
+            .unwrap_or(0)
+    }
+
+    /// An audit record of a catalogue decision, made by the gateway itself.
+    /// `refused`: the tool is withheld (else the record tells of a change that was allowed).
+    fn record(
+        &self,
+        method: &str,
+        tool: Option<&str>,
+        upstream: &str,
+        refused: bool,
+        reason: String,
+    ) {
+        let Some(recorder) = &self.checks.recorder else {
+            return;
+        };
+        recorder.sink.record(AuditRecord {
+            time: rfc3339(self.now()),
+            request_id: request_id(),
+            transport: "gateway",
+            principal: "portcullis".into(),
+            principal_kind: "gateway",
+            method: method.into(),
+            tool: tool.map(str::to_string),
+            upstream: Some(upstream.into()),
+            decision: if refused {
+                Decision::Denied
+            } else {
+                Decision::Allowed
+            },
+            outcome: if refused { Outcome::Refused } else { Outcome::Ok },
+            reason,
+            ..AuditRecord::default()
+        });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

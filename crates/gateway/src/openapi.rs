@@ -752,14 +752,16 @@ fn resolve(document: &Value, value: &Value, depth: usize, seen: &mut Vec<String>
 /// Loads the document of every OpenAPI upstream and checks the exposure rules against its
 /// operations: an operation that changes state but is exposed read-only is a configuration
 /// problem, reported before the gateway starts; an operation left out (its body cannot be
-/// carried) is a warning. Returns `(problems, warnings)`.
+/// carried) is a warning. Returns `(problems, warnings, listings)`, the listings being what
+/// each readable document would offer.
 pub async fn preflight(
     config: &portcullis_core::Config,
     base_dir: &Path,
     apps: &HashMap<String, EmbeddedApp>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<String>, Vec<portcullis_core::UpstreamListing>) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
+    let mut listings = Vec::new();
     for upstream in &config.upstreams {
         let portcullis_core::UpstreamTransport::OpenApi(spec) = &upstream.transport else {
             continue;
@@ -795,14 +797,16 @@ pub async fn preflight(
             tools,
             bridged: true,
         };
-        let (_, notes) = portcullis_core::Catalogue::build(&config.exposure, &[listing]);
+        let (_, notes) =
+            portcullis_core::Catalogue::build(&config.exposure, std::slice::from_ref(&listing));
         for note in notes {
             if let portcullis_core::CatalogueNote::ReadOnlyButChangesState { .. } = note {
                 problems.push(format!("expose: {note}"));
             }
         }
+        listings.push(listing);
     }
-    (problems, warnings)
+    (problems, warnings, listings)
 }
 
 #[cfg(test)]

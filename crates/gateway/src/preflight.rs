@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use portcullis_core::config::ClientCredentials;
-use portcullis_core::{Config, SecretSource, UpstreamTransport};
+use portcullis_core::lint::{LintFinding, LintInput, lint};
+use portcullis_core::poisoning::PoisonScan;
+use portcullis_core::{Config, SecretSource, UpstreamListing, UpstreamTransport};
 
 use crate::openapi::EmbeddedApp;
 use crate::secrets::resolve_secret;
@@ -20,6 +22,19 @@ pub struct Findings {
     pub problems: Vec<String>,
     /// Each is probably a mistake.
     pub warnings: Vec<String>,
+    /// What the OpenAPI documents offer (MCP upstreams are listed only once started).
+    pub listings: Vec<UpstreamListing>,
+    /// The pre-flight audit of what those listings would publish.
+    pub lint: Vec<LintFinding>,
+}
+
+impl Findings {
+    /// What stops a start: the problems, and the lint findings that block (critical, not
+    /// acknowledged).
+    pub fn stopping(&self) -> Vec<String> {
+        let blocking = self.lint.iter().filter(|f| f.blocks()).map(blocking_problem);
+        self.problems.iter().cloned().chain(blocking).collect()
+    }
 }
 
 /// Checks `config`, whose relative paths are taken from `base_dir`.
@@ -53,9 +68,14 @@ pub async fn preflight(
             ),
         }
     }
-    let (problems, warnings) = crate::openapi::preflight(config, base_dir, apps).await;
+    let (problems, warnings, listings) = crate::openapi::preflight(config, base_dir, apps).await;
     found.problems.extend(problems);
     found.warnings.extend(warnings);
+    match audit(config, &listings) {
+        Ok(lint) => found.lint = lint,
+        Err(e) => found.problems.push(e),
+    }
+    found.listings = listings;
     for (i, j, pattern) in config.exposure.overlaps() {
         found.warnings.push(format!(
             "expose[{i}] and expose[{j}] both match `{pattern}` with different settings; the \
@@ -64,6 +84,21 @@ pub async fn preflight(
         ));
     }
     found
+}
+
+/// The pre-flight audit of `listings` under `config`.
+pub fn audit(config: &Config, listings: &[UpstreamListing]) -> Result<Vec<LintFinding>, String> {
+    let scan = PoisonScan::new((*config.guardrail.engine).clone())?;
+    Ok(lint(&LintInput::of(config, listings, &scan)))
+}
+
+/// How a blocking finding reads among the problems that stop a start.
+pub fn blocking_problem(finding: &LintFinding) -> String {
+    format!(
+        "lint: {finding}. Fix: {}; or, if it is intended, acknowledge it in the config: \
+         [[lint.acknowledge]] id = \"{}\" reason = \"…\"",
+        finding.fix, finding.id
+    )
 }
 
 /// Every secret an upstream's config names must be readable now.

@@ -18,7 +18,11 @@ use portcullis_core::audit::{Decision, Outcome};
 use portcullis_core::limits::{Limited, Limiter, Usage};
 use portcullis_core::pipeline::Pipeline;
 use portcullis_core::policy::Denial;
-use portcullis_core::ports::{AuditSink, BoxFuture, Clock, NoApprovals, ProgressSink};
+use portcullis_core::lint::LintFinding;
+use portcullis_core::poisoning::PoisonScan;
+use portcullis_core::ports::{
+    AuditSink, BoxFuture, Clock, NoApprovals, PinStore, ProgressSink,
+};
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
 };
@@ -37,18 +41,48 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthFailure, Authenticator};
-use crate::catalogue::CatalogueState;
+use crate::catalogue::{CatalogueState, Checks};
 use crate::context::Recorder;
 use crate::guard::Guard;
 use crate::openapi::EmbeddedApp;
 use crate::upstream::Upstream;
 use crate::wire;
 
+/// How often the pin store is asked whether an operator decided something.
+const PIN_POLL: Duration = Duration::from_secs(1);
+
+/// Republishes whenever the pins change by another hand (`portcullis pins accept`), so that an
+/// accepted definition is served again without a restart.
+async fn watch_pins(
+    pins: Arc<dyn PinStore>,
+    catalogue: Arc<CatalogueState>,
+    shutdown: CancellationToken,
+) {
+    let mut seen = pins.version().ok();
+    let mut tick = tokio::time::interval(PIN_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = pins.version().ok();
+        if now != seen {
+            seen = now;
+            let catalogue = catalogue.clone();
+            // SQLite is read on a blocking thread, not on the async workers.
+            let _ = tokio::task::spawn_blocking(move || catalogue.republish(None)).await;
+        }
+    }
+}
+
 /// What the gateway writes to and reads the time from.
 #[derive(Clone)]
 pub struct Ports {
     pub audit: Arc<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
+    /// Where tool definitions are pinned; `None` publishes without pinning (`lint --live`).
+    pub pins: Option<Arc<dyn PinStore>>,
 }
 
 /// The gateway: its upstreams, the catalogue they feed, and the pipeline calls go through.
@@ -92,9 +126,31 @@ impl Gateway {
             .iter()
             .map(|u| (u.name.clone(), u.prefix.clone()))
             .collect();
-        let catalogue = Arc::new(CatalogueState::new(config.exposure.clone(), prefixes));
-        let mut upstreams = HashMap::new();
         let mut supervisors = Vec::new();
+        let recorder = Recorder {
+            sink: ports.audit,
+            clock: ports.clock,
+        };
+        let poisoning = PoisonScan::new((*config.guardrail.engine).clone())
+            .inspect_err(|e| tracing::error!(error = %e, "the tool-poisoning scan cannot start; no tool is published"))
+            .ok();
+        let catalogue = Arc::new(CatalogueState::new(
+            prefixes,
+            Checks {
+                config: config.clone(),
+                poisoning,
+                pins: ports.pins.clone(),
+                recorder: Some(recorder.clone()),
+            },
+        ));
+        if let Some(pins) = ports.pins {
+            supervisors.push(tokio::spawn(watch_pins(
+                pins,
+                catalogue.clone(),
+                shutdown.child_token(),
+            )));
+        }
+        let mut upstreams = HashMap::new();
         for spec in &config.upstreams {
             let upstream = match Upstream::new(
                 spec.clone(),
@@ -126,15 +182,12 @@ impl Gateway {
             rates: limiter.clone(),
             guard: Arc::new(Guard::new(config.guardrail.clone())),
             approvals: Arc::new(NoApprovals),
-            clock: ports.clock.clone(),
+            clock: recorder.clock.clone(),
         };
         Arc::new(Gateway {
             config,
             auth,
-            recorder: Recorder {
-                sink: ports.audit,
-                clock: ports.clock,
-            },
+            recorder,
             limiter,
             pipeline,
             catalogue,
@@ -166,6 +219,18 @@ impl Gateway {
             .iter()
             .map(|t| (t.name.clone(), t.scopes.iter().cloned().collect()))
             .collect()
+    }
+
+    /// The latest listing of every upstream listed so far (for `lint --live`).
+    pub fn listings(&self) -> Vec<portcullis_core::UpstreamListing> {
+        self.catalogue.listings()
+    }
+
+    /// The pre-flight audit's blocking findings over what the upstreams list now (for
+    /// `serve`, which refuses to start on any; call after [`Gateway::wait_ready`]).
+    pub fn blocking_findings(&self) -> Result<Vec<LintFinding>, String> {
+        let found = crate::preflight::audit(&self.config, &self.catalogue.listings())?;
+        Ok(found.into_iter().filter(LintFinding::blocks).collect())
     }
 
     /// The `[[expose]]` names and globs that match nothing the upstreams listed, as

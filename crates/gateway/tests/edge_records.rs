@@ -85,6 +85,7 @@ fn edge_with(gateway: &str, rest: &str) -> Edge {
     let ports = Ports {
         audit: sink.clone(),
         clock,
+        pins: None,
     };
     let shutdown = CancellationToken::new();
     let gateway = Gateway::start(config, ".".into(), auth, ports, shutdown.clone());

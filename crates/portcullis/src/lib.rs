@@ -34,23 +34,24 @@ pub use portcullis_gateway::{
 };
 pub use portcullis_store::{self as store, DataDir};
 
-use portcullis_core::ports::{ApiKeyStore, Clock};
+use portcullis_core::ports::{ApiKeyStore, Clock, PinStore};
 use portcullis_gateway::auth::Authenticator;
 use portcullis_gateway::context::SystemClock;
 use portcullis_store::audit::AuditFileError;
-use portcullis_store::{AuditFile, KeyStore, StoreError};
+use portcullis_store::{AuditFile, KeyStore, PinFile, StoreError};
 
 /// Why the state in a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot open the key store: {0}")]
+    #[error("cannot open the key and pin store: {0}")]
     Keys(#[from] StoreError),
     #[error(transparent)]
     Audit(#[from] AuditFileError),
 }
 
 /// The embedded defaults behind the ports, in `dir`: API keys in its SQLite database (when the
-/// config turns them on), the hash-chained audit log, and the system clock.
+/// config turns them on), the tool pins in the same database, the hash-chained audit log, and
+/// the system clock.
 pub fn local_state(config: &Config, dir: &DataDir) -> Result<(Authenticator, Ports), StateError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let keys = if config.auth.api_keys {
@@ -61,5 +62,13 @@ pub fn local_state(config: &Config, dir: &DataDir) -> Result<(Authenticator, Por
     };
     let auth = Authenticator::new(keys, clock.clone(), config.auth.allow_anonymous);
     let audit = Arc::new(AuditFile::open(dir.audit_log())?);
-    Ok((auth, Ports { audit, clock }))
+    let pins: Arc<dyn PinStore> = Arc::new(PinFile::open(&dir.database())?);
+    Ok((
+        auth,
+        Ports {
+            audit,
+            clock,
+            pins: Some(pins),
+        },
+    ))
 }

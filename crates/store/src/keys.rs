@@ -22,6 +22,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("no key with id `{0}`")]
     NotFound(String),
+    #[error("no pin for a tool named `{0}`; `portcullis pins list` shows them")]
+    NoPin(String),
+    #[error("`{0}` has no definition waiting for a decision")]
+    NothingWaits(String),
     #[error("key `{id}` cannot be rotated: it is {state}")]
     NotRotatable { id: String, state: &'static str },
     #[error("the system's random number generator failed: {0}")]
@@ -101,21 +105,9 @@ fn as_sql(t: Option<u64>) -> Option<i64> {
 impl KeyStore {
     /// Opens (creating if needed) the database at `path`, readable by its owner only.
     pub fn open(path: &Path) -> Result<KeyStore, StoreError> {
-        let conn = Connection::open(path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
-                |source| StoreError::Permissions {
-                    path: path.display().to_string(),
-                    source,
-                },
-            )?;
-        }
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = crate::open_database(path)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS api_keys (
+            "CREATE TABLE IF NOT EXISTS api_keys (
                  id TEXT PRIMARY KEY,
                  name TEXT NOT NULL,
                  token_hash BLOB NOT NULL UNIQUE,
@@ -318,30 +310,10 @@ mod tests {
         }
     }
 
-    fn store() -> (tempfile_dir::Dir, KeyStore) {
-        let dir = tempfile_dir::Dir::new();
-        let store = KeyStore::open(&dir.0.join("keys.db")).unwrap();
+    fn store() -> (tempfile::TempDir, KeyStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(&dir.path().join("keys.db")).unwrap();
         (dir, store)
-    }
-
-    /// A tiny temporary directory, removed on drop.
-    mod tempfile_dir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                let mut bytes = [0u8; 8];
-                getrandom::fill(&mut bytes).unwrap();
-                let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                let path = std::env::temp_dir().join(format!("pc-keys-{name}"));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir(path)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     fn scopes(s: &[&str]) -> Vec<String> {
@@ -359,7 +331,7 @@ mod tests {
         let info = s.verify(&k.token, 101).unwrap().unwrap();
         assert_eq!(info.id, k.info.id);
         drop(s);
-        let db = std::fs::read(dir.0.join("keys.db")).unwrap();
+        let db = std::fs::read(dir.path().join("keys.db")).unwrap();
         let hex = &k.token[TOKEN_PREFIX.len()..];
         assert!(
             !db.windows(hex.len()).any(|w| w == hex.as_bytes()),
@@ -437,13 +409,13 @@ mod tests {
     #[test]
     fn a_second_handle_sees_changes_at_once() {
         let (dir, a) = store();
-        let b = KeyStore::open(&dir.0.join("keys.db")).unwrap();
+        let b = KeyStore::open(&dir.path().join("keys.db")).unwrap();
         let k = a.create("a", &[], None, 100).unwrap();
         assert!(b.verify(&k.token, 100).unwrap().is_ok());
         a.revoke(&k.info.id, 100).unwrap();
         assert_eq!(b.verify(&k.token, 100).unwrap(), Err(KeyRejection::Revoked));
         // A change made outside Portcullis's own code counts the same.
-        let raw = Connection::open(dir.0.join("keys.db")).unwrap();
+        let raw = Connection::open(dir.path().join("keys.db")).unwrap();
         raw.execute(
             "UPDATE api_keys SET revoked_at = NULL WHERE id = ?1",
             [&k.info.id],

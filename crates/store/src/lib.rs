@@ -8,13 +8,34 @@
 
 pub mod audit;
 pub mod keys;
+pub mod pins;
 
 pub use audit::AuditFile;
 pub use keys::{IssuedKey, KeyStore, StoreError};
+pub use pins::PinFile;
 pub use portcullis_core::keys::{KeyInfo, KeyRejection, TOKEN_PREFIX};
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// Opens (creating if needed) the SQLite database at `path`, readable by its owner only, in
+/// WAL mode so that the gateway and the CLI can use it at once.
+pub(crate) fn open_database(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| StoreError::Permissions {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+    Ok(conn)
+}
 
 /// Name of the default data directory, created beside the configuration file.
 pub const DEFAULT_DIR_NAME: &str = ".portcullis";

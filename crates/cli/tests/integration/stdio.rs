@@ -69,10 +69,20 @@ fn stdio_serves_a_legacy_session_with_every_tool_field() {
     assert!(child.wait().unwrap().success());
     // Every request on the record, once, with the caller.
     let log = std::fs::read_to_string(dir.path().join(".portcullis/audit.jsonl")).unwrap();
-    let records: Vec<Value> = log
+    let (records, gateway): (Vec<Value>, Vec<Value>) = log
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .partition(|r| r["transport"] == "stdio");
+    // Besides the requests, the gateway's own record of the tools it pinned at first sight.
+    assert_eq!(gateway.len(), 1, "{log}");
+    assert_eq!(gateway[0]["method"], "catalogue/pin");
+    assert!(
+        gateway[0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("raw_plain, raw_tasky"),
+        "{log}"
+    );
     let methods: Vec<&str> = records
         .iter()
         .map(|r| r["method"].as_str().unwrap())

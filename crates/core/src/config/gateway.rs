@@ -1,6 +1,8 @@
 //! `[gateway]`: where the gateway listens and what its edge accepts (hosts, origins, client
 //! addresses, body size, concurrency, timeouts, page size).
 
+use crate::pins::PinMode;
+
 use super::*;
 
 /// Default number of tools per `tools/list` page.
@@ -21,6 +23,7 @@ pub(super) struct RawGateway {
     pub(super) denied_ips: Option<Vec<String>>,
     pub(super) max_concurrent_requests: Option<usize>,
     pub(super) request_timeout: Option<String>,
+    pub(super) pins: Option<String>,
 }
 
 /// `[gateway]`: how the gateway serves its clients.
@@ -47,6 +50,9 @@ pub struct GatewaySettings {
     pub max_concurrent_requests: usize,
     /// Longest time to receive a request body. Default 30 s.
     pub request_timeout: Duration,
+    /// Whether a tool seen for the first time is pinned and published (`first-sight`, the
+    /// default) or waits for an operator (`strict`).
+    pub pins: PinMode,
 }
 
 pub(super) fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> GatewaySettings {
@@ -118,7 +124,14 @@ pub(super) fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> Gateway
         Duration::from_secs(30),
         p,
     );
+    let pins = raw.pins.map_or(PinMode::default(), |text| {
+        PinMode::parse(&text).unwrap_or_else(|msg| {
+            p.add("gateway.pins", msg);
+            PinMode::default()
+        })
+    });
     GatewaySettings {
+        pins,
         listen,
         separator,
         page_size,
