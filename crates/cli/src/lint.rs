@@ -55,8 +55,8 @@ pub(crate) fn lint(run: LintRun, runtime: &tokio::runtime::Runtime) -> anyhow::R
         }
         found.listings
     };
-    let findings = portcullis::gateway::preflight::audit(&config, &listings)
-        .map_err(anyhow::Error::msg)?;
+    let findings =
+        portcullis::gateway::preflight::audit(&config, &listings).map_err(anyhow::Error::msg)?;
     for id in unmatched_acknowledgements(&config.lint, &findings) {
         eprintln!(
             "warning: {}: lint.acknowledge names `{id}`, which is not a finding now; remove it",

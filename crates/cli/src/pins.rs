@@ -101,7 +101,9 @@ pub(crate) fn pins(
                 diff.unified_diff().context_radius(3).header(
                     &format!(
                         "pinned {}",
-                        pin.hash.as_deref().unwrap_or("(nothing yet, pins = strict)")
+                        pin.hash
+                            .as_deref()
+                            .unwrap_or("(nothing yet, pins = strict)")
                     ),
                     &format!("now    {}", candidate.hash),
                 )
@@ -111,7 +113,14 @@ pub(crate) fn pins(
         PinsCommand::Accept { tool, by, .. } => {
             let by = who(by);
             let pin = store.accept(&tool, &by, now_secs() * 1000)?;
-            record(&dir, runtime, &pin, &by, "pins/accept", "accepted the waiting definition")?;
+            record(
+                &dir,
+                runtime,
+                &pin,
+                &by,
+                "pins/accept",
+                "accepted the waiting definition",
+            )?;
             println!(
                 "accepted `{tool}` ({}); running gateways publish it again",
                 pin.hash.as_deref().unwrap_or_default()
@@ -121,7 +130,14 @@ pub(crate) fn pins(
         PinsCommand::Reject { tool, by, .. } => {
             let by = who(by);
             let pin = store.reject(&tool)?;
-            record(&dir, runtime, &pin, &by, "pins/reject", "rejected the waiting definition")?;
+            record(
+                &dir,
+                runtime,
+                &pin,
+                &by,
+                "pins/reject",
+                "rejected the waiting definition",
+            )?;
             println!("rejected the new definition of `{tool}`; it stays quarantined");
             Ok(ExitCode::SUCCESS)
         }

@@ -411,7 +411,10 @@ impl Findings {
 }
 
 /// The definition as the upstream listed it (with the bridge's own fields).
-pub fn raw_definition<'a>(listings: &'a [UpstreamListing], tool: &PublishedTool) -> Option<&'a Value> {
+pub fn raw_definition<'a>(
+    listings: &'a [UpstreamListing],
+    tool: &PublishedTool,
+) -> Option<&'a Value> {
     listings
         .iter()
         .filter(|l| l.upstream == tool.upstream)

@@ -125,8 +125,14 @@ mod tests {
 
     #[test]
     fn key_order_and_number_spelling_do_not_change_the_fingerprint() {
-        let a: Value = serde_json::from_str(r#"{"name":"t","inputSchema":{"type":"object","properties":{"n":{"maximum":1e2}}}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"inputSchema":{"properties":{"n":{"maximum":100}},"type":"object"},"name":"t"}"#).unwrap();
+        let a: Value = serde_json::from_str(
+            r#"{"name":"t","inputSchema":{"type":"object","properties":{"n":{"maximum":1e2}}}}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"inputSchema":{"properties":{"n":{"maximum":100}},"type":"object"},"name":"t"}"#,
+        )
+        .unwrap();
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a).len(), 64);
         let c = json!({"name": "t", "inputSchema": {"type": "object", "properties": {"n": {"maximum": 101}}}});
@@ -153,7 +159,10 @@ mod tests {
             candidate: None,
             rejected: None,
         };
-        assert_eq!(check(PinMode::FirstSight, Some(&pin), "aa"), PinCheck::Publish);
+        assert_eq!(
+            check(PinMode::FirstSight, Some(&pin), "aa"),
+            PinCheck::Publish
+        );
         assert_eq!(
             check(PinMode::FirstSight, Some(&pin), "bb"),
             PinCheck::Quarantine {

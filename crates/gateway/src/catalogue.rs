@@ -359,7 +359,11 @@ impl CatalogueState {
             } else {
                 Decision::Allowed
             },
-            outcome: if refused { Outcome::Refused } else { Outcome::Ok },
+            outcome: if refused {
+                Outcome::Refused
+            } else {
+                Outcome::Ok
+            },
             reason,
             ..AuditRecord::default()
         });

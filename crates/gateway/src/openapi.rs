@@ -758,7 +758,11 @@ pub async fn preflight(
     config: &portcullis_core::Config,
     base_dir: &Path,
     apps: &HashMap<String, EmbeddedApp>,
-) -> (Vec<String>, Vec<String>, Vec<portcullis_core::UpstreamListing>) {
+) -> (
+    Vec<String>,
+    Vec<String>,
+    Vec<portcullis_core::UpstreamListing>,
+) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut listings = Vec::new();

@@ -32,7 +32,11 @@ impl Findings {
     /// What stops a start: the problems, and the lint findings that block (critical, not
     /// acknowledged).
     pub fn stopping(&self) -> Vec<String> {
-        let blocking = self.lint.iter().filter(|f| f.blocks()).map(blocking_problem);
+        let blocking = self
+            .lint
+            .iter()
+            .filter(|f| f.blocks())
+            .map(blocking_problem);
         self.problems.iter().cloned().chain(blocking).collect()
     }
 }

@@ -16,13 +16,11 @@ use std::time::Duration;
 
 use portcullis_core::audit::{Decision, Outcome};
 use portcullis_core::limits::{Limited, Limiter, Usage};
-use portcullis_core::pipeline::Pipeline;
-use portcullis_core::policy::Denial;
 use portcullis_core::lint::LintFinding;
+use portcullis_core::pipeline::Pipeline;
 use portcullis_core::poisoning::PoisonScan;
-use portcullis_core::ports::{
-    AuditSink, BoxFuture, Clock, NoApprovals, PinStore, ProgressSink,
-};
+use portcullis_core::policy::Denial;
+use portcullis_core::ports::{AuditSink, BoxFuture, Clock, NoApprovals, PinStore, ProgressSink};
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
 };

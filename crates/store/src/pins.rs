@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use portcullis_core::pins::{Candidate, Pin};
 #[cfg(test)]
 use portcullis_core::pins::FIRST_SIGHT;
+use portcullis_core::pins::{Candidate, Pin};
 use portcullis_core::ports::{NewPin, PinStore, StoreFailure};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -261,6 +261,9 @@ mod tests {
         assert!(pin.hash.is_none());
         assert_eq!(pins.list().unwrap().len(), 1);
         pins.accept("u_t", "bob", 5).unwrap();
-        assert_eq!(pins.get("u_t").unwrap().unwrap().hash.as_deref(), Some("h1"));
+        assert_eq!(
+            pins.get("u_t").unwrap().unwrap().hash.as_deref(),
+            Some("h1")
+        );
     }
 }

@@ -10,6 +10,8 @@ mod guardrail;
 mod harness;
 mod holes;
 mod limits;
+mod lint;
+mod pins;
 mod oauth;
 mod redaction;
 mod stdio;
