@@ -229,7 +229,7 @@ fn run() -> anyhow::Result<ExitCode> {
                     config.display()
                 );
             }
-            runtime.block_on(check_apis(&loaded, &config))?;
+            runtime.block_on(check_apis(&loaded, &config, Lint::Stops))?;
             if live {
                 runtime.block_on(check_live(&loaded, &config));
             }
@@ -254,14 +254,14 @@ fn run() -> anyhow::Result<ExitCode> {
         } => {
             let loaded = load_config(&config)?;
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
-            runtime.block_on(check_apis(&loaded, &config))?;
+            runtime.block_on(check_apis(&loaded, &config, Lint::AtStart))?;
             runtime.block_on(serve(loaded, base_dir(&config), &dir, listen, dev))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stdio { config } => {
             let loaded = load_config(&config)?;
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
-            runtime.block_on(check_apis(&loaded, &config))?;
+            runtime.block_on(check_apis(&loaded, &config, Lint::AtStart))?;
             runtime.block_on(stdio(loaded, base_dir(&config), &dir))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -347,7 +347,7 @@ fn init_logging() {
 /// Reads the document of every OpenAPI upstream and checks the exposure rules against its
 /// operations (an operation that changes state cannot be exposed read-only).
 /// The checks every start makes (and `check`): problems stop it, warnings are printed.
-async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
+async fn check_apis(config: &Config, path: &Path, lint: Lint) -> anyhow::Result<()> {
     let found = portcullis::gateway::preflight::preflight(
         config,
         &base_dir(path),
@@ -357,7 +357,10 @@ async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
     for warning in &found.warnings {
         eprintln!("warning: {}: {warning}", path.display());
     }
-    let problems = found.stopping();
+    let problems = match lint {
+        Lint::Stops => found.stopping(),
+        Lint::AtStart => found.problems,
+    };
     if problems.is_empty() {
         return Ok(());
     }
@@ -371,6 +374,15 @@ async fn check_apis(config: &Config, path: &Path) -> anyhow::Result<()> {
         text.push_str(&format!("  - {p}\n"));
     }
     bail!(text.trim_end().to_string())
+}
+
+/// Where the pre-flight audit's blocking findings stop a start.
+enum Lint {
+    /// Here (`check`).
+    Stops,
+    /// Once the upstreams are listed, by `serve` and `stdio`, which also log and audit what
+    /// they withhold.
+    AtStart,
 }
 
 /// `check --live`: starts the upstreams, lists them, and warns about names that match nothing.

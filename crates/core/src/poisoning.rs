@@ -252,7 +252,7 @@ impl PoisonScan {
             ),
         ];
         let side_channel = compile(concat!(
-            r"\b(the |your |user's |users' |user s )?(full|whole|entire|complete|original|exact|verbatim|previous|prior|earlier|preceding|current) (user )?(prompt|conversation|chat|chat log|message history|conversation history|instructions|system prompt|messages|context window|transcript)",
+            r"\b(the |your |user's |users' |user s )?(full|whole|entire|complete|original|exact|verbatim|previous|prior|earlier|preceding|current) (user )?(prompt|conversation|chat|chat log|chat transcript|conversation transcript|message history|conversation history|instructions|system prompt|messages|context window)",
             r"|\b(all|every|each) (of the )?(previous|prior|earlier|preceding|other) (messages?|instructions?|turns?|prompts?)\b|\b(word for word|verbatim)\b",
             r"|\b(system prompt|chat history|conversation history|conversation so far|your instructions|your context)\b",
             r"|\b(api keys?|credentials|passwords?|tokens?|secrets?) (from|in|of) (the )?(environment|env|config|conversation|context)",

@@ -154,7 +154,10 @@ async fn a_changed_tool_is_quarantined_across_restarts_until_an_operator_accepts
         .find(|r| r["method"] == "catalogue/rename")
         .unwrap();
     assert!(
-        rename["reason"].as_str().unwrap().contains("`mut_old_name`"),
+        rename["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`mut_old_name`"),
         "{rename}"
     );
     assert!(gw.log().contains("quarantined"), "{}", gw.log());
@@ -226,7 +229,10 @@ async fn a_changed_tool_is_quarantined_across_restarts_until_an_operator_accepts
     let lookup = list.iter().find(|p| p["tool"] == "mut_lookup").unwrap();
     assert_eq!(lookup["accepted_by"], "alice");
     let convert = list.iter().find(|p| p["tool"] == "mut_convert").unwrap();
-    assert!(convert["state"].as_str().unwrap().starts_with("rejected"), "{convert}");
+    assert!(
+        convert["state"].as_str().unwrap().starts_with("rejected"),
+        "{convert}"
+    );
     let (ok, _, err) = pins(&data, &["accept", "mut_steady"]);
     assert!(!ok && err.contains("has no definition waiting"), "{err}");
 }
@@ -236,7 +242,11 @@ async fn under_strict_pins_a_new_tool_waits_for_an_operator() {
     let state = tempfile::tempdir().unwrap();
     let data = state.path().join("data");
     let tools_file = state.path().join("tools.json");
-    std::fs::write(&tools_file, json!([tool("lookup", "Looks up a word.")]).to_string()).unwrap();
+    std::fs::write(
+        &tools_file,
+        json!([tool("lookup", "Looks up a word.")]).to_string(),
+    )
+    .unwrap();
     let strict = config(&tools_file).replace("[auth]", "[gateway]\npins = \"strict\"\n\n[auth]");
     let gw = Gateway::start_with_env(&strict, &[("PORTCULLIS_DATA_DIR", data.to_str().unwrap())]);
     assert!(listed(&gw).await.is_empty());
