@@ -212,6 +212,17 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging();
+    // Commands that only print end quietly when their reader goes away (`… | head`), as
+    // command-line tools do. Those that serve, or talk to upstreams over pipes, keep SIGPIPE
+    // ignored: a closed pipe is an error they handle, not a reason to die.
+    let talks_to_upstreams = match &cli.command {
+        Command::Serve { .. } | Command::Stdio { .. } | Command::ExampleServer => true,
+        Command::Check { live, .. } | Command::Lint { live, .. } => *live,
+        _ => false,
+    };
+    if !talks_to_upstreams {
+        sigpipe::reset();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
