@@ -369,7 +369,18 @@ async fn check_apis(config: &Config, path: &Path, lint: Lint) -> anyhow::Result<
         eprintln!("warning: {}: {warning}", path.display());
     }
     let problems = match lint {
-        Lint::Stops => found.stopping(),
+        Lint::Stops => {
+            let below = found.lint.iter().filter(|f| !f.blocks()).count();
+            if below > 0 {
+                eprintln!(
+                    "note: {}: the pre-flight audit has {below} finding{} that do not stop a \
+                     start; `portcullis lint --config {0}` lists them",
+                    path.display(),
+                    if below == 1 { "" } else { "s" }
+                );
+            }
+            found.stopping()
+        }
         Lint::AtStart => found.problems,
     };
     if problems.is_empty() {

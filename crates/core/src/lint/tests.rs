@@ -302,3 +302,40 @@ fn every_rule_has_a_distinct_id() {
     let distinct: BTreeSet<&str> = all.iter().map(|r| r.id).collect();
     assert_eq!(distinct.len(), all.len());
 }
+
+#[test]
+fn personal_data_is_found_through_refs_in_an_mcp_output_schema() {
+    let config = Config::from_toml(
+        "[upstreams.crm]\nkind = \"stdio\"\ncommand = \"x\"\n[[expose]]\nupstream = \"crm\"\ntools = [\"find\"]\nread_only = true\nscopes = [\"crm\"]",
+    )
+    .unwrap();
+    let def = json!({
+        "name": "find", "description": "Finds a contact.",
+        "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}},
+        "outputSchema": {
+            "type": "object",
+            "properties": {"contacts": {"type": "array", "items": {"$ref": "#/$defs/Contact"}}},
+            "$defs": {"Contact": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "workEmail": {"type": "string"},
+                "dateOfBirth": {"type": "string"},
+            }}},
+        },
+    });
+    let listing = UpstreamListing {
+        upstream: "crm".into(),
+        prefix: "crm_".into(),
+        first_seen: ["find".to_string()].into(),
+        tools: vec![def],
+        bridged: false,
+    };
+    let found = run(&config, &[listing]);
+    let pii = found.iter().find(|f| f.rule == "pii-in-response").unwrap();
+    assert!(
+        pii.message.contains("`contacts[].workEmail`")
+            && pii.message.contains("`contacts[].dateOfBirth`"),
+        "{}",
+        pii.message
+    );
+    assert!(found.iter().all(|f| f.rule != "no-output-schema"));
+}
