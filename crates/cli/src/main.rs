@@ -155,7 +155,8 @@ enum EvalCommand {
     /// Run the tool-poisoning scan over a JSONL corpus of labelled tool definitions
     /// (`{"tool": {…}, "label": "poisoned"|"benign", "style": …}`) and print precision, recall
     /// and false-positive rate, detection by style (the part of `style` before `@`) and the
-    /// misses. A definition counts as detected when any kind of poisoning is found in it.
+    /// misses. A definition counts as detected when a critical kind of poisoning is found in it
+    /// (the learned scorer's suspicion alone, a `high` finding, is counted apart).
     Poisoning {
         /// The corpus (JSON Lines).
         #[arg(long, value_name = "FILE")]

@@ -219,6 +219,16 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
+    /// The names of the tools the dev key sees, sorted (one session, then closed).
+    pub async fn tool_names(&self) -> Vec<String> {
+        let client = self.rmcp_client().await;
+        let tools = client.list_all_tools().await.unwrap();
+        client.cancel().await.unwrap();
+        let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+        names.sort();
+        names
+    }
+
     /// Connects the official Rust SDK client over Streamable HTTP, with the dev key.
     pub async fn rmcp_client(&self) -> RunningService<RoleClient, ()> {
         self.rmcp_client_with(self.dev_key.as_deref())
@@ -372,6 +382,31 @@ read_only = true
 "#,
         fixture("raw_upstream.py"),
         tools
+    )
+}
+
+/// A config fronting the raw Python upstream as `mut`, listing the tools in `tools_file` (which
+/// a test edits to change them), exposing `tools` read-only, plus `extra` TOML.
+pub fn tools_file_config(tools_file: &Path, tools: &[&str], extra: &str) -> String {
+    format!(
+        r#"
+[auth]
+api_keys = true
+
+[upstreams.mut]
+kind = "stdio"
+command = "python3"
+args = ["{}", "--tools", "{}"]
+inherit_env = ["PATH"]
+
+[[expose]]
+upstream = "mut"
+tools = {tools:?}
+read_only = true
+{extra}
+"#,
+        fixture("raw_upstream.py"),
+        tools_file.display()
     )
 }
 

@@ -22,27 +22,8 @@ fn poisoned(name: &str) -> Value {
 }
 
 fn config(tools_file: &Path, extra: &str) -> String {
-    format!(
-        r#"
-[auth]
-api_keys = true
-
-[upstreams.mut]
-kind = "stdio"
-command = "python3"
-args = ["{}", "--tools", "{}"]
-inherit_env = ["PATH"]
-
-[[expose]]
-upstream = "mut"
-tools = ["weather", "add", "sum"]
-read_only = true
-scopes = ["calc"]
-{extra}
-"#,
-        fixture("raw_upstream.py"),
-        tools_file.display()
-    )
+    let scoped = format!("scopes = [\"calc\"]\n{extra}");
+    tools_file_config(tools_file, &["weather", "add", "sum"], &scoped)
 }
 
 #[test]
@@ -107,14 +88,7 @@ fn a_poisoned_tool_stops_serve_until_its_findings_are_acknowledged() {
         .enable_all()
         .build()
         .unwrap();
-    let names = runtime.block_on(async {
-        let client = gw.rmcp_client().await;
-        let tools = client.list_all_tools().await.unwrap();
-        client.cancel().await.unwrap();
-        let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
-        names.sort();
-        names
-    });
+    let names = runtime.block_on(gw.tool_names());
     assert_eq!(names, ["mut_add", "mut_weather"]);
 }
 

@@ -49,34 +49,17 @@ fn after() -> Vec<Value> {
 }
 
 fn config(tools_file: &Path) -> String {
-    format!(
-        r#"
-[auth]
-api_keys = true
-
-[upstreams.mut]
-kind = "stdio"
-command = "python3"
-args = ["{}", "--tools", "{}"]
-inherit_env = ["PATH"]
-
-[[expose]]
-upstream = "mut"
-tools = ["lookup", "convert", "nested", "annotated", "old_name", "new_name", "gone", "steady"]
-read_only = true
-"#,
-        fixture("raw_upstream.py"),
-        tools_file.display()
-    )
-}
-
-async fn listed(gw: &Gateway) -> Vec<String> {
-    let client = gw.rmcp_client().await;
-    let tools = client.list_all_tools().await.unwrap();
-    client.cancel().await.unwrap();
-    let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
-    names.sort();
-    names
+    let exposed = [
+        "lookup",
+        "convert",
+        "nested",
+        "annotated",
+        "old_name",
+        "new_name",
+        "gone",
+        "steady",
+    ];
+    tools_file_config(tools_file, &exposed, "")
 }
 
 /// Whether a line of the unified `diff` marked `sign` holds `text`.
@@ -111,7 +94,7 @@ async fn a_changed_tool_is_quarantined_across_restarts_until_an_operator_accepts
         "mut_old_name",
         "mut_steady",
     ];
-    assert_eq!(listed(&gw).await, all);
+    assert_eq!(gw.tool_names().await, all);
     let (ok, list, _) = pins(&data, &["list", "--json"]);
     assert!(ok);
     let list: Vec<Value> = serde_json::from_str(&list).unwrap();
@@ -125,7 +108,7 @@ async fn a_changed_tool_is_quarantined_across_restarts_until_an_operator_accepts
     // refused as unknown; the renamed one is reported as a rename; the removed one as removed.
     std::fs::write(&tools_file, json!(after()).to_string()).unwrap();
     let mut gw = Gateway::start_with_env(&config(&tools_file), &env);
-    assert_eq!(listed(&gw).await, ["mut_new_name", "mut_steady"]);
+    assert_eq!(gw.tool_names().await, ["mut_new_name", "mut_steady"]);
     let client = gw.rmcp_client().await;
     let refused = client
         .call_tool(call("mut_lookup", json!({"q": "x"})))
@@ -165,7 +148,7 @@ async fn a_changed_tool_is_quarantined_across_restarts_until_an_operator_accepts
 
     // Still quarantined after another restart; the operator reads the differences.
     let gw = Gateway::start_with_env(&config(&tools_file), &env);
-    assert_eq!(listed(&gw).await, ["mut_new_name", "mut_steady"]);
+    assert_eq!(gw.tool_names().await, ["mut_new_name", "mut_steady"]);
     let (ok, diff, _) = pins(&data, &["diff", "mut_lookup"]);
     assert!(ok);
     assert!(
@@ -199,7 +182,7 @@ async fn a_changed_tool_is_quarantined_across_restarts_until_an_operator_accepts
     assert!(ok);
     let mut seen = Vec::new();
     for _ in 0..100 {
-        seen = listed(&gw).await;
+        seen = gw.tool_names().await;
         if seen.contains(&"mut_lookup".to_string()) {
             break;
         }
@@ -249,7 +232,7 @@ async fn under_strict_pins_a_new_tool_waits_for_an_operator() {
     .unwrap();
     let strict = config(&tools_file).replace("[auth]", "[gateway]\npins = \"strict\"\n\n[auth]");
     let gw = Gateway::start_with_env(&strict, &[("PORTCULLIS_DATA_DIR", data.to_str().unwrap())]);
-    assert!(listed(&gw).await.is_empty());
+    assert!(gw.tool_names().await.is_empty());
     let (_, list, _) = pins(&data, &["list"]);
     assert!(list.contains("waiting for a first acceptance"), "{list}");
     let (ok, diff, _) = pins(&data, &["diff", "mut_lookup"]);
@@ -260,7 +243,7 @@ async fn under_strict_pins_a_new_tool_waits_for_an_operator() {
     assert!(pins(&data, &["accept", "mut_lookup"]).0);
     let mut seen = Vec::new();
     for _ in 0..100 {
-        seen = listed(&gw).await;
+        seen = gw.tool_names().await;
         if !seen.is_empty() {
             break;
         }
