@@ -240,7 +240,8 @@ pub struct LintFinding {
     pub upstream: String,
     pub message: String,
     pub fix: String,
-    /// Where in the definition, when it is one place (`inputSchema.properties.password`).
+    /// Where, when it is one place: the parameter (`options.session_id`), or for poisoning a
+    /// path into the definition (`inputSchema.properties.to.description`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The operator's reason, when the config acknowledges the finding.
@@ -398,13 +399,7 @@ impl Findings {
             upstream: upstream.to_string(),
             message,
             fix: info.fix.to_string(),
-            path: detail.map(|d| {
-                if poisoning {
-                    d
-                } else {
-                    format!("inputSchema.properties.{d}")
-                }
-            }),
+            path: detail,
             acknowledged: None,
         });
     }
