@@ -48,6 +48,8 @@ scopes = ["invoices:read"]
 upstream = "demo"
 tools = ["refund"]
 destructive = true
+# Not about approval (test_approvals.py is): the calls run at once.
+approval = "none"
 scopes = ["invoices:read", "invoices:write"]
 
 [[expose]]

@@ -44,6 +44,7 @@ read_only = true
 upstream = "shop"
 tools = ["create_item"]
 destructive = true
+approval = "none"
 scopes = ["shop:write"]
 """
 

@@ -418,6 +418,7 @@ per_caller_tool = "off"
         audit,
         clock,
         pins: None,
+        approvals: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;

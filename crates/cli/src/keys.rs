@@ -125,9 +125,10 @@ pub(crate) fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Res
                 .collect();
             if let Some(file) = &config_file {
                 let known = load_config(file)?.exposure.scopes();
+                // The gateway's own scopes (`portcullis:approve`) unlock no tool on purpose.
                 let unknown: Vec<&str> = scopes
                     .iter()
-                    .filter(|s| !known.contains(*s))
+                    .filter(|s| !known.contains(*s) && !s.starts_with("portcullis:"))
                     .map(String::as_str)
                     .collect();
                 if !unknown.is_empty() {

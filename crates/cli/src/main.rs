@@ -18,6 +18,7 @@ use portcullis::store::{KeyInfo, KeyStore};
 use portcullis::{Config, DataDir, Gateway};
 use tokio_util::sync::CancellationToken;
 
+mod approvals;
 mod audit;
 mod eval;
 mod keys;
@@ -26,6 +27,7 @@ mod lint;
 mod pins;
 mod serve;
 
+use approvals::{ApprovalsCommand, approvals};
 use audit::{AuditCommand, audit};
 use keys::{KeysCommand, keys};
 use limits::{LimitsCommand, limits_status};
@@ -106,6 +108,11 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Calls waiting for an operator's approval: list and show them, approve or deny one.
+    /// Needs an approver's key (holding `portcullis:approve`) in PORTCULLIS_API_KEY; a caller
+    /// cannot approve their own call.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Pinned tool definitions (against rug pulls): list them, and diff, accept or reject a
     /// changed definition (the tool is quarantined until then).
     #[command(subcommand)]
@@ -293,6 +300,7 @@ fn run() -> anyhow::Result<ExitCode> {
         ),
         Command::Keys(command) => keys(command, data_dir.as_deref()),
         Command::Pins(command) => pins(command, data_dir.as_deref(), &runtime),
+        Command::Approvals(command) => approvals(command, data_dir.as_deref(), &runtime),
         Command::Audit(command) => audit(command, data_dir.as_deref()),
         Command::Eval(EvalCommand::Redaction {
             corpus,
@@ -431,6 +439,7 @@ async fn start_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
         audit: Arc::new(portcullis::gateway::context::Discard),
         clock,
         pins: None,
+        approvals: None,
     };
     let gateway = Gateway::start(
         config.clone(),
@@ -473,6 +482,23 @@ fn open_data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Resu
     let dir = DataDir::open(path)?;
     tracing::debug!(data_dir = %dir.path().display(), "data directory ready");
     Ok(dir)
+}
+
+/// Appends `record` — an operator's decision made with the CLI — to the audit log the
+/// gateways write (several writers keep one chain), stamped now, and waits until it is on disk.
+fn append_audit(
+    dir: &DataDir,
+    runtime: &tokio::runtime::Runtime,
+    mut record: portcullis::core::audit::AuditRecord,
+) -> anyhow::Result<()> {
+    use portcullis::core::ports::AuditSink;
+    let audit = portcullis::store::AuditFile::open(dir.audit_log())?;
+    record.time = rfc3339(now_secs() * 1000);
+    record.request_id = portcullis::gateway::context::request_id();
+    record.transport = "cli";
+    audit.record(record);
+    runtime.block_on(audit.flush());
+    Ok(())
 }
 
 fn now_secs() -> u64 {

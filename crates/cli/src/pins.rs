@@ -4,8 +4,7 @@
 
 use portcullis::core::audit::{AuditRecord, Decision, Outcome};
 use portcullis::core::pins::{Pin, canonical};
-use portcullis::core::ports::AuditSink;
-use portcullis::store::{AuditFile, PinFile};
+use portcullis::store::PinFile;
 use serde_json::{Value, json};
 
 use super::*;
@@ -180,7 +179,7 @@ fn readable(definition: &Value) -> String {
     text
 }
 
-/// The decision, in the audit log the gateways write (two writers keep one chain).
+/// The decision, in the audit log the gateways write.
 fn record(
     dir: &DataDir,
     runtime: &tokio::runtime::Runtime,
@@ -189,24 +188,22 @@ fn record(
     method: &str,
     what: &str,
 ) -> anyhow::Result<()> {
-    let audit = AuditFile::open(dir.audit_log())?;
-    audit.record(AuditRecord {
-        time: rfc3339(now_secs() * 1000),
-        request_id: portcullis::gateway::context::request_id(),
-        transport: "cli",
-        principal: by.to_string(),
-        principal_kind: "operator",
-        method: method.into(),
-        tool: Some(pin.tool.clone()),
-        upstream: Some(pin.upstream.clone()),
-        decision: Decision::Allowed,
-        outcome: Outcome::Ok,
-        reason: format!(
-            "{by} {what}; the pin is now {}",
-            pin.hash.as_deref().unwrap_or("unchanged")
-        ),
-        ..AuditRecord::default()
-    });
-    runtime.block_on(audit.flush());
-    Ok(())
+    append_audit(
+        dir,
+        runtime,
+        AuditRecord {
+            principal: by.to_string(),
+            principal_kind: "operator",
+            method: method.into(),
+            tool: Some(pin.tool.clone()),
+            upstream: Some(pin.upstream.clone()),
+            decision: Decision::Allowed,
+            outcome: Outcome::Ok,
+            reason: format!(
+                "{by} {what}; the pin is now {}",
+                pin.hash.as_deref().unwrap_or("unchanged")
+            ),
+            ..AuditRecord::default()
+        },
+    )
 }

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::approval::ApprovalMode;
 use crate::exposure::Exposure;
 use crate::guardrail::ToolModes;
 use crate::limits::Rate;
@@ -50,6 +51,8 @@ pub struct PublishedTool {
     pub cost: u32,
     /// Its own guardrail modes, where the config gives them.
     pub guardrail: ToolModes,
+    /// Who approves its calls.
+    pub approval: ApprovalMode,
     /// The definition clients receive.
     pub definition: Value,
 }
@@ -190,6 +193,7 @@ impl Catalogue {
                     rate: decision.rate,
                     cost: decision.cost,
                     guardrail: decision.guardrail,
+                    approval: decision.approval,
                 });
             }
         }
@@ -352,6 +356,7 @@ mod tests {
                     rate: None,
                     cost: 1,
                     guardrail: ToolModes::default(),
+                    approval: None,
                 })
                 .collect(),
         )

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::approval::ApprovalMode;
 use crate::guardrail::ToolModes;
 use crate::limits::Rate;
 
@@ -94,6 +95,8 @@ pub struct ExposeRule {
     pub cost: u32,
     /// Guardrail modes for these tools, replacing the gateway's.
     pub guardrail: ToolModes,
+    /// Who approves their calls; `None`: the default for their kind.
+    pub approval: Option<ApprovalMode>,
 }
 
 fn same_settings(a: &ExposeRule, b: &ExposeRule) -> bool {
@@ -102,6 +105,7 @@ fn same_settings(a: &ExposeRule, b: &ExposeRule) -> bool {
         && a.rate == b.rate
         && a.cost == b.cost
         && a.guardrail == b.guardrail
+        && a.approval == b.approval
 }
 
 /// What the exposure rules say about one upstream tool.
@@ -119,6 +123,9 @@ pub struct ExposureDecision {
     pub cost: u32,
     /// The strictest guardrail modes the matching entries set.
     pub guardrail: ToolModes,
+    /// The strictest approval mode the matching entries set, else the default for the tool's
+    /// kind (destructive tools wait for an operator).
+    pub approval: ApprovalMode,
 }
 
 /// All exposure rules of a configuration.
@@ -174,6 +181,7 @@ impl Exposure {
     /// tool name, its operationId and `METHOD /path`): a rule matching any of them applies.
     pub fn decide_any(&self, upstream: &str, names: &[&str]) -> Option<ExposureDecision> {
         let mut decision: Option<ExposureDecision> = None;
+        let mut approval: Option<ApprovalMode> = None;
         for rule in self.rules.iter().filter(|r| r.upstream == upstream) {
             let Some(kind) = rule
                 .patterns
@@ -190,7 +198,9 @@ impl Exposure {
                 rate: None,
                 cost: 1,
                 guardrail: ToolModes::default(),
+                approval: ApprovalMode::None,
             });
+            approval = approval.max(rule.approval);
             d.guardrail = d.guardrail.strictest(rule.guardrail);
             d.named_exactly |= kind == MatchKind::Exact;
             d.read_only &= rule.read_only;
@@ -207,6 +217,9 @@ impl Exposure {
                 ),
                 (a, b) => a.or(b),
             };
+        }
+        if let Some(d) = &mut decision {
+            d.approval = approval.unwrap_or(ApprovalMode::default_for(d.read_only));
         }
         decision
     }
@@ -236,6 +249,7 @@ mod tests {
             rate: None,
             cost: 1,
             guardrail: ToolModes::default(),
+            approval: None,
         }
     }
 
@@ -287,6 +301,7 @@ mod tests {
                 rate: None,
                 cost: 1,
                 guardrail: ToolModes::default(),
+                approval: ApprovalMode::None,
             })
         );
         assert!(e.decide("a", "get_x").unwrap().named_exactly);

@@ -29,6 +29,7 @@
 //! Nothing here opens a socket, reads a file or reads the clock; the gateway and the store
 //! implement the [`ports`] and ask this crate what to do.
 
+pub mod approval;
 pub mod audit;
 pub mod catalogue;
 pub mod config;

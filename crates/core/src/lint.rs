@@ -19,6 +19,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::approval::ApprovalMode;
 use crate::catalogue::{
     ALIASES, Catalogue, CatalogueNote, PublishedTool, RESPONSE_SCHEMA, UpstreamListing,
 };
@@ -140,6 +141,13 @@ pub fn rules() -> Vec<RuleInfo> {
             severity: Severity::Medium,
             summary: "a destructive tool without scopes: any authenticated caller may call it",
             fix: "give its [[expose]] entry `scopes`",
+        },
+        RuleInfo {
+            id: "destructive-without-approval",
+            severity: Severity::Medium,
+            summary: "a destructive tool whose calls run without anyone's approval",
+            fix: "leave `approval` out of its [[expose]] entry (destructive tools then wait for \
+                  an operator), or set `approval = \"user\"`",
         },
         RuleInfo {
             id: "public-tool",
@@ -326,6 +334,18 @@ pub fn lint(input: &LintInput<'_>) -> Vec<LintFinding> {
                 &tool.upstream,
                 None,
                 format!("`{}` is a {kind}tool without scopes", tool.name),
+            );
+        }
+        if !tool.read_only && tool.approval == ApprovalMode::None {
+            out.add(
+                "destructive-without-approval",
+                &tool.name,
+                &tool.upstream,
+                None,
+                format!(
+                    "`{}` is destructive and its calls run without approval",
+                    tool.name
+                ),
             );
         }
         let foreign = foreign_names(&catalogue, tool);

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::approval::{ApprovalMode, call_hash};
 use crate::audit::{Decision, Outcome};
 use crate::catalogue::{Catalogue, PublishedTool};
 use crate::config::LimitSettings;
@@ -38,8 +39,8 @@ use crate::exchange::Exchange;
 use crate::limits::{Draw, LimitKind, Limited, Rate};
 use crate::policy::{AccessRules, Authorized, Principal, authorize};
 use crate::ports::{
-    ApprovalQueue, BoxFuture, Checked, Clock, ContentGuard, Direction, ProgressSink, RateStore,
-    ScanContext, Upstream, UpstreamFailure,
+    ApprovalQueue, ApprovalRequest, BoxFuture, Checked, Clock, ContentGuard, Direction,
+    ProgressSink, RateStore, ScanContext, Upstream, UpstreamFailure,
 };
 use crate::redact::{Counts, Redactor};
 use crate::refusal::{Answer, Refusal};
@@ -173,7 +174,8 @@ impl Pipeline {
         let cleared = self
             .guard_arguments(exchange, tool, admitted, arguments)
             .await?;
-        self.approve(tool, &cleared, caller).await?;
+        self.approve(exchange, tool, &cleared, caller, progress)
+            .await?;
         let result = self.forward(exchange, tool, cleared, progress).await?;
         let result = self.guard_result(exchange, tool, result).await?;
         Ok(self.redact(exchange, result))
@@ -245,16 +247,39 @@ impl Pipeline {
 
     async fn approve(
         &self,
+        exchange: &Exchange,
         tool: &PublishedTool,
         cleared: &Cleared,
         caller: &Caller,
+        progress: Option<&dyn ProgressSink>,
     ) -> Result<(), Refusal> {
+        if tool.approval == ApprovalMode::None {
+            return Ok(());
+        }
+        let request_id = exchange.request_id();
+        let hash = call_hash(
+            &tool.name,
+            cleared.arguments(),
+            &caller.principal.id,
+            &request_id,
+        );
+        let mut shown = cleared.arguments().cloned().unwrap_or(Value::Null);
+        self.redaction.redact_value(&mut shown, &mut Counts::new());
         self.approvals
-            .decide(tool, cleared.arguments(), &caller.principal.id)
+            .decide(ApprovalRequest {
+                tool,
+                shown_arguments: &shown,
+                principal: &caller.principal.id,
+                request_id: &request_id,
+                call_hash: &hash,
+                progress,
+            })
             .await
             .map_err(|reason| {
                 Refusal::new(
-                    Answer::ToolError("Portcullis refused this call: it was not approved.".into()),
+                    Answer::ToolError(format!(
+                        "Portcullis refused this call: it was not approved ({reason})."
+                    )),
                     Decision::Denied,
                     Outcome::Refused,
                     format!("approval: {reason}"),

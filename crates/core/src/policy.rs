@@ -228,6 +228,7 @@ mod tests {
             rate: None,
             cost: 1,
             guardrail: Default::default(),
+            approval: Default::default(),
             definition: json!({}),
         }
     }

@@ -7,8 +7,8 @@
 //! in-memory [`Limiter`](crate::limits::Limiter) implements [`RateStore`]. Tests implement all
 //! of them in memory.
 //!
-//! The store crate implements [`PinStore`] too (SQLite). [`ApprovalQueue`] is the shape the
-//! approval work plugs into; until then the pipeline's approval phase is [`NoApprovals`].
+//! The store crate implements [`PinStore`] and [`ApprovalStore`] too (SQLite); the gateway's
+//! default [`ApprovalQueue`] parks calls in that store until an operator decides.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::approval::{ApprovalState, PendingApproval};
 use crate::audit::AuditRecord;
 use crate::catalogue::PublishedTool;
 use crate::guardrail::Finding;
@@ -163,29 +164,52 @@ pub trait ContentGuard: Send + Sync {
     ) -> BoxFuture<'a, Checked>;
 }
 
-/// A human's decision on a call that needs one. The shape the approval work plugs into.
-pub trait ApprovalQueue: Send + Sync {
-    /// `Ok(())` lets the call go on; `Err(reason)` refuses it (timeouts and failures refuse).
-    fn decide<'a>(
-        &'a self,
-        tool: &'a PublishedTool,
-        arguments: Option<&'a Value>,
-        principal: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>>;
+/// A call that waits for a human's decision.
+#[derive(Clone, Copy)]
+pub struct ApprovalRequest<'a> {
+    pub tool: &'a PublishedTool,
+    /// The arguments as a person may see them: redacted.
+    pub shown_arguments: &'a Value,
+    /// The principal calling.
+    pub principal: &'a str,
+    pub request_id: &'a str,
+    /// What the decision is bound to ([`crate::approval::call_hash`]).
+    pub call_hash: &'a str,
+    /// Where "waiting for approval" progress goes, when the client gave a progress token.
+    pub progress: Option<&'a dyn ProgressSink>,
 }
 
-/// The approval phase before the approval work lands: every call passes.
+/// A human's decision on a call that needs one: the operator's queue in the data directory
+/// by default, or an embedder's own channel (its UI, a ticket system).
+pub trait ApprovalQueue: Send + Sync {
+    /// `Ok(())` lets the call go on; `Err(reason)` refuses it (timeouts and failures refuse).
+    /// The reason is recorded and shown to the client.
+    fn decide<'a>(&'a self, request: ApprovalRequest<'a>) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// No approval channel at all: every call that needs approval is refused.
 pub struct NoApprovals;
 
 impl ApprovalQueue for NoApprovals {
-    fn decide<'a>(
-        &'a self,
-        _tool: &'a PublishedTool,
-        _arguments: Option<&'a Value>,
-        _principal: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(std::future::ready(Ok(())))
+    fn decide<'a>(&'a self, _request: ApprovalRequest<'a>) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(std::future::ready(Err(
+            "no approval channel is configured, so calls that need approval are refused".into(),
+        )))
     }
+}
+
+/// Calls parked for an operator's decision (see [`crate::approval`]). Operators decide through
+/// the store too (`portcullis approvals`), once per call.
+pub trait ApprovalStore: Send + Sync {
+    fn park(&self, pending: &PendingApproval) -> Result<(), StoreFailure>;
+    fn state(&self, id: &str) -> Result<Option<ApprovalState>, StoreFailure>;
+    /// Ends a pending call without a decision (timeout, failure); false when it was decided
+    /// already (then its decision stands).
+    fn expire(&self, id: &str, reason: &str) -> Result<bool, StoreFailure>;
+    /// Ends every pending call (at start: the calls they held died with the last process).
+    fn expire_all(&self, reason: &str) -> Result<Vec<PendingApproval>, StoreFailure>;
+    /// Changes whenever another process may have decided something.
+    fn version(&self) -> Result<i64, StoreFailure>;
 }
 
 /// Pinned tool definitions, by published name (see [`crate::pins`]).

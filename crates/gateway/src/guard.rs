@@ -6,8 +6,6 @@
 //! it passes with a warning in the log and, if configured, a webhook; in `log` mode it passes
 //! quietly. The client's message never echoes what matched.
 
-use std::time::Duration;
-
 use portcullis_core::PublishedTool;
 use portcullis_core::config::GuardrailSettings;
 use portcullis_core::exchange::MAX_RECORDED_FINDINGS;
@@ -15,30 +13,23 @@ use portcullis_core::guardrail::{Mode, Scan, Verdict};
 use portcullis_core::ports::{BoxFuture, Checked, ContentGuard, Direction, ScanContext};
 use serde_json::{Value, json};
 
+use crate::webhook::Webhook;
+
 /// Values holding more text than this are scanned on a blocking thread.
 const INLINE_SCAN_BYTES: usize = 256 * 1024;
 
 /// The guardrail as the gateway applies it.
 pub struct Guard {
     settings: GuardrailSettings,
-    webhook: Option<(reqwest::Client, String)>,
+    webhook: Option<Webhook>,
 }
 
 impl Guard {
     pub fn new(settings: GuardrailSettings) -> Guard {
-        let webhook = settings.webhook.clone().and_then(|url| {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build();
-            match client {
-                Ok(client) => Some((client, url)),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot build the guardrail webhook client");
-                    None
-                }
-            }
-        });
+        let webhook = settings
+            .webhook
+            .clone()
+            .and_then(|url| Webhook::new(url, "the guardrail webhook"));
         Guard { settings, webhook }
     }
 
@@ -142,7 +133,7 @@ impl Guard {
         scan: &Scan,
         context: ScanContext<'_>,
     ) {
-        let Some((client, url)) = &self.webhook else {
+        let Some(webhook) = &self.webhook else {
             return;
         };
         let body = json!({
@@ -155,16 +146,7 @@ impl Guard {
             "verdict": scan.verdict(),
             "findings": scan.findings.iter().take(MAX_RECORDED_FINDINGS).collect::<Vec<_>>(),
         });
-        let request = client.post(url).json(&body);
-        tokio::spawn(async move {
-            match request.send().await {
-                Ok(response) if response.status().is_success() => {}
-                Ok(response) => {
-                    tracing::warn!(status = %response.status(), "the guardrail webhook refused an alert");
-                }
-                Err(e) => tracing::warn!(error = %e, "the guardrail webhook is unreachable"),
-            }
-        });
+        webhook.post(&body);
     }
 }
 

@@ -8,7 +8,9 @@
 //!   both serve, [`wire`] the one mapping from a refusal to what the client receives, and
 //!   [`context`] where each request's record begins.
 //! - [`auth`]: who is calling; [`jwt`]: OAuth bearer tokens checked against the issuers' keys.
-//! - [`guard`]: the guardrail as the pipeline's `ContentGuard` port.
+//! - [`guard`]: the guardrail as the pipeline's `ContentGuard` port; [`approvals`]: calls
+//!   parked for an operator (the `ApprovalQueue` port over the `ApprovalStore`);
+//!   [`webhook`]: the events both POST.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
 //!   spoken through the gateway's own raw-JSON client in [`rpc`]; [`openapi`]: HTTP APIs (or
 //!   the embedding app's own router) bridged to tools. Both implement the `Upstream` port.
@@ -19,6 +21,7 @@
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
 
+pub mod approvals;
 pub mod auth;
 pub mod bounded;
 pub mod catalogue;
@@ -38,6 +41,7 @@ pub mod server;
 pub mod stdio;
 pub mod unmodeled;
 pub mod upstream;
+pub mod webhook;
 pub mod wire;
 
 pub use server::{Gateway, GatewayServer, Ports};

@@ -20,7 +20,9 @@ use portcullis_core::lint::LintFinding;
 use portcullis_core::pipeline::Pipeline;
 use portcullis_core::poisoning::PoisonScan;
 use portcullis_core::policy::Denial;
-use portcullis_core::ports::{AuditSink, BoxFuture, Clock, NoApprovals, PinStore, ProgressSink};
+use portcullis_core::ports::{
+    ApprovalStore, AuditSink, BoxFuture, Clock, NoApprovals, PinStore, ProgressSink,
+};
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
 };
@@ -38,6 +40,7 @@ use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::approvals::Parking;
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::{CatalogueState, Checks};
 use crate::context::Recorder;
@@ -81,6 +84,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Where tool definitions are pinned; `None` publishes without pinning (`lint --live`).
     pub pins: Option<Arc<dyn PinStore>>,
+    /// Where calls wait for an operator; `None` refuses every call that needs approval.
+    pub approvals: Option<Arc<dyn ApprovalStore>>,
 }
 
 /// The gateway: its upstreams, the catalogue they feed, and the pipeline calls go through.
@@ -179,7 +184,14 @@ impl Gateway {
                 .collect(),
             rates: limiter.clone(),
             guard: Arc::new(Guard::new(config.guardrail.clone())),
-            approvals: Arc::new(NoApprovals),
+            approvals: match ports.approvals {
+                Some(store) => Arc::new(Parking::start(
+                    store,
+                    config.approvals.clone(),
+                    recorder.clone(),
+                )),
+                None => Arc::new(NoApprovals),
+            },
             clock: recorder.clock.clone(),
         };
         Arc::new(Gateway {

@@ -86,6 +86,7 @@ fn edge_with(gateway: &str, rest: &str) -> Edge {
         audit: sink.clone(),
         clock,
         pins: None,
+        approvals: None,
     };
     let shutdown = CancellationToken::new();
     let gateway = Gateway::start(config, ".".into(), auth, ports, shutdown.clone());

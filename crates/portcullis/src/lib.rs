@@ -34,11 +34,11 @@ pub use portcullis_gateway::{
 };
 pub use portcullis_store::{self as store, DataDir};
 
-use portcullis_core::ports::{ApiKeyStore, Clock, PinStore};
+use portcullis_core::ports::{ApiKeyStore, ApprovalStore, Clock, PinStore};
 use portcullis_gateway::auth::Authenticator;
 use portcullis_gateway::context::SystemClock;
 use portcullis_store::audit::AuditFileError;
-use portcullis_store::{AuditFile, KeyStore, PinFile, StoreError};
+use portcullis_store::{ApprovalFile, AuditFile, KeyStore, PinFile, StoreError};
 
 /// Why the state in a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +50,8 @@ pub enum StateError {
 }
 
 /// The embedded defaults behind the ports, in `dir`: API keys in its SQLite database (when the
-/// config turns them on), the tool pins in the same database, the hash-chained audit log, and
-/// the system clock.
+/// config turns them on), the tool pins and the calls parked for approval in the same
+/// database, the hash-chained audit log, and the system clock.
 pub fn local_state(config: &Config, dir: &DataDir) -> Result<(Authenticator, Ports), StateError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let keys = if config.auth.api_keys {
@@ -63,12 +63,14 @@ pub fn local_state(config: &Config, dir: &DataDir) -> Result<(Authenticator, Por
     let auth = Authenticator::new(keys, clock.clone(), config.auth.allow_anonymous);
     let audit = Arc::new(AuditFile::open(dir.audit_log())?);
     let pins: Arc<dyn PinStore> = Arc::new(PinFile::open(&dir.database())?);
+    let approvals: Arc<dyn ApprovalStore> = Arc::new(ApprovalFile::open(&dir.database())?);
     Ok((
         auth,
         Ports {
             audit,
             clock,
             pins: Some(pins),
+            approvals: Some(approvals),
         },
     ))
 }

@@ -39,6 +39,7 @@ read_only = true
 upstream = "app"
 tools = ["create_item"]
 destructive = true
+approval = "none"
 scopes = ["items:write"]
 "#;
 

@@ -24,6 +24,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("no pin for a tool named `{0}`; `portcullis pins list` shows them")]
     NoPin(String),
+    #[error("no parked call with id `{0}`; `portcullis approvals list` shows them")]
+    NoApproval(String),
+    #[error("call `{id}` cannot be decided: it is {state}")]
+    AlreadyDecided { id: String, state: String },
     #[error("`{0}` has no definition waiting for a decision")]
     NothingWaits(String),
     #[error("key `{id}` cannot be rotated: it is {state}")]

@@ -6,10 +6,12 @@
 //! arrive. It is chosen by `--data-dir`, else `PORTCULLIS_DATA_DIR`, else `.portcullis/`
 //! beside the configuration file, and is created on first use, readable by its owner only.
 
+pub mod approvals;
 pub mod audit;
 pub mod keys;
 pub mod pins;
 
+pub use approvals::ApprovalFile;
 pub use audit::AuditFile;
 pub use keys::{IssuedKey, KeyStore, StoreError};
 pub use pins::PinFile;

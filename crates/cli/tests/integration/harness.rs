@@ -319,7 +319,16 @@ pub fn modern_post(
 
 /// Runs the `portcullis` command; returns (success, stdout, stderr).
 pub fn portcullis(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    portcullis_with_env(args, &[])
+}
+
+/// Runs the `portcullis` command with `env` added to its environment.
+pub fn portcullis_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -437,6 +446,8 @@ read_only = true
 upstream = "demo"
 tools = ["refund", "crash"]
 destructive = true
+# These tests are not about approval (approvals.rs is): the calls run at once.
+approval = "none"
 {extra}
 "#
     )

@@ -212,6 +212,7 @@ scopes = ["invoices:read"]
 upstream = "demo"
 tools = ["refund"]
 destructive = true
+approval = "none"
 scopes = ["invoices:read", "invoices:write"]
 "#,
             url = self.url

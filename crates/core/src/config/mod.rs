@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use ipnet::IpNet;
 
+use crate::approval::{ApprovalMode, ApprovalSettings};
 use crate::duration::parse_duration;
 use crate::exposure::{ExposeRule, Exposure, ToolPattern};
 use crate::guardrail::{Guardrail, Mode, ToolModes};
@@ -97,6 +98,15 @@ struct RawConfig {
     guardrail: RawGuardrail,
     #[serde(default)]
     lint: RawLint,
+    #[serde(default)]
+    approvals: RawApprovals,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawApprovals {
+    timeout: Option<String>,
+    webhook: Option<String>,
+    webhook_arguments: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +143,7 @@ struct RawExpose {
     rate: Option<String>,
     cost: Option<u32>,
     guardrail: Option<RawToolModes>,
+    approval: Option<String>,
 }
 
 /// The validated configuration.
@@ -151,6 +162,8 @@ pub struct Config {
     pub guardrail: GuardrailSettings,
     /// The pre-flight audit's settings and the findings the operator acknowledged.
     pub lint: LintSettings,
+    /// How calls that need approval wait, and who is told.
+    pub approvals: ApprovalSettings,
 }
 
 impl Config {
@@ -241,7 +254,13 @@ impl Config {
                 arguments: mode(m.arguments, &format!("{path}.guardrail.arguments"), &mut p),
                 results: mode(m.results, &format!("{path}.guardrail.results"), &mut p),
             });
+            let approval = e.approval.as_deref().and_then(|text| {
+                ApprovalMode::parse(text)
+                    .map_err(|msg| p.add(format!("{path}.approval"), msg))
+                    .ok()
+            });
             rules.push(ExposeRule {
+                approval,
                 upstream: e.upstream,
                 patterns,
                 read_only: e.read_only && !e.destructive,
@@ -281,6 +300,7 @@ impl Config {
         let redaction = redaction(raw.redaction, &mut p)?;
         let guardrail = guardrail_settings(raw.guardrail, &mut p)?;
         let lint = lint_settings(raw.lint, &mut p);
+        let approvals = approval_settings(raw.approvals, &mut p);
         Some(Config {
             gateway,
             auth,
@@ -291,7 +311,30 @@ impl Config {
             redaction,
             guardrail,
             lint,
+            approvals,
         })
+    }
+}
+
+fn approval_settings(raw: RawApprovals, p: &mut Problems<'_>) -> ApprovalSettings {
+    let defaults = ApprovalSettings::default();
+    if let Some(url) = &raw.webhook
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        p.add(
+            "approvals.webhook",
+            "give an http:// or https:// URL to POST parked calls to",
+        );
+    }
+    ApprovalSettings {
+        timeout: positive_duration(
+            raw.timeout.as_deref(),
+            "approvals.timeout",
+            defaults.timeout,
+            p,
+        ),
+        webhook: raw.webhook,
+        webhook_arguments: raw.webhook_arguments.unwrap_or(false),
     }
 }
 

@@ -189,6 +189,14 @@ fn descriptions_scopes_output_schemas_and_acknowledgements() {
     );
     assert_eq!(ids(&found, "no-output-schema"), ["api_bare"]);
     assert_eq!(ids(&found, "public-destructive-tool"), ["api_bare"]);
+    // Destructive, and approved by an operator by default: no finding; opted out: one.
+    assert!(ids(&found, "destructive-without-approval").is_empty());
+    let found = findings(
+        "approval = \"none\"",
+        &["bare"],
+        vec![op("bare", "GET /bare", "Bare")],
+    );
+    assert_eq!(ids(&found, "destructive-without-approval"), ["api_bare"]);
 }
 
 #[test]

@@ -142,13 +142,23 @@ impl ContentGuard for WordGuard {
 struct Nobody;
 
 impl ApprovalQueue for Nobody {
-    fn decide<'a>(
-        &'a self,
-        _tool: &'a PublishedTool,
-        _arguments: Option<&'a Value>,
-        _principal: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    fn decide<'a>(&'a self, _request: ApprovalRequest<'a>) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(std::future::ready(Err("timed out".to_string())))
+    }
+}
+
+/// Approves every call, keeping what it was shown.
+#[derive(Default)]
+struct Approver(Mutex<Vec<(String, Value, String)>>);
+
+impl ApprovalQueue for Approver {
+    fn decide<'a>(&'a self, request: ApprovalRequest<'a>) -> BoxFuture<'a, Result<(), String>> {
+        self.0.lock().unwrap().push((
+            request.tool.name.clone(),
+            request.shown_arguments.clone(),
+            request.call_hash.to_string(),
+        ));
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -473,18 +483,66 @@ async fn a_rate_limited_call_consumes_nothing_and_passes_again_when_the_bucket_r
     assert!(w.call(&caller, "demo_echo", json!({})).await.0.is_ok());
 }
 
+/// `w` with `demo_echo` needing an operator's approval.
+fn needing_approval(mut w: World) -> World {
+    let config = Config::from_toml(&CONFIG.replace(
+        "scopes = [\"echo\"]",
+        "scopes = [\"echo\"]\napproval = \"operator\"",
+    ))
+    .unwrap();
+    let listing = UpstreamListing {
+        upstream: "demo".into(),
+        prefix: "demo_".into(),
+        tools: vec![json!({"name": "echo", "inputSchema": {"type": "object"}})],
+        first_seen: BTreeSet::from(["echo".to_string()]),
+        bridged: false,
+    };
+    w.tools = Catalogue::build(&config.exposure, &[listing]).0;
+    w
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_refused_approval_stops_the_call_before_the_upstream() {
-    let mut w = world(Script::Answer(ok_result("x")));
+    let mut w = needing_approval(world(Script::Answer(ok_result("x"))));
     w.pipeline.approvals = Arc::new(Nobody);
     let (outcome, record) = w.call(&key(&["echo"]), "demo_echo", json!({})).await;
-    assert!(matches!(outcome.unwrap_err().answer, Answer::ToolError(_)));
+    let Answer::ToolError(message) = outcome.unwrap_err().answer else {
+        panic!("a tool error");
+    };
+    assert!(message.contains("not approved (timed out)"), "{message}");
     assert_eq!(
         (record.decision, record.outcome),
         (Decision::Denied, Outcome::Refused)
     );
     assert_eq!(record.reason, "approval: timed out");
     assert_eq!(w.upstream.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_approver_sees_redacted_arguments_bound_to_the_call() {
+    let mut w = needing_approval(world(Script::Answer(ok_result("x"))));
+    let approver = Arc::new(Approver::default());
+    w.pipeline.approvals = approver.clone();
+    let arguments = json!({"note": "card 4111 1111 1111 1111", "password": "hunter2"});
+    let (outcome, _) = w
+        .call(&key(&["echo"]), "demo_echo", arguments.clone())
+        .await;
+    assert!(outcome.is_ok());
+    assert_eq!(w.upstream.calls(), 1);
+    let seen = approver.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (tool, shown, hash) = &seen[0];
+    assert_eq!(tool, "demo_echo");
+    assert!(!shown.to_string().contains("hunter2"), "{shown}");
+    assert!(!shown.to_string().contains("4111 1111"), "{shown}");
+    assert_eq!(hash.len(), 64);
+    // A tool that needs no approval never asks.
+    let w = world(Script::Answer(ok_result("x")));
+    let (outcome, _) = w.call(&key(&["echo"]), "demo_echo", json!({})).await;
+    assert!(
+        outcome.is_ok(),
+        "no queue consulted (the default queue refuses)"
+    );
 }
 
 #[tokio::test(start_paused = true)]
