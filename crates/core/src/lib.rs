@@ -47,6 +47,7 @@ pub mod policy;
 pub mod ports;
 pub mod redact;
 pub mod refusal;
+pub mod rules;
 
 pub use catalogue::{Catalogue, CatalogueNote, PublishedTool, UpstreamListing};
 pub use config::{

@@ -44,6 +44,7 @@ use crate::ports::{
 };
 use crate::redact::{Counts, Redactor};
 use crate::refusal::{Answer, Refusal};
+use crate::rules::{Facts, Rules, Verdict};
 
 /// Who is calling, on which transport, through which endpoint.
 #[derive(Debug, Clone)]
@@ -115,6 +116,8 @@ pub struct Pipeline {
     pub rates: Arc<dyn RateStore>,
     pub guard: Arc<dyn ContentGuard>,
     pub approvals: Arc<dyn ApprovalQueue>,
+    /// `[[rules]]`, after authorization: they deny calls or make them wait for approval.
+    pub rules: Rules,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -170,11 +173,12 @@ impl Pipeline {
         let tool = self.resolve(tools, caller, name)?;
         exchange.upstream(&tool.upstream);
         let authorized = self.authorize(caller, tool)?;
+        let asked = self.rule(caller, tool, arguments.as_ref())?;
         let admitted = self.limit(caller, tool, authorized)?;
         let cleared = self
             .guard_arguments(exchange, tool, admitted, arguments)
             .await?;
-        self.approve(exchange, tool, &cleared, caller, progress)
+        self.approve(exchange, tool, &cleared, caller, progress, asked)
             .await?;
         let result = self.forward(exchange, tool, cleared, progress).await?;
         let result = self.guard_result(exchange, tool, result).await?;
@@ -200,6 +204,35 @@ impl Pipeline {
             caller.group.as_deref(),
         )
         .map_err(|denial| self.unknown(caller, &tool.name, denial.to_string()))
+    }
+
+    /// The rules' verdict: a refusal, or the approval a rule asks for (`None` when none does).
+    fn rule(
+        &self,
+        caller: &Caller,
+        tool: &PublishedTool,
+        arguments: Option<&Value>,
+    ) -> Result<ApprovalMode, Refusal> {
+        if self.rules.is_empty() {
+            return Ok(ApprovalMode::None);
+        }
+        let empty = Value::Object(Default::default());
+        let facts = Facts {
+            caller,
+            tool,
+            arguments: Some(arguments.unwrap_or(&empty)),
+            now: self.clock.unix_ms().unwrap_or(0),
+        };
+        match self.rules.decide(&facts) {
+            Verdict::Pass => Ok(ApprovalMode::None),
+            Verdict::Approve { mode, .. } => Ok(mode),
+            Verdict::Deny { rule, reason } => Err(Refusal::new(
+                Answer::ToolError(format!("Portcullis refused this call: {reason}.")),
+                Decision::Denied,
+                Outcome::Refused,
+                format!("rule `{rule}`: {reason}"),
+            )),
+        }
     }
 
     fn limit(
@@ -252,8 +285,9 @@ impl Pipeline {
         cleared: &Cleared,
         caller: &Caller,
         progress: Option<&dyn ProgressSink>,
+        asked: ApprovalMode,
     ) -> Result<(), Refusal> {
-        if tool.approval == ApprovalMode::None {
+        if tool.approval.max(asked) == ApprovalMode::None {
             return Ok(());
         }
         let request_id = exchange.request_id();

@@ -192,6 +192,7 @@ impl Gateway {
                 )),
                 None => Arc::new(NoApprovals),
             },
+            rules: config.rules.clone(),
             clock: recorder.clock.clone(),
         };
         Arc::new(Gateway {
@@ -341,7 +342,8 @@ impl Gateway {
         progress: Option<&dyn ProgressSink>,
     ) -> Result<Value, Refusal> {
         let published = self.catalogue.current();
-        self.pipeline
+        let answer = self
+            .pipeline
             .call_tool(
                 &published.catalogue,
                 exchange,
@@ -350,7 +352,17 @@ impl Gateway {
                 arguments,
                 progress,
             )
-            .await
+            .await;
+        if let Err(refusal) = &answer
+            && refusal.detail.contains(portcullis_core::rules::UNEVALUATED)
+        {
+            tracing::error!(
+                tool = name,
+                "a rule could not be evaluated; the call is denied: {}",
+                refusal.detail
+            );
+        }
+        answer
     }
 
     /// Stops the upstream supervisors and waits (a few seconds at most) until they have closed
@@ -621,10 +633,13 @@ impl ServerHandler for GatewayServer {
         let published = self.gateway.catalogue.current();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let access = &self.gateway.config.access;
+        let rules = &self.gateway.config.rules;
+        let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
         let (page, next) = published
             .catalogue
             .page(cursor, self.gateway.config.gateway.page_size, |t| {
                 may_see(access, &caller.principal, t, caller.group.as_deref())
+                    && !rules.hides(&caller, t, now)
             })
             .map_err(|e| {
                 exchange.settle(Decision::Denied, Outcome::Refused, e.to_string(), 0);

@@ -29,6 +29,7 @@ use crate::limits::Rate;
 use crate::lint::LintSettings;
 use crate::policy::{AccessRules, Group};
 use crate::redact::{RedactionSettings, Redactor};
+use crate::rules::{Effect, Rule, Rules};
 
 mod auth;
 mod content;
@@ -100,6 +101,20 @@ struct RawConfig {
     lint: RawLint,
     #[serde(default)]
     approvals: RawApprovals,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRule {
+    name: Option<String>,
+    #[serde(default)]
+    tools: Vec<String>,
+    when: String,
+    effect: String,
+    approval: Option<String>,
+    #[serde(default)]
+    reason: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +179,8 @@ pub struct Config {
     pub lint: LintSettings,
     /// How calls that need approval wait, and who is told.
     pub approvals: ApprovalSettings,
+    /// `[[rules]]`: conditions over calls that deny them or make them wait for approval.
+    pub rules: Rules,
 }
 
 impl Config {
@@ -301,6 +318,7 @@ impl Config {
         let guardrail = guardrail_settings(raw.guardrail, &mut p)?;
         let lint = lint_settings(raw.lint, &mut p);
         let approvals = approval_settings(raw.approvals, &mut p);
+        let call_rules = call_rules(raw.rules, &mut p);
         Some(Config {
             gateway,
             auth,
@@ -312,8 +330,63 @@ impl Config {
             guardrail,
             lint,
             approvals,
+            rules: call_rules,
         })
     }
+}
+
+fn call_rules(raw: Vec<RawRule>, p: &mut Problems<'_>) -> Rules {
+    let mut out = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let path = format!("rules[{i}]");
+        let effect = match (r.effect.as_str(), r.approval.as_deref()) {
+            ("deny", None) => Some(Effect::Deny),
+            ("deny", Some(_)) => {
+                p.add(
+                    format!("{path}.approval"),
+                    "only an `effect = \"approve\"` rule takes an approval mode",
+                );
+                None
+            }
+            ("approve", mode) => match ApprovalMode::parse(mode.unwrap_or("operator")) {
+                Ok(ApprovalMode::None) => {
+                    p.add(
+                        format!("{path}.approval"),
+                        "an approve rule needs \"operator\" or \"user\"; rules only narrow",
+                    );
+                    None
+                }
+                Ok(mode) => Some(Effect::Approve(mode)),
+                Err(msg) => {
+                    p.add(format!("{path}.approval"), msg);
+                    None
+                }
+            },
+            (other, _) => {
+                p.add(
+                    format!("{path}.effect"),
+                    format!(
+                        "`{}` is not an effect; use \"deny\" or \"approve\"",
+                        other.escape_debug()
+                    ),
+                );
+                None
+            }
+        };
+        let tools = patterns(&r.tools, &format!("{path}.tools"), p);
+        let name = r.name.unwrap_or_else(|| path.clone());
+        let reason = if r.reason.trim().is_empty() {
+            format!("rule `{name}`")
+        } else {
+            r.reason
+        };
+        match effect.map(|e| Rule::new(name, tools, &r.when, e, reason)) {
+            Some(Ok(rule)) => out.push(rule),
+            Some(Err(msg)) => p.add(format!("{path}.when"), msg),
+            None => {}
+        }
+    }
+    Rules(out)
 }
 
 fn approval_settings(raw: RawApprovals, p: &mut Problems<'_>) -> ApprovalSettings {

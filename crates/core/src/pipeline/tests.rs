@@ -220,6 +220,7 @@ fn world(script: Script) -> World {
         rates: Arc::new(crate::limits::Limiter::new(1000)),
         guard: Arc::new(WordGuard),
         approvals: Arc::new(crate::ports::NoApprovals),
+        rules: config.rules.clone(),
         clock: clock.clone(),
     };
     World {
