@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 mod approvals;
 mod audit;
 mod eval;
+mod explain;
 mod keys;
 mod limits;
 mod lint;
@@ -117,6 +118,36 @@ enum Command {
     /// changed definition (the tool is quarantined until then).
     #[command(subcommand)]
     Pins(PinsCommand),
+    /// What the gateway would decide about one call, phase by phase (exposure, authorization,
+    /// rules, guardrail, approval), and which setting or rule decided. Calls nothing. Exits 1
+    /// when the call would be refused.
+    Explain {
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The caller: an API key's id (its scopes are read from the data directory).
+        #[arg(long, value_name = "ID", conflicts_with = "scopes")]
+        key: Option<String>,
+        /// The caller: these scopes, comma-separated (instead of --key).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// The published tool name.
+        #[arg(long, value_name = "NAME")]
+        tool: String,
+        /// The arguments, as JSON.
+        #[arg(long = "args", value_name = "JSON")]
+        arguments: Option<String>,
+        /// The group endpoint the call comes in on.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// `http` or `stdio`.
+        #[arg(long, default_value = "http", value_parser = ["http", "stdio"])]
+        transport: String,
+        /// Start the upstreams and use the tools they really list (without it, MCP upstreams'
+        /// tools are assumed from the name).
+        #[arg(long)]
+        live: bool,
+    },
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -225,7 +256,9 @@ fn run() -> anyhow::Result<ExitCode> {
     // ignored: a closed pipe is an error they handle, not a reason to die.
     let talks_to_upstreams = match &cli.command {
         Command::Serve { .. } | Command::Stdio { .. } | Command::ExampleServer => true,
-        Command::Check { live, .. } | Command::Lint { live, .. } => *live,
+        Command::Check { live, .. }
+        | Command::Lint { live, .. }
+        | Command::Explain { live, .. } => *live,
         _ => false,
     };
     if !talks_to_upstreams {
@@ -296,6 +329,29 @@ fn run() -> anyhow::Result<ExitCode> {
                 fail_on,
                 live,
             },
+            &runtime,
+        ),
+        Command::Explain {
+            config,
+            key,
+            scopes,
+            tool,
+            arguments,
+            group,
+            transport,
+            live,
+        } => explain::explain(
+            explain::ExplainRun {
+                config_path: config,
+                key,
+                scopes,
+                tool,
+                arguments,
+                group,
+                transport,
+                live,
+            },
+            data_dir.as_deref(),
             &runtime,
         ),
         Command::Keys(command) => keys(command, data_dir.as_deref()),

@@ -15,5 +15,6 @@ mod lint;
 mod oauth;
 mod pins;
 mod redaction;
+mod rules;
 mod stdio;
 mod upstreams;
