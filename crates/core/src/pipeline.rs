@@ -39,8 +39,8 @@ use crate::exchange::Exchange;
 use crate::limits::{Draw, LimitKind, Limited, Rate};
 use crate::policy::{AccessRules, Authorized, Principal, authorize};
 use crate::ports::{
-    ApprovalQueue, ApprovalRequest, BoxFuture, Checked, Clock, ContentGuard, Direction,
-    ProgressSink, RateStore, ScanContext, Upstream, UpstreamFailure,
+    ApprovalQueue, ApprovalRequest, BoxFuture, Checked, ClientPorts, Clock, ContentGuard,
+    Direction, ProgressSink, RateStore, ScanContext, Upstream, UpstreamFailure,
 };
 use crate::redact::{Counts, Redactor};
 use crate::refusal::{Answer, Refusal};
@@ -137,12 +137,12 @@ impl Pipeline {
         caller: &Caller,
         name: &str,
         arguments: Option<Value>,
-        progress: Option<&dyn ProgressSink>,
+        client: ClientPorts<'_>,
     ) -> Result<Value, Refusal> {
         exchange.tool(name);
         exchange.arguments(arguments.as_ref());
         match self
-            .run(tools, exchange, caller, name, arguments, progress)
+            .run(tools, exchange, caller, name, arguments, client)
             .await
         {
             Ok(Answered { result, outcome }) => {
@@ -168,7 +168,7 @@ impl Pipeline {
         caller: &Caller,
         name: &str,
         arguments: Option<Value>,
-        progress: Option<&dyn ProgressSink>,
+        client: ClientPorts<'_>,
     ) -> Result<Answered, Refusal> {
         let tool = self.resolve(tools, caller, name)?;
         exchange.upstream(&tool.upstream);
@@ -178,9 +178,11 @@ impl Pipeline {
         let cleared = self
             .guard_arguments(exchange, tool, admitted, arguments)
             .await?;
-        self.approve(exchange, tool, &cleared, caller, progress, asked)
+        self.approve(exchange, tool, &cleared, caller, client, asked)
             .await?;
-        let result = self.forward(exchange, tool, cleared, progress).await?;
+        let result = self
+            .forward(exchange, tool, cleared, client.progress)
+            .await?;
         let result = self.guard_result(exchange, tool, result).await?;
         Ok(self.redact(exchange, result))
     }
@@ -284,10 +286,11 @@ impl Pipeline {
         tool: &PublishedTool,
         cleared: &Cleared,
         caller: &Caller,
-        progress: Option<&dyn ProgressSink>,
+        client: ClientPorts<'_>,
         asked: ApprovalMode,
     ) -> Result<(), Refusal> {
-        if tool.approval.max(asked) == ApprovalMode::None {
+        let mode = tool.approval.max(asked);
+        if mode == ApprovalMode::None {
             return Ok(());
         }
         let request_id = exchange.request_id();
@@ -299,26 +302,40 @@ impl Pipeline {
         );
         let mut shown = cleared.arguments().cloned().unwrap_or(Value::Null);
         self.redaction.redact_value(&mut shown, &mut Counts::new());
-        self.approvals
-            .decide(ApprovalRequest {
-                tool,
-                shown_arguments: &shown,
-                principal: &caller.principal.id,
-                request_id: &request_id,
-                call_hash: &hash,
-                progress,
-            })
-            .await
-            .map_err(|reason| {
-                Refusal::new(
-                    Answer::ToolError(format!(
-                        "Portcullis refused this call: it was not approved ({reason})."
-                    )),
-                    Decision::Denied,
-                    Outcome::Refused,
-                    format!("approval: {reason}"),
-                )
-            })
+        let decided = match (mode, client.user) {
+            // The user is asked only through a client that can ask; any other answer than an
+            // explicit yes, or a failure to ask, refuses.
+            (ApprovalMode::User, Some(user)) => {
+                let message = user_question(tool, &shown);
+                match user.confirm(&message).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("the user did not allow it".to_string()),
+                    Err(e) => Err(format!("the user could not be asked: {e}")),
+                }
+            }
+            _ => {
+                self.approvals
+                    .decide(ApprovalRequest {
+                        tool,
+                        shown_arguments: &shown,
+                        principal: &caller.principal.id,
+                        request_id: &request_id,
+                        call_hash: &hash,
+                        progress: client.progress,
+                    })
+                    .await
+            }
+        };
+        decided.map_err(|reason| {
+            Refusal::new(
+                Answer::ToolError(format!(
+                    "Portcullis refused this call: it was not approved ({reason})."
+                )),
+                Decision::Denied,
+                Outcome::Refused,
+                format!("approval: {reason}"),
+            )
+        })
     }
 
     async fn forward(
@@ -549,6 +566,22 @@ fn upstream_failure(failure: UpstreamFailure) -> Refusal {
         Decision::Allowed,
         outcome,
         failure.to_string(),
+    )
+}
+
+/// What the user is asked: the tool, its upstream and the arguments, redacted.
+fn user_question(tool: &PublishedTool, shown: &Value) -> String {
+    let arguments = serde_json::to_string_pretty(shown).unwrap_or_default();
+    format!(
+        "Allow this call?\n\nTool: {} (upstream `{}`, {})\nArguments:\n{arguments}\n\nOnly you \
+         can answer this: it was not written by the assistant.",
+        tool.name,
+        tool.upstream,
+        if tool.read_only {
+            "read-only"
+        } else {
+            "destructive"
+        }
     )
 }
 

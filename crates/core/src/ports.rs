@@ -164,6 +164,22 @@ pub trait ContentGuard: Send + Sync {
     ) -> BoxFuture<'a, Checked>;
 }
 
+/// The user of the client whose call is served, asked through the client (MCP elicitation).
+/// The gateway offers one only for a client that declared it can ask.
+pub trait UserPrompt: Send + Sync {
+    /// Asks the user to allow one call; `Ok(true)` only for an explicit yes.
+    fn confirm<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+}
+
+/// What the pipeline may ask of the client whose call it serves.
+#[derive(Clone, Copy, Default)]
+pub struct ClientPorts<'a> {
+    /// Where the upstream's progress goes, when the client gave a progress token.
+    pub progress: Option<&'a dyn ProgressSink>,
+    /// Its user, when the client can ask them.
+    pub user: Option<&'a dyn UserPrompt>,
+}
+
 /// A call that waits for a human's decision.
 #[derive(Clone, Copy)]
 pub struct ApprovalRequest<'a> {

@@ -8,6 +8,7 @@
 use axum::response::{IntoResponse, Response};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
+use portcullis_core::ports::ClientPorts;
 use portcullis_core::{Caller, Exchange};
 use rmcp::model::{JsonRpcResponse, JsonRpcVersion2_0};
 use serde_json::{Map, Value};
@@ -95,7 +96,13 @@ impl DirectCall {
     ) -> Response {
         // Dropping this future (the client went away) cancels the call upstream.
         let outcome = gateway
-            .call_tool(exchange, caller, &self.name, self.arguments, None)
+            .call_tool(
+                exchange,
+                caller,
+                &self.name,
+                self.arguments,
+                ClientPorts::default(),
+            )
             .await;
         match outcome {
             Ok(result) => {

@@ -10,7 +10,7 @@
 //! - [`auth`]: who is calling; [`jwt`]: OAuth bearer tokens checked against the issuers' keys.
 //! - [`guard`]: the guardrail as the pipeline's `ContentGuard` port; [`approvals`]: calls
 //!   parked for an operator (the `ApprovalQueue` port over the `ApprovalStore`);
-//!   [`webhook`]: the events both POST.
+//!   [`webhook`]: the events both POST; [`elicit`]: asking the user through their client.
 //! - [`upstream`]: supervised connections to upstream MCP servers (stdio children, HTTP),
 //!   spoken through the gateway's own raw-JSON client in [`rpc`]; [`openapi`]: HTTP APIs (or
 //!   the embedding app's own router) bridged to tools. Both implement the `Upstream` port.
@@ -29,6 +29,7 @@ pub mod client_credentials;
 pub mod context;
 pub mod direct;
 pub mod edge;
+pub mod elicit;
 pub mod example_server;
 pub mod guard;
 pub mod http;

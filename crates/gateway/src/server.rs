@@ -21,7 +21,8 @@ use portcullis_core::pipeline::Pipeline;
 use portcullis_core::poisoning::PoisonScan;
 use portcullis_core::policy::Denial;
 use portcullis_core::ports::{
-    ApprovalStore, AuditSink, BoxFuture, Clock, NoApprovals, PinStore, ProgressSink,
+    ApprovalStore, AuditSink, BoxFuture, ClientPorts, Clock, NoApprovals, PinStore, ProgressSink,
+    UserPrompt,
 };
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
@@ -44,6 +45,7 @@ use crate::approvals::Parking;
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::{CatalogueState, Checks};
 use crate::context::Recorder;
+use crate::elicit::ElicitingClient;
 use crate::guard::Guard;
 use crate::openapi::EmbeddedApp;
 use crate::upstream::Upstream;
@@ -339,7 +341,7 @@ impl Gateway {
         caller: &Caller,
         name: &str,
         arguments: Option<Value>,
-        progress: Option<&dyn ProgressSink>,
+        client: ClientPorts<'_>,
     ) -> Result<Value, Refusal> {
         let published = self.catalogue.current();
         let answer = self
@@ -350,7 +352,7 @@ impl Gateway {
                 caller,
                 name,
                 arguments,
-                progress,
+                client,
             )
             .await;
         if let Err(refusal) = &answer
@@ -695,12 +697,16 @@ impl ServerHandler for GatewayServer {
                 .map_or(0, |b| b.len());
             exchange.bytes_in(size as u64);
         }
+        let user = ElicitingClient::of(&context.peer, self.gateway.config.approvals.timeout);
         let call = self.gateway.call_tool(
             &exchange,
             &caller,
             &request.name,
             arguments,
-            progress.as_ref().map(|p| p as &dyn ProgressSink),
+            ClientPorts {
+                progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
+                user: user.as_ref().map(|u| u as &dyn UserPrompt),
+            },
         );
         // A client that cancels or goes away cancels the call: the pipeline's future is
         // dropped, which tells the upstream and leaves the record as cancelled.

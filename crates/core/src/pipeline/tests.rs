@@ -272,7 +272,14 @@ impl World {
         let exchange = self.exchange(caller);
         let outcome = self
             .pipeline
-            .call_tool(&self.tools, &exchange, caller, name, Some(arguments), None)
+            .call_tool(
+                &self.tools,
+                &exchange,
+                caller,
+                name,
+                Some(arguments),
+                ClientPorts::default(),
+            )
             .await;
         drop(exchange);
         let records = self.records();
@@ -567,9 +574,14 @@ async fn a_client_that_goes_away_leaves_one_cancelled_record() {
     let w = world(Script::Hang);
     let caller = key(&["echo"]);
     let exchange = w.exchange(&caller);
-    let call = w
-        .pipeline
-        .call_tool(&w.tools, &exchange, &caller, "demo_echo", None, None);
+    let call = w.pipeline.call_tool(
+        &w.tools,
+        &exchange,
+        &caller,
+        "demo_echo",
+        None,
+        ClientPorts::default(),
+    );
     tokio::select! {
         _ = call => panic!("the upstream never answers"),
         () = w.upstream.arrived.notified() => {}
@@ -595,7 +607,14 @@ async fn a_panic_in_a_phase_still_leaves_one_record() {
         tokio::spawn(async move {
             let _ = w
                 .pipeline
-                .call_tool(&w.tools, &exchange, &caller, "demo_echo", None, None)
+                .call_tool(
+                    &w.tools,
+                    &exchange,
+                    &caller,
+                    "demo_echo",
+                    None,
+                    ClientPorts::default(),
+                )
                 .await;
         })
     };
@@ -625,7 +644,10 @@ async fn progress_is_scanned_and_redacted_before_the_client_sees_it() {
             &caller,
             "demo_echo",
             None,
-            Some(&client),
+            ClientPorts {
+                progress: Some(&client),
+                user: None,
+            },
         )
         .await;
     assert!(outcome.is_ok());
