@@ -1,6 +1,8 @@
-//! Portcullis embedded in an axum app: the app's own operations as MCP tools at `/mcp`.
+//! Portcullis embedded in an axum app: the app's own operations as MCP tools at `/mcp`, with
+//! the app's own code at the gateway's seams (hooks.rs): a pre-call policy, a post-call
+//! inspection, the app's approval channel and the app's key computed for its own API.
 //!
-//!     APP_KEY=app-secret cargo run -p portcullis --example embedded
+//!     cargo run -p portcullis --example embedded
 //!
 //! It prints a throwaway key (holding `items:write`) and serves the app and `/mcp` on
 //! 127.0.0.1:3000 (or `--listen ADDR`).
@@ -14,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "app.rs"]
 mod app;
+#[path = "hooks.rs"]
+mod hooks;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_toml(&std::fs::read_to_string(here.join("portcullis.toml"))?)?;
     let data = DataDir::open(std::env::temp_dir().join("portcullis-embedded-example"))?;
     let (auth, ports) = portcullis::local_state(&config, &data)?;
+    let ports = hooks::with_hooks(ports, std::sync::Arc::default());
     let (auth, key) = auth.with_dev_key(BTreeSet::from(["items:write".to_string()]))?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;

@@ -414,12 +414,7 @@ per_caller_tool = "off"
         .with_dev_key(["items:read".to_string()].into_iter().collect())
         .map_err(anyhow::Error::msg)?;
     let audit = Arc::new(portcullis::store::AuditFile::open(dir.join("audit.jsonl"))?);
-    let ports = portcullis::Ports {
-        audit,
-        clock,
-        pins: None,
-        approvals: None,
-    };
+    let ports = portcullis::Ports::new(audit, clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
     let (router, gateway) = Mount::new(config, auth, ports)

@@ -491,12 +491,7 @@ async fn start_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
     let clock: Arc<dyn portcullis::core::ports::Clock> =
         Arc::new(portcullis::gateway::context::SystemClock::new());
     let auth = portcullis::gateway::auth::Authenticator::new(None, clock.clone(), false);
-    let ports = portcullis::Ports {
-        audit: Arc::new(portcullis::gateway::context::Discard),
-        clock,
-        pins: None,
-        approvals: None,
-    };
+    let ports = portcullis::Ports::new(Arc::new(portcullis::gateway::context::Discard), clock);
     let gateway = Gateway::start(
         config.clone(),
         base.to_path_buf(),

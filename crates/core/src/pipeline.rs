@@ -39,8 +39,9 @@ use crate::exchange::Exchange;
 use crate::limits::{Draw, LimitKind, Limited, Rate};
 use crate::policy::{AccessRules, Authorized, Principal, authorize};
 use crate::ports::{
-    ApprovalQueue, ApprovalRequest, BoxFuture, Checked, ClientPorts, Clock, ContentGuard,
-    Direction, ProgressSink, RateStore, ScanContext, Upstream, UpstreamFailure,
+    AfterCall, ApprovalQueue, ApprovalRequest, BeforeCall, BoxFuture, CallHook, Checked,
+    ClientPorts, Clock, ContentGuard, Direction, HookCall, ProgressSink, RateStore, ScanContext,
+    Upstream, UpstreamFailure,
 };
 use crate::redact::{Counts, Redactor};
 use crate::refusal::{Answer, Refusal};
@@ -118,6 +119,8 @@ pub struct Pipeline {
     pub approvals: Arc<dyn ApprovalQueue>,
     /// `[[rules]]`, after authorization: they deny calls or make them wait for approval.
     pub rules: Rules,
+    /// An embedder's hooks, in order.
+    pub hooks: Vec<Arc<dyn CallHook>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -178,11 +181,24 @@ impl Pipeline {
         let cleared = self
             .guard_arguments(exchange, tool, admitted, arguments)
             .await?;
+        let request_id = exchange.request_id();
+        // The hooks see the arguments as the upstream gets them (a copy only when there are hooks).
+        let arguments = (!self.hooks.is_empty())
+            .then(|| cleared.arguments().cloned())
+            .flatten();
+        let hooked = HookCall {
+            tool,
+            principal: &caller.principal,
+            arguments: arguments.as_ref(),
+            request_id: &request_id,
+        };
+        let asked = asked.max(self.hook_before(hooked).await?);
         self.approve(exchange, tool, &cleared, caller, client, asked)
             .await?;
         let result = self
             .forward(exchange, tool, cleared, client.progress)
             .await?;
+        let result = self.hook_after(hooked, result).await?;
         let result = self.guard_result(exchange, tool, result).await?;
         Ok(self.redact(exchange, result))
     }
@@ -235,6 +251,47 @@ impl Pipeline {
                 format!("rule `{rule}`: {reason}"),
             )),
         }
+    }
+
+    /// The embedder's pre-call hooks: the first refusal wins; else the strictest approval asked.
+    async fn hook_before(&self, call: HookCall<'_>) -> Result<ApprovalMode, Refusal> {
+        let mut asked = ApprovalMode::None;
+        for hook in &self.hooks {
+            match hook.before(call).await {
+                BeforeCall::Allow => {}
+                BeforeCall::RequireApproval(mode) => asked = asked.max(mode),
+                BeforeCall::Deny(reason) => {
+                    return Err(Refusal::new(
+                        Answer::ToolError(format!("Portcullis refused this call: {reason}.")),
+                        Decision::Denied,
+                        Outcome::Refused,
+                        format!("hook: {reason}"),
+                    ));
+                }
+            }
+        }
+        Ok(asked)
+    }
+
+    /// The embedder's post-call hooks, in order, each seeing what the one before left.
+    async fn hook_after(&self, call: HookCall<'_>, mut result: Value) -> Result<Value, Refusal> {
+        for hook in &self.hooks {
+            match hook.after(call, &result).await {
+                AfterCall::Pass => {}
+                AfterCall::Replace(replacement) => result = replacement,
+                AfterCall::Withhold(reason) => {
+                    return Err(Refusal::new(
+                        Answer::ToolError(format!(
+                            "Portcullis withheld this tool's result: {reason}."
+                        )),
+                        Decision::Allowed,
+                        Outcome::Withheld,
+                        format!("hook: {reason}"),
+                    ));
+                }
+            }
+        }
+        Ok(result)
     }
 
     fn limit(

@@ -214,6 +214,60 @@ impl ApprovalQueue for NoApprovals {
     }
 }
 
+/// One call, as an embedder's hook sees it.
+#[derive(Clone, Copy)]
+pub struct HookCall<'a> {
+    pub tool: &'a PublishedTool,
+    pub principal: &'a crate::Principal,
+    /// The arguments as they will reach the upstream (they passed the guardrail).
+    pub arguments: Option<&'a Value>,
+    pub request_id: &'a str,
+}
+
+/// What a pre-call hook decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeforeCall {
+    Allow,
+    /// Refuse the call; the reason is recorded and shown to the client.
+    Deny(String),
+    /// The call waits for this approval first (hooks only narrow: `None` is `Allow`).
+    RequireApproval(crate::approval::ApprovalMode),
+}
+
+/// What a post-call hook decides about the upstream's result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterCall {
+    Pass,
+    /// Keep the result from the client; the reason is recorded and shown.
+    Withhold(String),
+    /// Send this result instead. It still goes through the guardrail and redaction.
+    Replace(Value),
+}
+
+/// An embedder's code at the seams of every call, inside the pipeline: after authorization and
+/// the rules (a hook cannot grant what they refuse), and on the result before the guardrail
+/// and redaction (a hook cannot bypass them). Every decision is in the call's audit record.
+pub trait CallHook: Send + Sync {
+    fn before<'a>(&'a self, call: HookCall<'a>) -> BoxFuture<'a, BeforeCall> {
+        let _ = call;
+        Box::pin(std::future::ready(BeforeCall::Allow))
+    }
+    fn after<'a>(&'a self, call: HookCall<'a>, result: &'a Value) -> BoxFuture<'a, AfterCall> {
+        let _ = (call, result);
+        Box::pin(std::future::ready(AfterCall::Pass))
+    }
+}
+
+/// Credentials an embedder computes for an upstream (a token from its own vault, say), asked
+/// each time the gateway connects to an HTTP MCP upstream and for each request of an OpenAPI
+/// upstream. They are sent beside the config's `headers` and replace a header of the same name.
+pub trait UpstreamCredentials: Send + Sync {
+    fn headers<'a>(
+        &'a self,
+        upstream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, String>>;
+}
+
 /// Calls parked for an operator's decision (see [`crate::approval`]). Operators decide through
 /// the store too (`portcullis approvals`), once per call.
 pub trait ApprovalStore: Send + Sync {

@@ -29,8 +29,9 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 use crate::client_credentials::TokenSource;
-use crate::secrets::resolve_headers;
+use crate::secrets::{resolve_headers, with_credentials};
 use crate::wire::failure_result;
+use portcullis_core::ports::UpstreamCredentials;
 use portcullis_core::ports::UpstreamFailure;
 
 /// Everything but unreserved characters is escaped in a path segment (`/` included); `.` and
@@ -97,6 +98,8 @@ pub struct Bridge {
     document: Document,
     target: Target,
     headers: http::HeaderMap,
+    /// The embedder's computed credentials, asked for each request.
+    credentials: Option<Arc<dyn UpstreamCredentials>>,
     token: Option<TokenSource>,
     operations: RwLock<HashMap<String, Arc<Operation>>>,
 }
@@ -115,6 +118,7 @@ impl Bridge {
         spec: &OpenApiSpec,
         base_dir: &Path,
         app: Option<EmbeddedApp>,
+        credentials: Option<Arc<dyn UpstreamCredentials>>,
     ) -> Result<Bridge, String> {
         let document = Document::of(spec, base_dir, app.as_ref())
             .ok_or("an embedded API needs its router and document from the embedding app")?;
@@ -141,6 +145,7 @@ impl Bridge {
             document,
             target,
             headers,
+            credentials,
             token,
             operations: RwLock::default(),
         })
@@ -318,7 +323,9 @@ impl Bridge {
                 .collect();
             uri = format!("{uri}?{}", encoded.join("&"));
         }
-        for (name, value) in &self.headers {
+        let headers =
+            with_credentials(&self.headers, &self.name, self.credentials.as_deref()).await?;
+        for (name, value) in &headers {
             builder = builder.header(name, value);
         }
         if let Some(token) = &self.token {

@@ -25,6 +25,28 @@ pub fn resolve_headers(
     Ok(map)
 }
 
+/// `base` with the headers an embedder computes for `upstream` added (replacing any of the
+/// same name); `base` itself when there is no such source.
+pub async fn with_credentials(
+    base: &http::HeaderMap,
+    upstream: &str,
+    credentials: Option<&dyn portcullis_core::ports::UpstreamCredentials>,
+) -> Result<http::HeaderMap, String> {
+    let mut map = base.clone();
+    let Some(credentials) = credentials else {
+        return Ok(map);
+    };
+    for (name, value) in credentials.headers(upstream).await? {
+        let name = http::HeaderName::try_from(name.as_str())
+            .map_err(|e| format!("computed header `{name}`: {e}"))?;
+        let mut value = http::HeaderValue::try_from(value)
+            .map_err(|_| format!("computed header `{name}`: not a valid header value"))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
 /// Reads a header value from where the config says it lives.
 pub fn resolve_secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
     match source {

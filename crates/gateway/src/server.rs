@@ -21,8 +21,8 @@ use portcullis_core::pipeline::Pipeline;
 use portcullis_core::poisoning::PoisonScan;
 use portcullis_core::policy::Denial;
 use portcullis_core::ports::{
-    ApprovalStore, AuditSink, BoxFuture, ClientPorts, Clock, NoApprovals, PinStore, ProgressSink,
-    UserPrompt,
+    ApprovalQueue, ApprovalStore, AuditSink, BoxFuture, CallHook, ClientPorts, Clock, NoApprovals,
+    PinStore, ProgressSink, UpstreamCredentials, UserPrompt,
 };
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
@@ -88,6 +88,28 @@ pub struct Ports {
     pub pins: Option<Arc<dyn PinStore>>,
     /// Where calls wait for an operator; `None` refuses every call that needs approval.
     pub approvals: Option<Arc<dyn ApprovalStore>>,
+    /// An embedder's own approval channel, used instead of `approvals`.
+    pub approval_queue: Option<Arc<dyn ApprovalQueue>>,
+    /// An embedder's hooks at the seams of every call.
+    pub hooks: Vec<Arc<dyn CallHook>>,
+    /// An embedder's computed upstream credentials.
+    pub credentials: Option<Arc<dyn UpstreamCredentials>>,
+}
+
+impl Ports {
+    /// The audit sink and the clock, and nothing else: no pins, no approval store (calls that
+    /// need approval are refused), no hooks.
+    pub fn new(audit: Arc<dyn AuditSink>, clock: Arc<dyn Clock>) -> Ports {
+        Ports {
+            audit,
+            clock,
+            pins: None,
+            approvals: None,
+            approval_queue: None,
+            hooks: Vec::new(),
+            credentials: None,
+        }
+    }
 }
 
 /// The gateway: its upstreams, the catalogue they feed, and the pipeline calls go through.
@@ -161,6 +183,7 @@ impl Gateway {
                 spec.clone(),
                 base_dir.clone(),
                 apps.remove(&spec.name),
+                ports.credentials.clone(),
             ) {
                 Ok(upstream) => upstream,
                 Err(e) => {
@@ -186,14 +209,16 @@ impl Gateway {
                 .collect(),
             rates: limiter.clone(),
             guard: Arc::new(Guard::new(config.guardrail.clone())),
-            approvals: match ports.approvals {
-                Some(store) => Arc::new(Parking::start(
+            approvals: match (ports.approval_queue, ports.approvals) {
+                (Some(queue), _) => queue,
+                (None, Some(store)) => Arc::new(Parking::start(
                     store,
                     config.approvals.clone(),
                     recorder.clone(),
                 )),
-                None => Arc::new(NoApprovals),
+                (None, None) => Arc::new(NoApprovals),
             },
+            hooks: ports.hooks,
             rules: config.rules.clone(),
             clock: recorder.clock.clone(),
         };

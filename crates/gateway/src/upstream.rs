@@ -26,7 +26,8 @@ use portcullis_core::ports::{self, BoxFuture, ProgressSink, UpstreamFailure};
 use portcullis_core::{UpstreamSpec, UpstreamTransport};
 
 use crate::client_credentials::TokenSource;
-use crate::secrets::resolve_headers;
+use crate::secrets::{resolve_headers, with_credentials};
+use portcullis_core::ports::UpstreamCredentials;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
@@ -50,6 +51,8 @@ pub struct Upstream {
     base_dir: PathBuf,
     /// For `kind = "openapi"`: the bridge that stands in for an MCP connection.
     bridge: Option<Arc<Bridge>>,
+    /// The embedder's computed credentials, asked at each connect (HTTP upstreams).
+    credentials: Option<Arc<dyn UpstreamCredentials>>,
     connection: RwLock<Option<Arc<Connection>>>,
     relist: Arc<Notify>,
     listed: AtomicBool,
@@ -57,22 +60,29 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// `app` is the embedding app's API, for an embedded OpenAPI upstream.
+    /// `app` is the embedding app's API, for an embedded OpenAPI upstream; `credentials`, the
+    /// embedder's computed headers, if any.
     pub fn new(
         spec: UpstreamSpec,
         base_dir: PathBuf,
         app: Option<EmbeddedApp>,
+        credentials: Option<Arc<dyn UpstreamCredentials>>,
     ) -> Result<Arc<Upstream>, String> {
         let bridge = match &spec.transport {
-            UpstreamTransport::OpenApi(openapi) => {
-                Some(Arc::new(Bridge::new(&spec.name, openapi, &base_dir, app)?))
-            }
+            UpstreamTransport::OpenApi(openapi) => Some(Arc::new(Bridge::new(
+                &spec.name,
+                openapi,
+                &base_dir,
+                app,
+                credentials.clone(),
+            )?)),
             _ => None,
         };
         Ok(Arc::new(Upstream {
             spec,
             base_dir,
             bridge,
+            credentials,
             connection: RwLock::new(None),
             relist: Arc::default(),
             listed: AtomicBool::new(false),
@@ -391,7 +401,12 @@ impl Upstream {
                 headers,
                 oauth,
             } => {
-                let map = resolve_headers(headers, &self.base_dir)?;
+                let map = with_credentials(
+                    &resolve_headers(headers, &self.base_dir)?,
+                    &self.spec.name,
+                    self.credentials.as_deref(),
+                )
+                .await?;
                 let client = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .pool_idle_timeout(Duration::from_secs(60))

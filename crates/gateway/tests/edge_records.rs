@@ -82,12 +82,7 @@ fn edge_with(gateway: &str, rest: &str) -> Edge {
     let sink = Arc::new(Sink::default());
     let clock: Arc<dyn Clock> = Arc::new(PausedClock(tokio::time::Instant::now()));
     let auth = Authenticator::new(Some(Arc::new(OneKey)), clock.clone(), false);
-    let ports = Ports {
-        audit: sink.clone(),
-        clock,
-        pins: None,
-        approvals: None,
-    };
+    let ports = Ports::new(sink.clone(), clock);
     let shutdown = CancellationToken::new();
     let gateway = Gateway::start(config, ".".into(), auth, ports, shutdown.clone());
     let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();

@@ -67,10 +67,9 @@ pub fn local_state(config: &Config, dir: &DataDir) -> Result<(Authenticator, Por
     Ok((
         auth,
         Ports {
-            audit,
-            clock,
             pins: Some(pins),
             approvals: Some(approvals),
+            ..Ports::new(audit, clock)
         },
     ))
 }

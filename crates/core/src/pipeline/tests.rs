@@ -221,6 +221,7 @@ fn world(script: Script) -> World {
         guard: Arc::new(WordGuard),
         approvals: Arc::new(crate::ports::NoApprovals),
         rules: config.rules.clone(),
+        hooks: Vec::new(),
         clock: clock.clone(),
     };
     World {
