@@ -121,3 +121,89 @@ async def test_a_client_that_cannot_be_asked_waits_for_an_operator(gateway, mode
             assert approvals(config, ops, "deny", parked[0]["id"], "--reason", "not today").returncode == 0
     assert results[0].is_error
     assert "not today" in results[0].content[0].text
+
+
+OPERATOR_CONFIG = """
+[auth]
+api_keys = true
+
+[upstreams.demo]
+kind = "stdio"
+command = "$PORTCULLIS"
+args = ["example-server"]
+
+[[expose]]
+upstream = "demo"
+tools = ["refund"]
+destructive = true
+scopes = ["invoices:write"]
+
+[approvals]
+webhook = "{webhook}"
+"""
+
+
+@pytest.fixture
+def webhook():
+    """An HTTP endpoint on a free loopback port that keeps the JSON bodies POSTed to it."""
+    import http.server
+    import threading
+
+    bodies = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_a_parked_call_says_it_waits_and_the_webhook_hears_of_it_without_values(webhook, mode):
+    url_hook, bodies = webhook
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d) / "portcullis.toml"
+        path.write_text(OPERATOR_CONFIG.format(webhook=url_hook))
+        agent = create_key(str(path), "agent", "invoices:write")
+        ops = create_key(str(path), "ops", "portcullis:approve")
+        proc, addr = serve(str(path))
+        try:
+            waiting = []
+
+            async def on_progress(progress, total, message):
+                waiting.append(message)
+
+            async with client(f"http://{addr}/mcp", agent, mode=mode) as c:
+                async with anyio.create_task_group() as tg:
+                    results = []
+
+                    async def call():
+                        results.append(await c.call_tool("demo_refund", REFUND, progress_callback=on_progress))
+
+                    tg.start_soon(call)
+                    for _ in range(200):
+                        if waiting and bodies:
+                            break
+                        await anyio.sleep(0.05)
+                    assert waiting and waiting[0].startswith("waiting for approval (apr_"), waiting
+                    parked = json.loads(approvals(str(path), ops, "list", "--json").stdout)
+                    assert approvals(str(path), ops, "approve", parked[0]["id"]).returncode == 0
+            assert results[0].content[0].text == "refunded 250 cents on INV-1001"
+            event = bodies[0]
+            assert event["event"] == "portcullis.approval.parked"
+            assert event["tool"] == "demo_refund" and event["id"] == parked[0]["id"]
+            assert "INV-1001" not in json.dumps(event), event
+            assert event["arguments"]["object"]["len"] == 2
+        finally:
+            proc.kill()
+            proc.wait()

@@ -5,8 +5,8 @@
 //! Every `tools/call` goes through one function, [`pipeline::Pipeline::call_tool`]:
 //!
 //! ```text
-//!  edge (gateway) ─► resolve ─► authorize ─► rate limit ─► guard args ─► approval ─► forward ─► guard result ─► redact
-//!  Exchange::begin   catalogue   policy       limits        ContentGuard  ApprovalQueue Upstream  ContentGuard   redact
+//!  edge ─► resolve ─► authorize ─► rules ─► rate limit ─► guard args ─► hooks ─► approval ─► forward ─► hooks ─► guard result ─► redact
+//!         catalogue   policy       rules    limits        ContentGuard  CallHook ApprovalQueue Upstream CallHook ContentGuard   redact
 //!        │                                    RateStore                                                           │
 //!        └──────────── one audit record (exchange), written to the AuditSink when the request is done ◄───────────┘
 //! ```
@@ -17,14 +17,17 @@
 //! | who is calling (API keys) | [`keys`] | [`ports::ApiKeyStore`], [`ports::Clock`] |
 //! | which tools exist, under what name | [`exposure`], [`catalogue`] | — |
 //! | who may call what | [`policy`] | — |
+//! | conditions over calls (`[[rules]]`, CEL) | [`rules`] | [`ports::Clock`] |
+//! | an embedder's own decisions | — | [`ports::CallHook`] |
 //! | rate limits and budgets | [`limits`] | [`ports::RateStore`], [`ports::Clock`] |
 //! | prompt injection in arguments and results | [`guardrail`] | [`ports::ContentGuard`] |
-//! | human approval | — (passes until approvals land) | [`ports::ApprovalQueue`] |
+//! | human approval | [`approval`] | [`ports::ApprovalQueue`] (over [`ports::ApprovalStore`]), [`ports::UserPrompt`] |
 //! | calling the tool | — | [`ports::Upstream`], [`ports::ProgressSink`] |
 //! | what is masked on the way back | [`redact`] | — |
 //! | what the client is told on refusal | [`refusal`] | — |
 //!
-//! [`config`] turns the operator's TOML into the validated settings all of these take.
+//! [`config`] turns the operator's TOML into the validated settings all of these take. Beside
+//! the calls: [`lint`] and [`poisoning`] audit what would be published, [`pins`] what was.
 //!
 //! Nothing here opens a socket, reads a file or reads the clock; the gateway and the store
 //! implement the [`ports`] and ask this crate what to do.
