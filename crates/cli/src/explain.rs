@@ -43,12 +43,14 @@ pub(crate) fn explain(
                 id: info.id,
                 kind: PrincipalKind::ApiKey,
                 scopes: info.scopes.into_iter().collect(),
+                claims: Value::Null,
             }
         }
         None => Principal {
             id: "(explain)".into(),
             kind: PrincipalKind::ApiKey,
             scopes: run.scopes.iter().cloned().collect::<BTreeSet<_>>(),
+            claims: Value::Null,
         },
     };
     let caller = Caller {

@@ -45,6 +45,9 @@ pub struct Principal {
     pub id: String,
     pub kind: PrincipalKind,
     pub scopes: BTreeSet<String>,
+    /// An OAuth token's claims (an object); `null` for keys. `[[rules]]` read them as
+    /// `principal.claims`.
+    pub claims: serde_json::Value,
 }
 
 impl Principal {
@@ -53,6 +56,7 @@ impl Principal {
             id: "anonymous".into(),
             kind: PrincipalKind::Anonymous,
             scopes: BTreeSet::new(),
+            claims: serde_json::Value::Null,
         }
     }
 
@@ -263,6 +267,7 @@ mod tests {
             id: "k1".into(),
             kind: PrincipalKind::ApiKey,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            claims: serde_json::Value::Null,
         }
     }
 

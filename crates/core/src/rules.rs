@@ -6,7 +6,7 @@
 //!
 //! | variable | fields |
 //! |---|---|
-//! | `principal` | `id`, `kind` (`api_key`, `dev_key`, `oauth`, `anonymous`), `scopes` (a list) |
+//! | `principal` | `id`, `kind` (`api_key`, `dev_key`, `oauth`, `anonymous`), `scopes` (a list), `claims` (an OAuth token's claims; `{}` for keys) |
 //! | `tool` | `name` (published), `upstream`, `upstream_tool`, `read_only`, `destructive`, `annotations` (the definition's) |
 //! | `args` | the call's arguments (a map; `{}` when there are none) |
 //! | `request` | `transport` (`http`, `stdio`), `source` (the client's address, or `""`), `group` (or `""`) |
@@ -154,7 +154,8 @@ impl Facts<'_> {
         [
             (
                 "principal",
-                json!({"id": p.id, "kind": p.kind.as_str(), "scopes": p.scopes}),
+                json!({"id": p.id, "kind": p.kind.as_str(), "scopes": p.scopes,
+                    "claims": if p.claims.is_object() { p.claims.clone() } else { json!({}) }}),
             ),
             (
                 "tool",

@@ -176,6 +176,7 @@ impl Authenticator {
                     id: "dev".into(),
                     kind: PrincipalKind::DevKey,
                     scopes: dev.scopes.clone(),
+                    claims: serde_json::Value::Null,
                 });
             }
         }
@@ -187,6 +188,7 @@ impl Authenticator {
                 id: info.id,
                 kind: PrincipalKind::ApiKey,
                 scopes: info.scopes.into_iter().collect(),
+                claims: serde_json::Value::Null,
             }),
             Err(KeyFailure::Rejected(rejection)) => Err(AuthFailure::Rejected(rejection)),
             Err(KeyFailure::Store(e)) => Err(AuthFailure::Store(e.0)),

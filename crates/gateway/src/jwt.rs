@@ -231,6 +231,7 @@ impl TokenVerifier {
                 step_up: issuer.settings.step_up,
             },
             scopes: scopes(&claims, &issuer.settings),
+            claims: Value::Object(claims.into_iter().collect()),
         })
     }
 }

@@ -45,6 +45,7 @@ fn the_case_file_decides_as_written() {
                 id: case["principal"].as_str().unwrap().into(),
                 kind: PrincipalKind::ApiKey,
                 scopes,
+                claims: case.get("claims").cloned().unwrap_or(Value::Null),
             },
             transport: if case["transport"] == "stdio" {
                 "stdio"
