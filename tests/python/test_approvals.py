@@ -1,8 +1,8 @@
-"""User approval through MCP elicitation, with the official Python SDK: a client that declares
-elicitation is asked (with the tool and the redacted arguments) and only an explicit yes runs
-the call; a client that cannot be asked — no elicitation, or a stateless 2026-07-28 session,
-which cannot carry a request from the server — falls back to an operator, never to running
-the call."""
+"""User approval through MCP elicitation, with the official Python SDK, in both eras: a client
+that declares elicitation is asked (with the tool and the redacted arguments) — on a legacy
+session with `elicitation/create`, on a 2026-07-28 request with an input-required result the
+client answers on its retry — and only an explicit yes runs the call; a client that cannot be
+asked falls back to an operator, never to running the call."""
 
 import json
 import pathlib
@@ -22,6 +22,11 @@ pytestmark = pytest.mark.anyio
 CONFIG = """
 [auth]
 api_keys = true
+
+# Every 2026-07-28 retry is a call of its own; these tests make many.
+[limits]
+per_caller = "6000/min"
+per_caller_tool = "6000/min"
 
 [upstreams.demo]
 kind = "stdio"
@@ -78,10 +83,11 @@ def approvals(config, ops, *args):
     )
 
 
-async def test_the_user_is_asked_and_an_explicit_yes_runs_the_call(gateway):
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_the_user_is_asked_and_an_explicit_yes_runs_the_call(gateway, mode):
     url, _, agent, _ = gateway
     asked = []
-    async with client(url, agent, elicitation=answering({"approve": True}, asked=asked)) as c:
+    async with client(url, agent, mode=mode, elicitation=answering({"approve": True}, asked=asked)) as c:
         result = await c.call_tool("demo_refund", REFUND)
     assert not result.is_error, result
     assert result.content[0].text == "refunded 250 cents on INV-1001"
@@ -89,16 +95,17 @@ async def test_the_user_is_asked_and_an_explicit_yes_runs_the_call(gateway):
     assert "demo_refund" in asked[0] and "INV-1001" in asked[0] and "destructive" in asked[0]
 
 
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 @pytest.mark.parametrize("action,content", [("accept", {"approve": False}), ("decline", None), ("cancel", None)])
-async def test_anything_but_a_yes_refuses(gateway, action, content):
+async def test_anything_but_a_yes_refuses(gateway, mode, action, content):
     url, _, agent, _ = gateway
-    async with client(url, agent, elicitation=answering(content, action)) as c:
+    async with client(url, agent, mode=mode, elicitation=answering(content, action)) as c:
         result = await c.call_tool("demo_refund", REFUND)
     assert result.is_error
     assert "the user did not allow it" in result.content[0].text
 
 
-@pytest.mark.parametrize("mode,elicitation", [("legacy", None), ("2026-07-28", answering({"approve": True}))])
+@pytest.mark.parametrize("mode,elicitation", [("legacy", None), ("2026-07-28", None)])
 async def test_a_client_that_cannot_be_asked_waits_for_an_operator(gateway, mode, elicitation):
     url, config, agent, ops = gateway
     async with client(url, agent, mode=mode, elicitation=elicitation) as c:

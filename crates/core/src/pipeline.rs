@@ -41,7 +41,7 @@ use crate::policy::{AccessRules, Authorized, Principal, authorize};
 use crate::ports::{
     AfterCall, ApprovalQueue, ApprovalRequest, BeforeCall, BoxFuture, CallHook, Checked,
     ClientPorts, Clock, ContentGuard, Direction, HookCall, ProgressSink, RateStore, ScanContext,
-    Upstream, UpstreamFailure,
+    Upstream, UpstreamFailure, UserAnswer,
 };
 use crate::redact::{Counts, Redactor};
 use crate::refusal::{Answer, Refusal};
@@ -364,9 +364,20 @@ impl Pipeline {
             // explicit yes, or a failure to ask, refuses.
             (ApprovalMode::User, Some(user)) => {
                 let message = user_question(tool, &shown);
-                match user.confirm(&message).await {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err("the user did not allow it".to_string()),
+                // Retries of a 2026-07-28 call are new requests: the answer is bound to the
+                // call without its request id.
+                let binding = call_hash(&tool.name, cleared.arguments(), &caller.principal.id, "");
+                match user.confirm(&message, &binding).await {
+                    Ok(UserAnswer::Yes) => Ok(()),
+                    Ok(UserAnswer::No) => Err("the user did not allow it".to_string()),
+                    Ok(UserAnswer::AskFirst(result)) => {
+                        return Err(Refusal::new(
+                            Answer::InputRequired(result),
+                            Decision::Denied,
+                            Outcome::Refused,
+                            "approval: the client asks its user first (input required)".into(),
+                        ));
+                    }
                     Err(e) => Err(format!("the user could not be asked: {e}")),
                 }
             }

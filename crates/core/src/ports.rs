@@ -164,11 +164,28 @@ pub trait ContentGuard: Send + Sync {
     ) -> BoxFuture<'a, Checked>;
 }
 
+/// What the user answered, or that the client must ask first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserAnswer {
+    /// An explicit yes.
+    Yes,
+    /// Anything else (no, decline, cancel).
+    No,
+    /// The client must ask its user and send the call again with the answer: the 2026-07-28
+    /// input-required result to send (it carries the question and the signed request state).
+    AskFirst(Value),
+}
+
 /// The user of the client whose call is served, asked through the client (MCP elicitation).
 /// The gateway offers one only for a client that declared it can ask.
 pub trait UserPrompt: Send + Sync {
-    /// Asks the user to allow one call; `Ok(true)` only for an explicit yes.
-    fn confirm<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+    /// Asks the user to allow one call. `binding` is what the answer must belong to (the call's
+    /// tool, arguments and caller, hashed).
+    fn confirm<'a>(
+        &'a self,
+        message: &'a str,
+        binding: &'a str,
+    ) -> BoxFuture<'a, Result<UserAnswer, String>>;
 }
 
 /// What the pipeline may ask of the client whose call it serves.

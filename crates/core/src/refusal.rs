@@ -23,6 +23,9 @@ pub enum Answer {
     UnknownTool(Option<String>),
     /// A tool result with `isError: true` and this text.
     ToolError(String),
+    /// The 2026-07-28 input-required result: the client asks its user, then sends the call
+    /// again with the answer.
+    InputRequired(Value),
     /// A rate limit or budget refused the call: a tool result with `isError: true` saying when
     /// to retry.
     Limited(Limited),

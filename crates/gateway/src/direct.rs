@@ -132,13 +132,15 @@ impl DirectCall {
 }
 
 /// `_meta` holding exactly the 2026-07-28 request metadata, and nothing the direct path would
-/// have to act on (a progress token, a log level, extensions).
+/// have to act on (a progress token, a log level, extensions, a client that can be asked).
 fn plain_meta(meta: &Map<String, Value>) -> bool {
     meta.get("io.modelcontextprotocol/protocolVersion")
         .is_some_and(|v| v == MODERN)
         && meta
             .get("io.modelcontextprotocol/clientCapabilities")
-            .is_some_and(Value::is_object)
+            // A client that can ask its user may be asked (`approval = "user"`): the rmcp path
+            // answers those with input-required results.
+            .is_some_and(|c| c.is_object() && c.get("elicitation").is_none())
         && meta.keys().all(|k| {
             matches!(
                 k.as_str(),

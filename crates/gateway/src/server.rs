@@ -31,10 +31,10 @@ use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
     CompleteRequestParams, CompleteResult, ContentBlock, ErrorData, Implementation,
-    InitializeRequestParams, InitializeResult, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ServerCapabilities, ServerConfig,
+    InitializeRequestParams, InitializeResult, InputRequiredResult, ListPromptsRequestMethod,
+    ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
+    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ServerCapabilities, ServerConfig,
 };
 use rmcp::model::{ProgressToken, Tool};
 use rmcp::service::{Peer, RequestContext, RoleServer};
@@ -45,11 +45,23 @@ use crate::approvals::Parking;
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::{CatalogueState, Checks};
 use crate::context::Recorder;
-use crate::elicit::ElicitingClient;
+use crate::elicit::{AskingInResult, ElicitingClient};
 use crate::guard::Guard;
 use crate::openapi::EmbeddedApp;
 use crate::upstream::Upstream;
 use crate::wire;
+
+/// A random key; if the system cannot give one, a key no answer will match (questions then
+/// cannot be answered, which refuses their calls).
+fn random_key() -> [u8; 64] {
+    let mut key = [0u8; 64];
+    if let Err(e) = getrandom::fill(&mut key) {
+        tracing::error!(error = %e, "no random key for approval questions; users cannot approve 2026-07-28 calls");
+        key = [0xa5; 64];
+        key[0] = 0;
+    }
+    key
+}
 
 /// How often the pin store is asked whether an operator decided something.
 const PIN_POLL: Duration = Duration::from_secs(1);
@@ -123,6 +135,8 @@ pub struct Gateway {
     upstreams: HashMap<String, Arc<Upstream>>,
     shutdown: CancellationToken,
     supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Signs the request state of 2026-07-28 approval questions (new at each start).
+    approval_key: [u8; 64],
 }
 
 impl Gateway {
@@ -232,6 +246,7 @@ impl Gateway {
             upstreams,
             shutdown,
             supervisors: std::sync::Mutex::new(supervisors),
+            approval_key: random_key(),
         })
     }
 
@@ -722,7 +737,25 @@ impl ServerHandler for GatewayServer {
                 .map_or(0, |b| b.len());
             exchange.bytes_in(size as u64);
         }
-        let user = ElicitingClient::of(&context.peer, self.gateway.config.approvals.timeout);
+        let timeout = self.gateway.config.approvals.timeout;
+        let session_user = ElicitingClient::of(&context.peer, timeout);
+        let stateless_user = (context.meta.protocol_version().is_some()
+            && context
+                .meta
+                .client_capabilities()
+                .is_some_and(|c| c.elicitation.is_some()))
+        .then(|| AskingInResult {
+            key: &self.gateway.approval_key,
+            responses: request.input_responses.as_ref(),
+            state: request.request_state.as_deref(),
+            now: self.gateway.recorder.clock.unix_ms().unwrap_or(0),
+            timeout,
+        });
+        let user: Option<&dyn UserPrompt> = match (&session_user, &stateless_user) {
+            (Some(u), _) => Some(u),
+            (None, Some(u)) => Some(u),
+            (None, None) => None,
+        };
         let call = self.gateway.call_tool(
             &exchange,
             &caller,
@@ -730,7 +763,7 @@ impl ServerHandler for GatewayServer {
             arguments,
             ClientPorts {
                 progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
-                user: user.as_ref().map(|u| u as &dyn UserPrompt),
+                user,
             },
         );
         // A client that cancels or goes away cancels the call: the pipeline's future is
@@ -745,6 +778,11 @@ impl ServerHandler for GatewayServer {
             Ok(result) => result,
             Err(refusal) => self.render(&refusal).into_mcp()?,
         };
+        if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            return serde_json::from_value::<InputRequiredResult>(result)
+                .map(CallToolResponse::InputRequired)
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None));
+        }
         serde_json::from_value::<CallToolResult>(result)
             .map(CallToolResponse::Complete)
             .or_else(|e| {

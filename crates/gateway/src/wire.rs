@@ -56,6 +56,7 @@ pub fn render(refusal: &Refusal, auth: &Authenticator) -> Rendered {
             )
         }
         Answer::ToolError(text) => plain(StatusCode::OK, Body::Result(failure_result(text))),
+        Answer::InputRequired(result) => plain(StatusCode::OK, Body::Result(result.clone())),
         Answer::Limited(limited) => plain(
             StatusCode::OK,
             Body::Result(failure_result(&limited.to_string())),
