@@ -224,7 +224,6 @@ mod tests {
         .into();
         let answer = |responses, state: &str, binding: &'static str, now| {
             let state = state.to_string();
-            let key = key;
             async move {
                 asking(&key, Some(&responses), Some(&state), now)
                     .confirm("Allow?", binding)
