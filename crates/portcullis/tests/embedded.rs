@@ -12,14 +12,16 @@ use portcullis::Config;
 use portcullis::DataDir;
 use portcullis::embed::Mount;
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+use common::{call, text};
 
 #[path = "../../../examples/embedded/app.rs"]
 mod app;
+mod common;
 
 const CONFIG: &str = r#"
 [auth]
@@ -93,7 +95,7 @@ async fn serve(config: &str) -> Result<Served, String> {
 }
 
 impl Served {
-    async fn client(&self) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    async fn client(&self) -> common::Client {
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone())
             .auth_header(self.token.clone());
         ().serve(StreamableHttpClientTransport::from_config(config))
@@ -111,23 +113,6 @@ impl Served {
             .cloned()
             .collect()
     }
-}
-
-async fn call(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    name: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let params = CallToolRequestParams::new(name.to_string())
-        .with_arguments(arguments.as_object().unwrap().clone());
-    client.call_tool(params).await.unwrap()
-}
-
-fn text(result: &CallToolResult) -> String {
-    serde_json::to_value(&result.content).unwrap()[0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[tokio::test]

@@ -11,33 +11,18 @@ use std::sync::Arc;
 use portcullis::embed::Mount;
 use portcullis::{Config, DataDir};
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use common::{call, text};
+
 #[path = "../../../examples/embedded/app.rs"]
 mod app;
+mod common;
 #[path = "../../../examples/embedded/hooks.rs"]
 mod hooks;
-
-async fn call(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    name: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let params = CallToolRequestParams::new(name.to_string())
-        .with_arguments(arguments.as_object().unwrap().clone());
-    client.call_tool(params).await.unwrap()
-}
-
-fn text(result: &CallToolResult) -> String {
-    serde_json::to_value(&result.content).unwrap()[0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
 
 #[tokio::test]
 async fn every_hook_of_the_example_acts_inside_the_pipeline() {

@@ -200,8 +200,8 @@ struct World {
     upstream: Arc<FakeUpstream>,
 }
 
-fn world(script: Script) -> World {
-    let config = Config::from_toml(CONFIG).unwrap();
+/// The tools `config` publishes from the demo upstream, which lists `echo`.
+fn published(config: &Config) -> Catalogue {
     let listing = UpstreamListing {
         upstream: "demo".into(),
         prefix: "demo_".into(),
@@ -209,7 +209,12 @@ fn world(script: Script) -> World {
         first_seen: BTreeSet::from(["echo".to_string()]),
         bridged: false,
     };
-    let (tools, _) = Catalogue::build(&config.exposure, &[listing]);
+    Catalogue::build(&config.exposure, &[listing]).0
+}
+
+fn world(script: Script) -> World {
+    let config = Config::from_toml(CONFIG).unwrap();
+    let tools = published(&config);
     let upstream = FakeUpstream::new(script);
     let clock = Arc::new(PausedClock(tokio::time::Instant::now()));
     let pipeline = Pipeline {
@@ -500,14 +505,7 @@ fn needing_approval(mut w: World) -> World {
         "scopes = [\"echo\"]\napproval = \"operator\"",
     ))
     .unwrap();
-    let listing = UpstreamListing {
-        upstream: "demo".into(),
-        prefix: "demo_".into(),
-        tools: vec![json!({"name": "echo", "inputSchema": {"type": "object"}})],
-        first_seen: BTreeSet::from(["echo".to_string()]),
-        bridged: false,
-    };
-    w.tools = Catalogue::build(&config.exposure, &[listing]).0;
+    w.tools = published(&config);
     w
 }
 
