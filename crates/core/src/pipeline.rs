@@ -181,24 +181,29 @@ impl Pipeline {
         let cleared = self
             .guard_arguments(exchange, tool, admitted, arguments)
             .await?;
-        let request_id = exchange.request_id();
-        // The hooks see the arguments as the upstream gets them (a copy only when there are hooks).
-        let arguments = (!self.hooks.is_empty())
-            .then(|| cleared.arguments().cloned())
-            .flatten();
-        let hooked = HookCall {
+        // The hooks, if any, see the arguments as the upstream gets them (a copy: the upstream
+        // takes the call's own).
+        let hooked =
+            (!self.hooks.is_empty()).then(|| (exchange.request_id(), cleared.arguments().cloned()));
+        let hooked = hooked.as_ref().map(|(request_id, arguments)| HookCall {
             tool,
             principal: &caller.principal,
             arguments: arguments.as_ref(),
-            request_id: &request_id,
+            request_id,
+        });
+        let asked = match hooked {
+            Some(call) => asked.max(self.hook_before(call).await?),
+            None => asked,
         };
-        let asked = asked.max(self.hook_before(hooked).await?);
         self.approve(exchange, tool, &cleared, caller, client, asked)
             .await?;
         let result = self
             .forward(exchange, tool, cleared, client.progress)
             .await?;
-        let result = self.hook_after(hooked, result).await?;
+        let result = match hooked {
+            Some(call) => self.hook_after(call, result).await?,
+            None => result,
+        };
         let result = self.guard_result(exchange, tool, result).await?;
         Ok(self.redact(exchange, result))
     }
