@@ -47,7 +47,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "portcullis", version, about, long_about = None)]
 struct Cli {
-    /// Directory for state (API keys, audit log). Default: `.portcullis/` beside the config file.
+    /// Directory for state (API keys, pins, parked calls, audit log). Default: `.portcullis/`
+    /// beside the config file.
     #[arg(long, global = true, env = "PORTCULLIS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
