@@ -541,15 +541,15 @@ fn open_data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Resu
 fn append_audit(
     dir: &DataDir,
     runtime: &tokio::runtime::Runtime,
-    mut record: portcullis::core::audit::AuditRecord,
+    record: portcullis::core::audit::AuditRecord,
 ) -> anyhow::Result<()> {
-    use portcullis::core::ports::AuditSink;
-    let audit = portcullis::store::AuditFile::open(dir.audit_log())?;
-    record.time = rfc3339(now_secs() * 1000);
-    record.request_id = portcullis::gateway::context::request_id();
-    record.transport = "cli";
-    audit.record(record);
-    runtime.block_on(audit.flush());
+    let audit = Arc::new(portcullis::store::AuditFile::open(dir.audit_log())?);
+    let recorder = portcullis::gateway::context::Recorder {
+        sink: audit.clone(),
+        clock: Arc::new(portcullis::gateway::context::SystemClock::new()),
+    };
+    recorder.event("cli", record);
+    runtime.block_on(portcullis::core::ports::AuditSink::flush(audit.as_ref()));
     Ok(())
 }
 

@@ -86,8 +86,13 @@ pub struct RuleInfo {
     pub fix: &'static str,
 }
 
-/// Every check [`lint`] makes, the poisoning kinds included.
-pub fn rules() -> Vec<RuleInfo> {
+/// Every check [`lint`] makes, the poisoning kinds included (built once).
+pub fn rules() -> &'static [RuleInfo] {
+    static RULES: std::sync::OnceLock<Vec<RuleInfo>> = std::sync::OnceLock::new();
+    RULES.get_or_init(all_rules)
+}
+
+fn all_rules() -> Vec<RuleInfo> {
     let mut all = vec![
         RuleInfo {
             id: "auth-endpoint",
@@ -214,7 +219,7 @@ pub fn rules() -> Vec<RuleInfo> {
 
 /// The rule `id`.
 pub fn rule(id: &str) -> Option<RuleInfo> {
-    rules().into_iter().find(|r| r.id == id)
+    rules().iter().find(|r| r.id == id).copied()
 }
 
 /// What the config says about the audit.

@@ -15,7 +15,7 @@ use portcullis_core::audit::{AuditRecord, Decision, Outcome, rfc3339, shape};
 use portcullis_core::ports::{ApprovalQueue, ApprovalRequest, ApprovalStore, BoxFuture};
 use serde_json::json;
 
-use crate::context::{Recorder, request_id};
+use crate::context::Recorder;
 use crate::webhook::Webhook;
 
 /// How often a parked call looks at its row.
@@ -102,22 +102,21 @@ impl Parking {
 
 /// An audit record of what happened to a parked call, made by the gateway.
 fn record(recorder: &Recorder, method: &str, p: &PendingApproval, reason: String) {
-    let now = recorder.clock.unix_ms().unwrap_or(0);
-    recorder.sink.record(AuditRecord {
-        time: rfc3339(now),
-        request_id: request_id(),
-        transport: "gateway",
-        principal: p.principal.clone(),
-        principal_kind: "caller",
-        method: method.into(),
-        tool: Some(p.tool.clone()),
-        upstream: Some(p.upstream.clone()),
-        arguments: Some(shape(&p.arguments)),
-        decision: Decision::Denied,
-        outcome: Outcome::Refused,
-        reason: format!("approval {}: {reason}", p.id),
-        ..AuditRecord::default()
-    });
+    recorder.event(
+        "gateway",
+        AuditRecord {
+            principal: p.principal.clone(),
+            principal_kind: "caller",
+            method: method.into(),
+            tool: Some(p.tool.clone()),
+            upstream: Some(p.upstream.clone()),
+            arguments: Some(shape(&p.arguments)),
+            decision: Decision::Denied,
+            outcome: Outcome::Refused,
+            reason: format!("approval {}: {reason}", p.id),
+            ..AuditRecord::default()
+        },
+    );
 }
 
 /// Ends the parked call when its wait ends without a decision (the future dropped included).

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use portcullis_core::audit::{AuditRecord, Decision, Outcome, rfc3339};
+use portcullis_core::audit::{AuditRecord, Decision, Outcome};
 use portcullis_core::lint::{LintInput, lint, raw_definition};
 use portcullis_core::pins::{self, FIRST_SIGHT, PinCheck, fingerprint, shape_fingerprint};
 use portcullis_core::poisoning::PoisonScan;
@@ -13,7 +13,7 @@ use portcullis_core::{Catalogue, Config, Exposure, PublishedTool, UpstreamListin
 use rmcp::model::Tool;
 use serde_json::Value;
 
-use crate::context::{Recorder, request_id};
+use crate::context::Recorder;
 use crate::unmodeled::stash_tool;
 
 /// The published catalogue together with each tool's typed form, ready to serve.
@@ -345,28 +345,28 @@ impl CatalogueState {
         let Some(recorder) = &self.checks.recorder else {
             return;
         };
-        recorder.sink.record(AuditRecord {
-            time: rfc3339(self.now()),
-            request_id: request_id(),
-            transport: "gateway",
-            principal: "portcullis".into(),
-            principal_kind: "gateway",
-            method: method.into(),
-            tool: tool.map(str::to_string),
-            upstream: Some(upstream.into()),
-            decision: if refused {
-                Decision::Denied
-            } else {
-                Decision::Allowed
+        recorder.event(
+            "gateway",
+            AuditRecord {
+                principal: "portcullis".into(),
+                principal_kind: "gateway",
+                method: method.into(),
+                tool: tool.map(str::to_string),
+                upstream: Some(upstream.into()),
+                decision: if refused {
+                    Decision::Denied
+                } else {
+                    Decision::Allowed
+                },
+                outcome: if refused {
+                    Outcome::Refused
+                } else {
+                    Outcome::Ok
+                },
+                reason,
+                ..AuditRecord::default()
             },
-            outcome: if refused {
-                Outcome::Refused
-            } else {
-                Outcome::Ok
-            },
-            reason,
-            ..AuditRecord::default()
-        });
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use portcullis_core::audit::AuditRecord;
 use portcullis_core::ports::{AuditSink, Clock, ClockError};
 use portcullis_core::{Exchange, Origin};
 
@@ -70,6 +71,18 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Records an event that is not a request — a catalogue decision, a parked call, an
+    /// operator's decision made with the CLI — stamped now, with a fresh request id.
+    pub fn event(&self, transport: &'static str, record: AuditRecord) {
+        let now = self.clock.unix_ms().unwrap_or(0);
+        self.sink.record(AuditRecord {
+            time: portcullis_core::audit::rfc3339(now),
+            request_id: request_id(),
+            transport,
+            ..record
+        });
+    }
+
     /// Starts the record of a request that came in on `transport`.
     pub fn begin(
         &self,

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use portcullis_core::ports::{BoxFuture, UserAnswer, UserPrompt};
-use rmcp::model::{ElicitRequestParams, ElicitationAction, InputResponses};
+use rmcp::model::{ElicitRequestParams, InputResponses};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -86,9 +86,8 @@ impl UserPrompt for ElicitingClient {
                 .create_elicitation_with_timeout(params, Some(self.timeout))
                 .await
                 .map_err(|e| e.to_string())?;
-            let yes = answer.action == ElicitationAction::Accept
-                && answer.content.as_ref().and_then(|c| c.get("approve"))
-                    == Some(&Value::Bool(true));
+            // The answer read as it would arrive in a 2026-07-28 retry: one test of a yes.
+            let yes = serde_json::to_value(&answer).is_ok_and(|answer| is_yes(&answer));
             Ok(if yes { UserAnswer::Yes } else { UserAnswer::No })
         })
     }
