@@ -73,6 +73,8 @@ pub struct AuditRecord {
     pub principal_kind: &'static str,
     /// The MCP method, or `METHOD /path` for a refusal before any MCP message was read.
     pub method: String,
+    /// The published tool or prompt, or the resource's URI (its template's, for a read through
+    /// a template).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -123,6 +123,12 @@ impl Exchange {
         self.state().record.tool = Some(printable_name(name));
     }
 
+    /// The published prompt, resource or resource template a request is for, by its published
+    /// name (a template, never the concrete URI the caller read through it).
+    pub fn item(&self, published: &str) {
+        self.state().record.tool = Some(published.to_string());
+    }
+
     /// The arguments of a call: their shape, never their values.
     pub fn arguments(&self, arguments: Option<&Value>) {
         self.state().record.arguments = arguments.map(shape);

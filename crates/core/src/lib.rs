@@ -43,6 +43,7 @@ pub mod guardrail;
 pub mod keys;
 pub mod limits;
 pub mod lint;
+pub mod offers;
 pub mod pins;
 pub mod pipeline;
 pub mod poisoning;

@@ -40,8 +40,9 @@ use crate::limits::{Draw, LimitKind, Limited, Rate};
 use crate::policy::{AccessRules, Authorized, Principal, authorize};
 use crate::ports::{
     AfterCall, ApprovalQueue, ApprovalRequest, BeforeCall, BoxFuture, CallHook, Checked,
-    ClientPorts, Clock, ContentGuard, Direction, HookCall, ProgressSink, RateStore, ScanContext,
-    Upstream, UpstreamFailure, UserAnswer,
+    ClientChannel, ClientPorts, ClientRequestError, ClientRequestKind, Clock, ContentGuard,
+    Direction, HookCall, ProgressSink, RateStore, ScanContext, Upstream, UpstreamFailure,
+    UserAnswer,
 };
 use crate::redact::{Counts, Redactor};
 use crate::refusal::{Answer, Refusal};
@@ -124,6 +125,95 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
 }
 
+/// A request other than a tool call, for [`Pipeline::relay`].
+pub struct Relay<'a> {
+    /// The published prompt, resource or template it is for.
+    pub item: &'a PublishedTool,
+    /// The method sent upstream.
+    pub method: &'static str,
+    /// Its params, with the upstream's names; scanned like a call's arguments.
+    pub params: Value,
+}
+
+/// Which way [`textual_blobs`] turns.
+#[derive(Clone, Copy)]
+enum Blob {
+    /// `blob` (base64) of a textual MIME type → `text`, marked.
+    Decode,
+    /// The marked ones back to `blob`.
+    Encode,
+}
+
+/// Marks a content decoded from a blob, so that it is encoded again.
+const DECODED_BLOB: &str = "portcullis.decodedBlob";
+
+/// Whether a MIME type is text a model could read.
+fn is_textual(mime: &str) -> bool {
+    let mime = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.starts_with("text/")
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+        || matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/yaml"
+                | "application/x-yaml"
+                | "application/toml"
+                | "application/x-sh"
+                | "application/sql"
+                | "application/graphql"
+        )
+}
+
+/// Turns the textual blobs of a result's `contents` (a resource read) into text and back, so
+/// that the guardrail and redaction read them. A blob that is not valid base64 and UTF-8
+/// stays a blob.
+fn textual_blobs(mut result: Value, way: Blob) -> Value {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Some(Value::Array(contents)) = result.get_mut("contents") else {
+        return result;
+    };
+    for content in contents.iter_mut().filter_map(Value::as_object_mut) {
+        match way {
+            Blob::Decode => {
+                let textual = content
+                    .get("mimeType")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_textual);
+                let Some(Value::String(blob)) = content.get("blob").filter(|_| textual) else {
+                    continue;
+                };
+                let Some(text) = engine
+                    .decode(blob.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                else {
+                    continue;
+                };
+                content.remove("blob");
+                content.insert("text".into(), Value::String(text));
+                content.insert(DECODED_BLOB.into(), Value::Bool(true));
+            }
+            Blob::Encode => {
+                if content.remove(DECODED_BLOB).is_some()
+                    && let Some(Value::String(text)) = content.remove("text")
+                {
+                    content.insert("blob".into(), Value::String(engine.encode(text)));
+                }
+            }
+        }
+    }
+    result
+}
+
 /// A successful call: the result for the client, and how the record describes it.
 struct Answered {
     result: Value,
@@ -154,6 +244,69 @@ impl Pipeline {
                     _ => "ok",
                 };
                 exchange.settle(Decision::Allowed, outcome, reason.into(), json_len(&result));
+                Ok(result)
+            }
+            Err(refusal) => {
+                exchange.refuse(&refusal);
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Every other request an upstream answers — `resources/read`, `prompts/get`,
+    /// `completion/complete` — for a published `item`, through the same phases as a call
+    /// except approval and hooks (they read, never act): authorize, rate limit, guard the
+    /// params (the prompt's arguments, the completion's value), forward, guard and redact the
+    /// result. Textual blobs (`blob` with a text MIME type) are scanned and redacted as the
+    /// text they are.
+    pub async fn relay(
+        &self,
+        exchange: &Exchange,
+        caller: &Caller,
+        relay: Relay<'_>,
+    ) -> Result<Value, Refusal> {
+        let Relay {
+            item,
+            method,
+            params,
+        } = relay;
+        exchange.item(&item.name);
+        exchange.upstream(&item.upstream);
+        let answer = async {
+            let authorized = self.authorize(caller, item)?;
+            let admitted = self.limit(caller, item, authorized)?;
+            let cleared = self
+                .guard_arguments(exchange, item, admitted, Some(params))
+                .await?;
+            let Some(upstream) = self.upstreams.get(cleared.upstream()) else {
+                return Err(upstream_failure(UpstreamFailure::Unavailable(
+                    item.upstream.clone(),
+                )));
+            };
+            let result = match upstream.request(method, cleared).await {
+                Ok(result) => result,
+                Err(failure) => return Err(self.upstream_error(exchange, item, failure).await),
+            };
+            let mut result = textual_blobs(result, Blob::Decode);
+            let checked = self.scan(exchange, item, Direction::Result, result).await;
+            if let Some(text) = checked.refusal {
+                return Err(withheld(text, "the result"));
+            }
+            result = checked.value;
+            let mut counts = Counts::new();
+            self.redaction.redact_value(&mut result, &mut counts);
+            exchange.redactions(counts);
+            Ok(textual_blobs(result, Blob::Encode))
+        }
+        .await;
+        match answer {
+            Ok(result) => {
+                exchange.settle(
+                    Decision::Allowed,
+                    Outcome::Ok,
+                    "ok".into(),
+                    json_len(&result),
+                );
                 Ok(result)
             }
             Err(refusal) => {
@@ -197,9 +350,7 @@ impl Pipeline {
         };
         self.approve(exchange, tool, &cleared, caller, client, asked)
             .await?;
-        let result = self
-            .forward(exchange, tool, cleared, client.progress)
-            .await?;
+        let result = self.forward(exchange, tool, cleared, client).await?;
         let result = match hooked {
             Some(call) => self.hook_after(call, result).await?,
             None => result,
@@ -416,7 +567,7 @@ impl Pipeline {
         exchange: &Exchange,
         tool: &PublishedTool,
         cleared: Cleared,
-        progress: Option<&dyn ProgressSink>,
+        client: ClientPorts<'_>,
     ) -> Result<Value, Refusal> {
         let Some(upstream) = self.upstreams.get(cleared.upstream()) else {
             return Err(Refusal::new(
@@ -426,50 +577,70 @@ impl Pipeline {
                 format!("no upstream `{}` is configured", tool.upstream),
             ));
         };
-        let guarded = progress.map(|client| GuardedProgress {
+        let progress = client.progress.map(|client| GuardedProgress {
             pipeline: self,
             exchange,
             tool,
             client,
         });
-        let outcome = upstream
-            .call(cleared, guarded.as_ref().map(|g| g as &dyn ProgressSink))
-            .await;
+        let channel = client.channel.map(|client| GuardedChannel {
+            pipeline: self,
+            exchange,
+            tool,
+            client,
+        });
+        let client = ClientPorts {
+            progress: progress.as_ref().map(|g| g as &dyn ProgressSink),
+            user: None,
+            channel: channel.as_ref().map(|g| g as &dyn ClientChannel),
+        };
+        let outcome = upstream.call(cleared, client).await;
         match outcome {
             Ok(result) => Ok(result),
-            Err(UpstreamFailure::Rpc {
-                code,
-                mut message,
-                mut data,
-            }) => {
-                // An upstream's error is text the model reads, like a result.
-                let error = serde_json::json!({"message": &message, "data": &data});
-                let checked = self.scan(exchange, tool, Direction::Result, error).await;
-                if let Some(text) = checked.refusal {
-                    return Err(withheld(text, "the upstream's error"));
-                }
-                let mut counts = Counts::new();
-                message = self
-                    .redaction
-                    .redact_text(&message, &mut counts)
-                    .into_owned();
-                if let Some(data) = data.as_mut() {
-                    self.redaction.redact_value(data, &mut counts);
-                }
-                exchange.redactions(counts);
-                Err(Refusal::new(
-                    Answer::Upstream {
-                        code,
-                        message,
-                        data,
-                    },
-                    Decision::Allowed,
-                    Outcome::UpstreamError,
-                    format!("the upstream answered with error {code}"),
-                ))
-            }
-            Err(failure) => Err(upstream_failure(failure)),
+            Err(failure) => Err(self.upstream_error(exchange, tool, failure).await),
         }
+    }
+
+    /// What the client is told when the upstream gave no result. An upstream's JSON-RPC error
+    /// is text the model reads, like a result: scanned and redacted.
+    async fn upstream_error(
+        &self,
+        exchange: &Exchange,
+        tool: &PublishedTool,
+        failure: UpstreamFailure,
+    ) -> Refusal {
+        let UpstreamFailure::Rpc {
+            code,
+            mut message,
+            mut data,
+        } = failure
+        else {
+            return upstream_failure(failure);
+        };
+        let error = serde_json::json!({"message": &message, "data": &data});
+        let checked = self.scan(exchange, tool, Direction::Result, error).await;
+        if let Some(text) = checked.refusal {
+            return withheld(text, "the upstream's error");
+        }
+        let mut counts = Counts::new();
+        message = self
+            .redaction
+            .redact_text(&message, &mut counts)
+            .into_owned();
+        if let Some(data) = data.as_mut() {
+            self.redaction.redact_value(data, &mut counts);
+        }
+        exchange.redactions(counts);
+        Refusal::new(
+            Answer::Upstream {
+                code,
+                message,
+                data,
+            },
+            Decision::Allowed,
+            Outcome::UpstreamError,
+            format!("the upstream answered with error {code}"),
+        )
     }
 
     async fn guard_result(
@@ -689,6 +860,74 @@ impl ProgressSink for GuardedProgress<'_> {
             }
             self.exchange.redactions(counts);
             self.client.send(params).await;
+        })
+    }
+}
+
+/// The upstream's requests and log messages on their way to the client. A sampling request's
+/// messages are text the client's model will read: scanned like a result (an injection is
+/// refused to the upstream) and redacted. Log messages are scanned and redacted like progress.
+/// Whatever is found is in the call's record.
+struct GuardedChannel<'a> {
+    pipeline: &'a Pipeline,
+    exchange: &'a Exchange,
+    tool: &'a PublishedTool,
+    client: &'a dyn ClientChannel,
+}
+
+impl GuardedChannel<'_> {
+    /// `value` scanned as a result and redacted, or `None` when it must not pass.
+    async fn screen(&self, value: Value) -> Option<Value> {
+        let checked = self
+            .pipeline
+            .scan(self.exchange, self.tool, Direction::Result, value)
+            .await;
+        if checked.refusal.is_some() {
+            return None;
+        }
+        let mut value = checked.value;
+        let mut counts = Counts::new();
+        self.pipeline
+            .redaction
+            .redact_value(&mut value, &mut counts);
+        self.exchange.redactions(counts);
+        Some(value)
+    }
+}
+
+impl ClientChannel for GuardedChannel<'_> {
+    fn owner(&self) -> &str {
+        self.client.owner()
+    }
+
+    fn request(
+        &self,
+        kind: ClientRequestKind,
+        params: Value,
+    ) -> BoxFuture<'_, Result<Value, ClientRequestError>> {
+        Box::pin(async move {
+            let params = match kind {
+                ClientRequestKind::Sampling => {
+                    self.screen(params)
+                        .await
+                        .ok_or_else(|| ClientRequestError {
+                            code: -32603,
+                            message: "Portcullis refused this sampling request: its messages look \
+                                  like a prompt injection"
+                                .into(),
+                        })?
+                }
+                _ => params,
+            };
+            self.client.request(kind, params).await
+        })
+    }
+
+    fn log(&self, params: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(params) = self.screen(params).await {
+                self.client.log(params).await;
+            }
         })
     }
 }

@@ -110,11 +110,29 @@ pub trait ProgressSink: Send + Sync {
 pub trait Upstream: Send + Sync {
     /// Calls the tool the call was cleared for and returns the upstream's raw result. Dropping
     /// the future cancels the call upstream.
+    ///
+    /// While it serves the call, the upstream may reach the client through `client`: its
+    /// progress, and its requests (`sampling/createMessage`, …) and log messages through
+    /// `client.channel`. `client.user` is always `None` here.
     fn call<'a>(
         &'a self,
         call: Cleared,
-        progress: Option<&'a dyn ProgressSink>,
+        client: ClientPorts<'a>,
     ) -> BoxFuture<'a, Result<Value, UpstreamFailure>>;
+
+    /// Sends `method` (`resources/read`, `prompts/get`, `completion/complete`) with the cleared
+    /// call's arguments as its params, and returns the upstream's raw result. An upstream that
+    /// serves tools only refuses.
+    fn request<'a>(
+        &'a self,
+        method: &'a str,
+        call: Cleared,
+    ) -> BoxFuture<'a, Result<Value, UpstreamFailure>> {
+        let _ = (method, call);
+        Box::pin(std::future::ready(Err(UpstreamFailure::Refused(
+            "this upstream serves tools only".into(),
+        ))))
+    }
 }
 
 /// Which part of a call is scanned.
@@ -195,6 +213,71 @@ pub struct ClientPorts<'a> {
     pub progress: Option<&'a dyn ProgressSink>,
     /// Its user, when the client can ask them.
     pub user: Option<&'a dyn UserPrompt>,
+    /// Where the upstream's own requests and log messages for this call go.
+    pub channel: Option<&'a dyn ClientChannel>,
+}
+
+/// A request from an upstream to a client, as the MCP method names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRequestKind {
+    /// `sampling/createMessage`: the client's model writes for the upstream.
+    Sampling,
+    /// `elicitation/create`: the client's user is asked.
+    Elicitation,
+    /// `roots/list`: the client's roots.
+    Roots,
+}
+
+impl ClientRequestKind {
+    pub fn of(method: &str) -> Option<ClientRequestKind> {
+        match method {
+            "sampling/createMessage" => Some(Self::Sampling),
+            "elicitation/create" => Some(Self::Elicitation),
+            "roots/list" => Some(Self::Roots),
+            _ => None,
+        }
+    }
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Sampling => "sampling/createMessage",
+            Self::Elicitation => "elicitation/create",
+            Self::Roots => "roots/list",
+        }
+    }
+
+    /// The client capability it needs.
+    pub fn capability(self) -> &'static str {
+        match self {
+            Self::Sampling => "sampling",
+            Self::Elicitation => "elicitation",
+            Self::Roots => "roots",
+        }
+    }
+}
+
+/// Why a request from an upstream got no answer from the client; the message is the
+/// upstream's to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRequestError {
+    pub code: i64,
+    pub message: String,
+}
+
+/// The client whose call an upstream is serving, as that upstream may reach it.
+pub trait ClientChannel: Send + Sync {
+    /// Who the client is (the caller and its session), so that an upstream's message that
+    /// names no call reaches a client only when every call in flight is that client's.
+    fn owner(&self) -> &str;
+    /// Sends an upstream's request to the client and returns the client's result.
+    fn request(
+        &self,
+        kind: ClientRequestKind,
+        params: Value,
+    ) -> BoxFuture<'_, Result<Value, ClientRequestError>>;
+    /// Sends an upstream's log message (`notifications/message` params) to the client, if
+    /// its level passes the client's `logging/setLevel`.
+    fn log(&self, params: Value) -> BoxFuture<'_, ()>;
 }
 
 /// A call that waits for a human's decision.

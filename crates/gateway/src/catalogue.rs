@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use portcullis_core::audit::{AuditRecord, Decision, Outcome};
 use portcullis_core::lint::{LintInput, lint, raw_definition};
+use portcullis_core::offers::{OfferListing, Offers};
 use portcullis_core::pins::{self, FIRST_SIGHT, PinCheck, fingerprint, shape_fingerprint};
 use portcullis_core::poisoning::PoisonScan;
 use portcullis_core::ports::{NewPin, PinStore};
@@ -20,6 +21,8 @@ use crate::unmodeled::stash_tool;
 #[derive(Default)]
 pub struct Published {
     pub catalogue: Catalogue,
+    /// The published resources, templates and prompts.
+    pub offers: Offers,
     pub typed: HashMap<String, Tool>,
     /// Tools whose input schema declares `x-mcp-header` parameters.
     pub header_params: HashSet<String>,
@@ -37,7 +40,10 @@ pub struct CatalogueState {
     prefixes: HashMap<String, String>,
     checks: Checks,
     listings: Mutex<BTreeMap<String, UpstreamListing>>,
+    offer_listings: Mutex<BTreeMap<String, OfferListing>>,
     current: RwLock<Arc<Published>>,
+    /// Counts republications, for sessions that tell their client when what it sees changed.
+    changes: tokio::sync::watch::Sender<u64>,
     /// What was logged and audited already (finding ids, quarantined hashes): each is told
     /// once per run, not at every listing.
     told: Mutex<HashSet<String>>,
@@ -59,7 +65,9 @@ impl CatalogueState {
             prefixes,
             checks,
             listings: Mutex::default(),
+            offer_listings: Mutex::default(),
             current: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(0),
             told: Mutex::default(),
         }
     }
@@ -69,6 +77,17 @@ impl CatalogueState {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Changes at every republication.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Keeps a new listing of one upstream's resources, templates and prompts; they are
+    /// published with its next tool listing.
+    pub fn update_offers(&self, listing: OfferListing) {
+        lock(&self.offer_listings).insert(listing.upstream.clone(), listing);
     }
 
     /// The latest listing of every upstream listed so far.
@@ -152,15 +171,20 @@ impl CatalogueState {
             published = catalogue.len(),
             "catalogue updated"
         );
+        let offer_listings: Vec<OfferListing> =
+            lock(&self.offer_listings).values().cloned().collect();
+        let offers = Offers::build(&self.checks.config.offers, &offer_listings);
         *self
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(Published {
             catalogue,
+            offers,
             typed,
             header_params,
         });
         drop(listings);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The published names with a critical finding the config does not acknowledge.

@@ -7,6 +7,8 @@
 //!   downstream transports, siblings over the same [`Gateway`]; [`server`] is the rmcp handler
 //!   both serve, [`wire`] the one mapping from a refusal to what the client receives, and
 //!   [`context`] where each request's record begins.
+//! - [`relay`]: resources, prompts and completions, and the upstream's requests and log
+//!   messages on their way to the client of the call they belong to.
 //! - [`auth`]: who is calling; [`jwt`]: OAuth bearer tokens checked against the issuers' keys.
 //! - [`guard`]: the guardrail as the pipeline's `ContentGuard` port; [`approvals`]: calls
 //!   parked for an operator (the `ApprovalQueue` port over the `ApprovalStore`);
@@ -17,7 +19,8 @@
 //! - [`secrets`]: header values and tokens the config names (a leaf);
 //!   [`client_credentials`]: the gateway's own OAuth tokens for upstreams.
 //! - [`preflight`]: what `check` and every start verify (secrets, commands, documents).
-//! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes.
+//! - [`catalogue`]: the live published catalogue, rebuilt when an upstream's listing changes;
+//!   [`offers`]: resource subscriptions and the resource links in upstream results.
 //! - [`unmodeled`]: keeps tool fields rmcp does not model alive through the gateway.
 //! - [`example_server`]: the bundled example upstream (`portcullis example-server`).
 
@@ -34,8 +37,10 @@ pub mod example_server;
 pub mod guard;
 pub mod http;
 pub mod jwt;
+pub mod offers;
 pub mod openapi;
 pub mod preflight;
+pub mod relay;
 pub mod rpc;
 pub mod secrets;
 pub mod server;

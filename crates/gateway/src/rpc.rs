@@ -5,16 +5,24 @@
 //! was sent (rmcp handles notifications on spawned tasks), must choose the progress token before
 //! the request leaves, and must not pay for a per-call worker round trip. This client sends a
 //! request over a [`Wire`] (a child's stdin/stdout, or Streamable HTTP POSTs), matches responses
-//! to requests by id, routes progress to the call it belongs to, answers the upstream's own
-//! requests (`ping`; anything else is "method not found": the gateway declares no client
-//! capabilities), and tells the supervisor when the tool list changed or the wire died.
+//! to requests by id, routes progress to the call it belongs to, and tells the supervisor when
+//! a list changed or the wire died.
+//!
+//! The upstream's own requests (`sampling/createMessage`, `elicitation/create`, `roots/list`)
+//! and log messages go to the client whose call they belong to ([`Ask`]): over HTTP the call
+//! is the one whose answer stream carried them; otherwise (stdio, or the server-message
+//! stream) it is the call in flight, when every call in flight is one client's. A request the
+//! operator does not allow for this upstream, or that no client can be found for, gets an
+//! error; `ping` is answered here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use portcullis_core::config::ClientRequests;
+use portcullis_core::ports::ClientRequestKind;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -52,6 +60,44 @@ pub enum CallError {
 
 type Pending = oneshot::Sender<Result<Value, RpcError>>;
 
+/// Something an upstream sent while serving a call that is the call's client's to hear.
+pub enum Ask {
+    /// A request to answer: the client's result, or an error, goes to `reply`.
+    Request {
+        kind: ClientRequestKind,
+        params: Value,
+        reply: oneshot::Sender<Result<Value, RpcError>>,
+    },
+    /// A log message (`notifications/message` params).
+    Log(Value),
+}
+
+/// Where a call in flight takes its client's asks; `None` for a client that cannot be asked.
+struct AskRoute {
+    owner: Option<String>,
+    tx: Option<mpsc::UnboundedSender<Ask>>,
+}
+
+/// Where what an upstream sends about one call goes.
+#[derive(Default)]
+pub struct Routes {
+    /// Its progress notifications' params.
+    pub progress: Option<mpsc::UnboundedSender<Value>>,
+    /// For a `tools/call`: the client's owner key and where its asks go (both `None` when
+    /// the client cannot be asked). A call that gives none is no call for the routing.
+    pub asks: Option<(Option<String>, Option<mpsc::UnboundedSender<Ask>>)>,
+}
+
+/// What the supervisor hears of a connection, besides answers.
+pub struct Listeners {
+    /// Told when a list (tools, resources, prompts) changed.
+    pub relist: Arc<Notify>,
+    /// Told the URI of every `notifications/resources/updated`.
+    pub updated: mpsc::UnboundedSender<String>,
+    /// The requests the operator lets this upstream send to clients.
+    pub allowed: ClientRequests,
+}
+
 /// One live connection to an upstream.
 pub struct Connection {
     name: String,
@@ -59,7 +105,9 @@ pub struct Connection {
     next_id: AtomicI64,
     pending: Mutex<HashMap<i64, Pending>>,
     progress: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
-    relist: Arc<Notify>,
+    /// The calls in flight, by request id, in order.
+    asks: Mutex<BTreeMap<i64, AskRoute>>,
+    listeners: Listeners,
     /// Cancelled when the wire dies; the supervisor then reconnects.
     closed: CancellationToken,
 }
@@ -98,6 +146,7 @@ struct InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         lock(&self.connection.pending).remove(&self.id);
+        lock(&self.connection.asks).remove(&self.id);
         if let Some(token) = &self.token {
             lock(&self.connection.progress).remove(token);
         }
@@ -107,7 +156,7 @@ impl Drop for InFlight<'_> {
             tokio::spawn(async move {
                 let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                     "params": {"requestId": id, "reason": "the gateway's client cancelled the request"}});
-                if let Err(e) = connection.send(&cancel).await {
+                if let Err(e) = connection.send(&cancel, None).await {
                     tracing::debug!(upstream = %connection.name, error = %e, "could not send the cancellation");
                 }
             });
@@ -116,14 +165,15 @@ impl Drop for InFlight<'_> {
 }
 
 impl Connection {
-    pub fn new(name: String, wire: Wire, relist: Arc<Notify>) -> Arc<Connection> {
+    pub fn new(name: String, wire: Wire, listeners: Listeners) -> Arc<Connection> {
         Arc::new(Connection {
             name,
             wire,
             next_id: AtomicI64::new(1),
             pending: Mutex::default(),
             progress: Mutex::default(),
-            relist,
+            asks: Mutex::default(),
+            listeners,
             closed: CancellationToken::new(),
         })
     }
@@ -138,15 +188,16 @@ impl Connection {
     }
 
     /// Sends a request and waits for its result. Progress the upstream reports for it goes to
-    /// `progress`, in order, as the `params` of each `notifications/progress`. Dropping the
-    /// returned future, or `cancel` firing, sends `notifications/cancelled` upstream.
+    /// `routes.progress`, in order, as the `params` of each `notifications/progress`; its
+    /// requests to the client and log messages to `routes.asks`. Dropping the returned future,
+    /// or `cancel` firing, sends `notifications/cancelled` upstream.
     pub async fn request(
         self: &Arc<Self>,
         method: &str,
         mut params: Value,
         timeout: Duration,
         cancel: &CancellationToken,
-        progress: Option<mpsc::UnboundedSender<Value>>,
+        routes: Routes,
     ) -> Result<Value, CallError> {
         if self.closed.is_cancelled() {
             return Err(CallError::Closed);
@@ -160,7 +211,10 @@ impl Connection {
             token: None,
             answered: false,
         };
-        if let Some(sender) = progress {
+        if let Some((owner, tx)) = routes.asks {
+            lock(&self.asks).insert(id, AskRoute { owner, tx });
+        }
+        if let Some(sender) = routes.progress {
             let token = format!("pc-{id}");
             if let Some(p) = params.as_object_mut() {
                 let meta = p
@@ -174,7 +228,7 @@ impl Connection {
             in_flight.token = Some(token);
         }
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let send = self.send(&message);
+        let send = self.send(&message, Some(id));
         let mut send = std::pin::pin!(send);
         let mut sent = false;
         let mut rx = std::pin::pin!(rx);
@@ -220,13 +274,17 @@ impl Connection {
 
     /// Sends a notification.
     pub async fn notify(self: &Arc<Self>, method: &str, params: Value) -> Result<(), CallError> {
-        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
-            .await
-            .map(|_| ())
+        self.send(
+            &json!({"jsonrpc": "2.0", "method": method, "params": params}),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
-    /// Sends a message; `Ok(true)` when the answer to it, if one was due, has been read.
-    async fn send(self: &Arc<Self>, message: &Value) -> Result<bool, CallError> {
+    /// Sends a message (the request `id`, if it is one); `Ok(true)` when the answer to it, if
+    /// one was due, has been read.
+    async fn send(self: &Arc<Self>, message: &Value, id: Option<i64>) -> Result<bool, CallError> {
         let bytes = serde_json::to_vec(message).map_err(|e| CallError::Wire(e.to_string()))?;
         match &self.wire {
             Wire::Stdio(tx) => {
@@ -235,15 +293,86 @@ impl Connection {
                 tx.send(line).await.map_err(|_| CallError::Closed)?;
                 Ok(false)
             }
-            Wire::Http(http) => http.post(self, bytes).await,
+            Wire::Http(http) => http.post(self, bytes, id).await,
         }
     }
 
-    /// Handles one message from the upstream.
+    /// Where an ask goes: the call `related` names (the request whose answer stream carried
+    /// it), else the call in flight when every call in flight is one client's.
+    fn route(&self, related: Option<i64>) -> Result<mpsc::UnboundedSender<Ask>, &'static str> {
+        const CANNOT: &str = "the client of the call it belongs to cannot answer it";
+        let asks = lock(&self.asks);
+        if let Some(route) = related.and_then(|id| asks.get(&id)) {
+            return route.tx.clone().ok_or(CANNOT);
+        }
+        let mut routes = asks.values();
+        let Some(first) = routes.next() else {
+            return Err("no call it could belong to is in flight");
+        };
+        if first.owner.is_none() || routes.any(|r| r.owner != first.owner) {
+            return Err(
+                "calls of several clients are in flight, and it does not say which it belongs to",
+            );
+        }
+        first.tx.clone().ok_or(CANNOT)
+    }
+
+    /// The answer to one of the upstream's own requests.
+    async fn answer(
+        &self,
+        method: &str,
+        params: Value,
+        related: Option<i64>,
+    ) -> Result<Value, RpcError> {
+        let error = |code: i64, message: String| RpcError {
+            code,
+            message,
+            data: None,
+        };
+        if method == "ping" {
+            return Ok(json!({}));
+        }
+        let Some(kind) = ClientRequestKind::of(method) else {
+            return Err(error(
+                -32601,
+                format!("the gateway does not serve {method}"),
+            ));
+        };
+        if !self.listeners.allowed.allows(kind) {
+            return Err(error(
+                -32601,
+                format!("the gateway's operator does not let this server send {method}"),
+            ));
+        }
+        let route = self.route(related).map_err(|why| {
+            tracing::info!(upstream = %self.name, method, why, "refused a request to a client");
+            error(-32603, format!("the gateway cannot relay {method}: {why}"))
+        })?;
+        let (reply, answer) = oneshot::channel();
+        let ended = || error(-32603, "the call this request belongs to has ended".into());
+        route
+            .send(Ask::Request {
+                kind,
+                params,
+                reply,
+            })
+            .map_err(|_| ended())?;
+        answer.await.unwrap_or_else(|_| Err(ended()))
+    }
+
+    /// Handles one message from the upstream (not on the answer stream of any request).
     pub fn dispatch(self: &Arc<Self>, message: Value) {
+        self.dispatch_from(message, None);
+    }
+
+    /// Handles one message from the upstream, read from the answer stream of request
+    /// `related`, if any.
+    fn dispatch_from(self: &Arc<Self>, message: Value, related: Option<i64>) {
         let Value::Object(mut m) = message else {
             if let Value::Array(batch) = message {
-                batch.into_iter().for_each(|m| self.dispatch(m));
+                batch
+                    .into_iter()
+                    .for_each(|m| self.dispatch_from(m, related));
             }
             return;
         };
@@ -275,16 +404,16 @@ impl Connection {
                 let _ = tx.send(answer);
             }
             (Some(method), Some(id)) => {
-                // A request from the upstream to the gateway.
-                let reply = if method == "ping" {
-                    json!({"jsonrpc": "2.0", "id": id, "result": {}})
-                } else {
-                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
-                        "message": format!("the gateway does not serve {method}")}})
-                };
+                // A request from the upstream, for the gateway or for a client.
+                let params = m.remove("params").unwrap_or_else(|| json!({}));
                 let connection = self.clone();
                 tokio::spawn(async move {
-                    let _ = connection.send(&reply).await;
+                    let reply = match connection.answer(&method, params, related).await {
+                        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                        Err(e) => json!({"jsonrpc": "2.0", "id": id,
+                            "error": {"code": e.code, "message": e.message}}),
+                    };
+                    let _ = connection.send(&reply, None).await;
                 });
             }
             (Some(method), None) => match method.as_str() {
@@ -297,9 +426,30 @@ impl Connection {
                         let _ = route.send(params);
                     }
                 }
-                "notifications/tools/list_changed" => {
-                    tracing::info!(upstream = %self.name, "upstream says its tool list changed");
-                    self.relist.notify_one();
+                "notifications/tools/list_changed"
+                | "notifications/resources/list_changed"
+                | "notifications/prompts/list_changed" => {
+                    tracing::info!(upstream = %self.name, method, "upstream says a list changed");
+                    self.listeners.relist.notify_one();
+                }
+                "notifications/resources/updated" => {
+                    let uri = m.get("params").and_then(|p| p.get("uri")?.as_str());
+                    if let Some(uri) = uri {
+                        let _ = self.listeners.updated.send(uri.to_string());
+                    }
+                }
+                "notifications/message" => {
+                    let Some(params) = m.remove("params") else {
+                        return;
+                    };
+                    match self.route(related) {
+                        Ok(route) => {
+                            let _ = route.send(Ask::Log(params));
+                        }
+                        Err(why) => {
+                            tracing::debug!(upstream = %self.name, why, "dropped a log message")
+                        }
+                    }
                 }
                 other => {
                     tracing::debug!(upstream = %self.name, method = other, "ignored a notification")
@@ -338,7 +488,12 @@ impl HttpWire {
 
     /// POSTs one message; `Ok(true)` when the upstream's answer to it, if one was due, has
     /// been read and dispatched.
-    async fn post(&self, connection: &Arc<Connection>, body: Vec<u8>) -> Result<bool, CallError> {
+    async fn post(
+        &self,
+        connection: &Arc<Connection>,
+        body: Vec<u8>,
+        id: Option<i64>,
+    ) -> Result<bool, CallError> {
         let response = self
             .request(reqwest::Method::POST)
             .await?
@@ -368,7 +523,7 @@ impl HttpWire {
             .unwrap_or("")
             .to_string();
         if content_type.starts_with("text/event-stream") {
-            read_events(connection, response)
+            read_events(connection, response, id)
                 .await
                 .map_err(|e| CallError::Wire(format!("the upstream's event stream failed: {e}")))?;
             Ok(true)
@@ -402,7 +557,7 @@ impl HttpWire {
                     said.escape_debug()
                 )));
             }
-            connection.dispatch(message);
+            connection.dispatch_from(message, id);
             Ok(true)
         } else if status.is_success() {
             Ok(false)
@@ -436,7 +591,7 @@ impl HttpWire {
                 }
             };
             tokio::select! {
-                _ = read_events(&connection, response) => {}
+                _ = read_events(&connection, response, None) => {}
                 () = connection.closed.cancelled() => return,
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -444,11 +599,13 @@ impl HttpWire {
     }
 }
 
-/// Dispatches every event of `response` until it ends; an error when it ended on a failed
-/// read or an event over the size cap (which is refused while it is read).
+/// Dispatches every event of `response` (the answer stream of request `related`, if any)
+/// until it ends; an error when it ended on a failed read or an event over the size cap
+/// (which is refused while it is read).
 async fn read_events(
     connection: &Arc<Connection>,
     response: reqwest::Response,
+    related: Option<i64>,
 ) -> Result<(), String> {
     let capped = crate::bounded::cap_events(response.bytes_stream(), MAX_MESSAGE_BYTES);
     let mut events = sse_stream::SseStream::from_bytes_stream(capped);
@@ -463,7 +620,7 @@ async fn read_events(
                     continue;
                 }
                 match serde_json::from_str(&data) {
-                    Ok(message) => connection.dispatch(message),
+                    Ok(message) => connection.dispatch_from(message, related),
                     Err(e) => {
                         tracing::warn!(upstream = %connection.name, error = %e, "dropped an unreadable event")
                     }

@@ -29,16 +29,20 @@ use portcullis_core::{
 };
 use rmcp::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
-    CompleteRequestParams, CompleteResult, ContentBlock, ErrorData, Implementation,
-    InitializeRequestParams, InitializeResult, InputRequiredResult, ListPromptsRequestMethod,
-    ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
-    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, ErrorData, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
+    Implementation, InitializeRequestParams, InitializeResult, InputRequiredResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
+// Logging is deprecated from 2026-07-28 on; earlier revisions' clients still set levels.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{ProgressToken, Tool};
-use rmcp::service::{Peer, RequestContext, RoleServer};
-use serde_json::Value;
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::approvals::Parking;
@@ -47,7 +51,9 @@ use crate::catalogue::{CatalogueState, Checks};
 use crate::context::Recorder;
 use crate::elicit::{AskingInResult, ElicitingClient};
 use crate::guard::Guard;
+use crate::offers::Subscriptions;
 use crate::openapi::EmbeddedApp;
+use crate::relay::{self, Session, SessionChannel, subscription_target};
 use crate::upstream::Upstream;
 use crate::wire;
 
@@ -137,6 +143,7 @@ pub struct Gateway {
     supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Signs the request state of 2026-07-28 approval questions (new at each start).
     approval_key: [u8; 64],
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl Gateway {
@@ -192,12 +199,15 @@ impl Gateway {
             )));
         }
         let mut upstreams = HashMap::new();
+        let subscriptions = Arc::new(Subscriptions::default());
         for spec in &config.upstreams {
             let upstream = match Upstream::new(
                 spec.clone(),
                 base_dir.clone(),
                 apps.remove(&spec.name),
                 ports.credentials.clone(),
+                config.offers.wants(&spec.name),
+                subscriptions.clone(),
             ) {
                 Ok(upstream) => upstream,
                 Err(e) => {
@@ -247,7 +257,20 @@ impl Gateway {
             shutdown,
             supervisors: std::sync::Mutex::new(supervisors),
             approval_key: random_key(),
+            subscriptions,
         })
+    }
+
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    pub(crate) fn catalogue(&self) -> &CatalogueState {
+        &self.catalogue
+    }
+
+    pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams.get(name)
     }
 
     /// Waits (at most `limit`) until every upstream has been listed once, so that the first
@@ -374,7 +397,8 @@ impl Gateway {
     }
 
     /// Every `tools/call`, whichever way it arrived, goes through here: the pipeline, over the
-    /// catalogue as it is now.
+    /// catalogue as it is now. The URIs of resource links in the result are the ones the
+    /// client reads them by through the gateway.
     pub async fn call_tool(
         &self,
         exchange: &Exchange,
@@ -384,7 +408,7 @@ impl Gateway {
         client: ClientPorts<'_>,
     ) -> Result<Value, Refusal> {
         let published = self.catalogue.current();
-        let answer = self
+        let mut answer = self
             .pipeline
             .call_tool(
                 &published.catalogue,
@@ -395,6 +419,10 @@ impl Gateway {
                 client,
             )
             .await;
+        // Resource links point where the client reads them: through the gateway.
+        if let (Ok(result), Some(tool)) = (&mut answer, published.tool(name)) {
+            crate::offers::publish_uris(result, &tool.upstream, &published.offers);
+        }
         if let Err(refusal) = &answer
             && refusal.detail.contains(portcullis_core::rules::UNEVALUATED)
         {
@@ -434,6 +462,7 @@ impl Gateway {
             gateway: self.clone(),
             identity: Identity::Http,
             group,
+            session: Arc::new(Session::new()),
         }
     }
 
@@ -444,6 +473,7 @@ impl Gateway {
             gateway: self.clone(),
             identity: Identity::Stdio(token),
             group: None,
+            session: Arc::new(Session::new()),
         }
     }
 }
@@ -479,6 +509,8 @@ pub struct GatewayServer {
     gateway: Arc<Gateway>,
     identity: Identity,
     group: Option<String>,
+    /// The client session this handler serves (its log level, its subscriptions).
+    session: Arc<Session>,
 }
 
 impl GatewayServer {
@@ -547,14 +579,14 @@ impl GatewayServer {
     }
 
     /// Records a request the handler answers itself (no tool call): `outcome` for the record,
-    /// and the caller's refusal when it is not authenticated.
+    /// and the caller's refusal when it is not authenticated. Returns the caller.
     fn record(
         &self,
         context: &RequestContext<RoleServer>,
         method: &str,
         refused: bool,
-    ) -> Result<(), ErrorData> {
-        let (exchange, _) = self.caller(context, method)?;
+    ) -> Result<Caller, ErrorData> {
+        let (exchange, caller) = self.caller(context, method)?;
         if refused {
             exchange.settle(
                 Decision::Denied,
@@ -565,11 +597,186 @@ impl GatewayServer {
         } else {
             exchange.settle(Decision::Allowed, Outcome::Ok, "ok".into(), 0);
         }
+        Ok(caller)
+    }
+
+    /// The published `items` `caller` may see, in their typed form, and the record of the
+    /// listing.
+    fn list<'a, T: serde::de::DeserializeOwned>(
+        &self,
+        exchange: &Exchange,
+        caller: &Caller,
+        items: impl Iterator<Item = &'a PublishedTool>,
+        what: &str,
+    ) -> Result<Vec<T>, ErrorData> {
+        let visible = self.gateway.visible(caller, items);
+        let typed: Vec<T> = visible
+            .iter()
+            .filter_map(
+                |item| match serde_json::from_value(item.definition.clone()) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::warn!(item = %item.name, error = %e, "unusable {what} definition");
+                        None
+                    }
+                },
+            )
+            .collect();
+        exchange.settle(
+            Decision::Allowed,
+            Outcome::Ok,
+            format!("listed {} {what}", typed.len()),
+            0,
+        );
+        Ok(typed)
+    }
+
+    /// `resources/subscribe` (or unsubscribe) for a published URI the caller may read. The
+    /// gateway subscribes upstream for the first subscriber and unsubscribes after the last.
+    async fn subscription(
+        &self,
+        context: &RequestContext<RoleServer>,
+        uri: &str,
+        subscribe: bool,
+    ) -> Result<(), ErrorData> {
+        let method = if subscribe {
+            "resources/subscribe"
+        } else {
+            "resources/unsubscribe"
+        };
+        let (exchange, caller) = self.caller(context, method)?;
+        let offers = self.gateway.offers();
+        let target = subscription_target(&offers.offers, uri).filter(|(item, _)| {
+            authorize(
+                &self.gateway.config().access,
+                &caller.principal,
+                item,
+                caller.group.as_deref(),
+            )
+            .is_ok()
+        });
+        let Some((item, upstream_uri)) = target else {
+            exchange.settle(
+                Decision::Denied,
+                Outcome::UnknownTool,
+                "not published".into(),
+                0,
+            );
+            return Err(relay::unknown("resource"));
+        };
+        exchange.item(&item.name);
+        exchange.upstream(&item.upstream);
+        let upstream = self
+            .gateway
+            .upstream(&item.upstream)
+            .filter(|u| u.declares("resources.subscribe"));
+        let Some(upstream) = upstream else {
+            exchange.settle(
+                Decision::Denied,
+                Outcome::Refused,
+                "the upstream offers no subscriptions".into(),
+                0,
+            );
+            return Err(ErrorData::invalid_params(
+                "this resource's server offers no subscriptions",
+                None,
+            ));
+        };
+        let subscriptions = &self.gateway.subscriptions;
+        let tell_upstream = if subscribe {
+            subscriptions.add(
+                &item.upstream,
+                &upstream_uri,
+                uri,
+                self.session.id,
+                context.peer.clone(),
+            )
+        } else {
+            subscriptions.remove(&item.upstream, &upstream_uri, self.session.id)
+        };
+        if tell_upstream && let Err(e) = upstream.send(method, json!({ "uri": upstream_uri })).await
+        {
+            tracing::warn!(upstream = %item.upstream, error = %e, "{method} failed upstream");
+        }
+        exchange.settle(Decision::Allowed, Outcome::Ok, "ok".into(), 0);
         Ok(())
     }
 
     fn render(&self, refusal: &Refusal) -> wire::Rendered {
         wire::render(refusal, &self.gateway.auth)
+    }
+}
+
+/// A relayed result in rmcp's typed form.
+fn typed<T: serde::de::DeserializeOwned>(result: Value) -> Result<T, ErrorData> {
+    serde_json::from_value(result).map_err(|e| {
+        tracing::warn!(error = %e, "the upstream sent an invalid result");
+        ErrorData::internal_error("the upstream sent an invalid result", None)
+    })
+}
+
+/// How often a session's watcher looks whether its client went away.
+const WATCH_TICK: Duration = Duration::from_secs(30);
+
+/// What `caller` sees, by kind (tools, resources and templates, prompts), as fingerprints.
+fn fingerprints(gateway: &Gateway, caller: &Caller) -> [u64; 3] {
+    use std::hash::{Hash, Hasher};
+    let published = gateway.offers();
+    let now = gateway.recorder.clock.unix_ms().unwrap_or(0);
+    let rules = &gateway.config.rules;
+    let tools = published
+        .catalogue
+        .tools()
+        .iter()
+        .filter(|t| !rules.hides(caller, t, now));
+    let offers = &published.offers;
+    let resources = offers.resources().iter().chain(offers.templates());
+    let of = |items: Vec<&PublishedTool>| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for item in items {
+            item.name.hash(&mut hasher);
+            item.definition.to_string().hash(&mut hasher);
+        }
+        hasher.finish()
+    };
+    [
+        of(gateway.visible(caller, tools)),
+        of(gateway.visible(caller, resources)),
+        of(gateway.visible(caller, offers.prompts().iter())),
+    ]
+}
+
+/// Tells one session's client when the tools, resources or prompts it may see change, until
+/// it goes away or the gateway stops.
+async fn watch_lists(gateway: Arc<Gateway>, caller: Caller, peer: Peer<RoleServer>) {
+    let mut changes = gateway.catalogue.changes();
+    let mut seen = fingerprints(&gateway, &caller);
+    let mut tick = tokio::time::interval(WATCH_TICK);
+    loop {
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+                continue;
+            }
+            () = gateway.shutdown.cancelled() => return,
+        }
+        if peer.is_transport_closed() {
+            return;
+        }
+        let now = fingerprints(&gateway, &caller);
+        if now[0] != seen[0] {
+            let _ = peer.notify_tool_list_changed().await;
+        }
+        if now[1] != seen[1] {
+            let _ = peer.notify_resource_list_changed().await;
+        }
+        if now[2] != seen[2] {
+            let _ = peer.notify_prompt_list_changed().await;
+        }
+        seen = now;
     }
 }
 
@@ -602,11 +809,28 @@ impl ProgressSink for ClientProgress {
 }
 
 impl ServerHandler for GatewayServer {
+    /// Exactly what the gateway serves: tools, and resources (with subscriptions), prompts
+    /// and completions when the config publishes any; logging, whose level applies to this
+    /// client's view of upstream log messages.
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let (resources, prompts) = self.gateway.serves_offers();
+        let mut capabilities = json!({"tools": {"listChanged": true}, "logging": {}});
+        if resources {
+            capabilities["resources"] = json!({"subscribe": true, "listChanged": true});
+        }
+        if prompts {
+            capabilities["prompts"] = json!({"listChanged": true});
+        }
+        if resources || prompts {
+            capabilities["completions"] = json!({});
+        }
+        let capabilities: ServerCapabilities =
+            serde_json::from_value(capabilities).unwrap_or_default();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("portcullis", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Portcullis gateway: the tools listed are the ones the operator exposed to you.",
+                "Portcullis gateway: the tools, resources and prompts listed are the ones the \
+                 operator exposed to you.",
             )
     }
 
@@ -617,24 +841,51 @@ impl ServerHandler for GatewayServer {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        self.record(&context, "initialize", false)?;
+        let caller = self.record(&context, "initialize", false)?;
+        self.session.remember(caller);
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
 
-    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.record(&context, "ping", false)
+    /// From now on the client hears when what it may see changes.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(caller) = self.session.caller() {
+            tokio::spawn(watch_lists(self.gateway.clone(), caller, context.peer));
+        }
     }
 
-    // rmcp answers these with empty results by default; the gateway does not serve them, so
-    // they get the spec's "method not found", like every other undeclared method.
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        self.record(&context, "ping", false).map(|_| ())
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let level = serde_json::to_value(&request)
+            .ok()
+            .and_then(|r| r.get("level")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.record(&context, "logging/setLevel", false)?;
+        if self.session.set_level(&level) {
+            Ok(())
+        } else {
+            Err(ErrorData::invalid_params("unknown log level", None))
+        }
+    }
+
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
+        request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.record(&context, "completion/complete", true)?;
-        Err(ErrorData::method_not_found::<CompleteRequestMethod>())
+        let (exchange, caller) = self.caller(&context, "completion/complete")?;
+        let params = serde_json::to_value(&request)
+            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        let result = self.gateway.complete(&exchange, &caller, params).await?;
+        typed(result)
     }
 
     async fn list_prompts(
@@ -642,8 +893,29 @@ impl ServerHandler for GatewayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        self.record(&context, "prompts/list", true)?;
-        Err(ErrorData::method_not_found::<ListPromptsRequestMethod>())
+        let (exchange, caller) = self.caller(&context, "prompts/list")?;
+        let offers = self.gateway.offers();
+        let prompts = self.list(
+            &exchange,
+            &caller,
+            offers.offers.prompts().iter(),
+            "prompts",
+        )?;
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let (exchange, caller) = self.caller(&context, "prompts/get")?;
+        let arguments = request.arguments.map(Value::Object);
+        let result = self
+            .gateway
+            .get_prompt(&exchange, &caller, &request.name, arguments)
+            .await?;
+        typed::<GetPromptResult>(result).map(GetPromptResponse::Complete)
     }
 
     async fn list_resources(
@@ -651,8 +923,15 @@ impl ServerHandler for GatewayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.record(&context, "resources/list", true)?;
-        Err(ErrorData::method_not_found::<ListResourcesRequestMethod>())
+        let (exchange, caller) = self.caller(&context, "resources/list")?;
+        let offers = self.gateway.offers();
+        let resources = self.list(
+            &exchange,
+            &caller,
+            offers.offers.resources().iter(),
+            "resources",
+        )?;
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -660,10 +939,41 @@ impl ServerHandler for GatewayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.record(&context, "resources/templates/list", true)?;
-        Err(ErrorData::method_not_found::<
-            ListResourceTemplatesRequestMethod,
-        >())
+        let (exchange, caller) = self.caller(&context, "resources/templates/list")?;
+        let offers = self.gateway.offers();
+        let templates = self.list(&exchange, &caller, offers.offers.templates(), "templates")?;
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let (exchange, caller) = self.caller(&context, "resources/read")?;
+        let result = self
+            .gateway
+            .read_resource(&exchange, &caller, &request.uri)
+            .await?;
+        typed::<ReadResourceResult>(result).map(ReadResourceResponse::Complete)
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscription(&context, &request.uri, true).await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscription(&context, &request.uri, false).await
     }
 
     async fn list_tools(
@@ -756,6 +1066,25 @@ impl ServerHandler for GatewayServer {
             (None, Some(u)) => Some(u),
             (None, None) => None,
         };
+        let legacy = context.peer.peer_info();
+        let capabilities = match &legacy {
+            Some(info) => serde_json::to_value(&info.capabilities).ok(),
+            None => context
+                .meta
+                .client_capabilities()
+                .and_then(|c| serde_json::to_value(c).ok()),
+        };
+        let channel = SessionChannel {
+            peer: context.peer.clone(),
+            owner: format!("{} {}", caller.key(), self.session.id),
+            capabilities: capabilities.unwrap_or_else(|| json!({})),
+            can_ask: legacy.is_some() && context.meta.protocol_version().is_none(),
+            session: &self.session,
+            recorder: &self.gateway.recorder,
+            caller: &caller,
+            transport: caller.transport,
+            tool: &request.name,
+        };
         let call = self.gateway.call_tool(
             &exchange,
             &caller,
@@ -764,6 +1093,7 @@ impl ServerHandler for GatewayServer {
             ClientPorts {
                 progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
                 user,
+                channel: Some(&channel),
             },
         );
         // A client that cancels or goes away cancels the call: the pipeline's future is

@@ -15,14 +15,14 @@
 //! — or the time is up.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use portcullis_core::pipeline::Cleared;
-use portcullis_core::ports::{self, BoxFuture, ProgressSink, UpstreamFailure};
+use portcullis_core::ports::{self, BoxFuture, UpstreamFailure};
 use portcullis_core::{UpstreamSpec, UpstreamTransport};
 
 use crate::client_credentials::TokenSource;
@@ -34,8 +34,15 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::CatalogueState;
+use crate::offers::Subscriptions;
 use crate::openapi::{Bridge, EmbeddedApp};
-use crate::rpc::{CallError, Connection, HttpWire, UPSTREAM_PROTOCOL_VERSIONS, Wire, stdio_wire};
+use crate::rpc::{
+    Ask, CallError, Connection, HttpWire, Listeners, Routes, RpcError, UPSTREAM_PROTOCOL_VERSIONS,
+    Wire, stdio_wire,
+};
+use futures::StreamExt as _;
+use portcullis_core::offers::OfferListing;
+use portcullis_core::ports::ClientPorts;
 
 /// `command = "$PORTCULLIS"` runs this very binary (for the bundled example server).
 pub const SELF_COMMAND: &str = "$PORTCULLIS";
@@ -54,9 +61,14 @@ pub struct Upstream {
     /// The embedder's computed credentials, asked at each connect (HTTP upstreams).
     credentials: Option<Arc<dyn UpstreamCredentials>>,
     connection: RwLock<Option<Arc<Connection>>>,
+    /// What the connected upstream said it serves (`initialize`'s `capabilities`).
+    capabilities: RwLock<Value>,
     relist: Arc<Notify>,
     listed: AtomicBool,
     listed_notify: Notify,
+    /// Whether the config publishes its resources, its prompts.
+    wants: (bool, bool),
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl Upstream {
@@ -67,6 +79,8 @@ impl Upstream {
         base_dir: PathBuf,
         app: Option<EmbeddedApp>,
         credentials: Option<Arc<dyn UpstreamCredentials>>,
+        wants: (bool, bool),
+        subscriptions: Arc<Subscriptions>,
     ) -> Result<Arc<Upstream>, String> {
         let bridge = match &spec.transport {
             UpstreamTransport::OpenApi(openapi) => Some(Arc::new(Bridge::new(
@@ -84,10 +98,46 @@ impl Upstream {
             bridge,
             credentials,
             connection: RwLock::new(None),
+            capabilities: RwLock::new(Value::Null),
             relist: Arc::default(),
             listed: AtomicBool::new(false),
             listed_notify: Notify::new(),
+            wants,
+            subscriptions,
         }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Whether the connected upstream declared `capability` (`resources`, `prompts`,
+    /// `completions`, `logging`), or `capability.field` (`resources.subscribe`).
+    pub fn declares(&self, capability: &str) -> bool {
+        let capabilities = self
+            .capabilities
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut at = &*capabilities;
+        for part in capability.split('.') {
+            match at.get(part) {
+                Some(next) if !next.is_null() && next != &Value::Bool(false) => at = next,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Sends one request the gateway makes itself (a subscription, say).
+    pub async fn send(&self, method: &str, params: Value) -> Result<Value, UpstreamFailure> {
+        let connection = self
+            .current()
+            .ok_or_else(|| UpstreamFailure::Unavailable(self.spec.name.clone()))?;
+        let never = CancellationToken::new();
+        connection
+            .request(method, params, self.spec.timeout, &never, Routes::default())
+            .await
+            .map_err(|e| self.call_error(e))
     }
 
     /// Waits until the upstream has been connected and its tools listed once.
@@ -126,11 +176,13 @@ impl Upstream {
     }
 
     /// Calls one tool on the MCP connection and returns its raw result, handing progress to
-    /// `progress` in order, before the result.
+    /// the client in order, before the result, and the upstream's requests and log messages
+    /// to the client's channel. Each progress message gives the call `timeout` again, up to
+    /// `max_timeout` in all.
     async fn call_mcp(
         &self,
         call: Cleared,
-        progress: Option<&dyn ProgressSink>,
+        client: ClientPorts<'_>,
     ) -> Result<Value, UpstreamFailure> {
         let connection = self
             .current()
@@ -139,33 +191,62 @@ impl Upstream {
         if let Some(arguments) = call.into_arguments() {
             params["arguments"] = arguments;
         }
-        let (tx, mut rx) = match progress {
-            Some(_) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some(rx))
-            }
-            None => (None, None),
+        // Progress is always asked for: it keeps a long call alive.
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let (asks_tx, mut asks_rx) = mpsc::unbounded_channel();
+        let channel = client.channel;
+        let routes = Routes {
+            progress: Some(progress_tx),
+            asks: Some((
+                channel.map(|c| c.owner().to_string()),
+                channel.map(|_| asks_tx),
+            )),
         };
         let never = CancellationToken::new();
-        let request = connection.request("tools/call", params, self.spec.timeout, &never, tx);
+        let (timeout, max_timeout) = (self.spec.timeout, self.spec.max_timeout);
+        let request = connection.request("tools/call", params, max_timeout, &never, routes);
         let mut request = std::pin::pin!(request);
+        let idle = tokio::time::sleep(timeout);
+        let mut idle = std::pin::pin!(idle);
+        let mut asked = futures::stream::FuturesUnordered::new();
         let outcome = loop {
             tokio::select! {
                 biased;
-                Some(p) = async { rx.as_mut()?.recv().await } => {
-                    if let Some(sink) = progress {
+                Some(p) = progress_rx.recv() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    if let Some(sink) = client.progress {
                         sink.send(p).await;
                     }
                 }
+                Some(ask) = asks_rx.recv() => match (ask, channel) {
+                    (Ask::Log(params), Some(channel)) => channel.log(params).await,
+                    (Ask::Request { kind, params, reply }, Some(channel)) => {
+                        asked.push(async move {
+                            let answer = channel.request(kind, params).await.map_err(|e| RpcError {
+                                code: e.code,
+                                message: e.message,
+                                data: None,
+                            });
+                            let _ = reply.send(answer);
+                        });
+                    }
+                    _ => {}
+                },
+                Some(()) = asked.next(), if !asked.is_empty() => {
+                    // The client answered; the upstream works on.
+                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                }
                 outcome = &mut request => {
                     // Progress sent before the result was queued before it: relay it first.
-                    if let (Some(rx), Some(sink)) = (rx.as_mut(), progress) {
-                        while let Ok(p) = rx.try_recv() {
+                    if let Some(sink) = client.progress {
+                        while let Ok(p) = progress_rx.try_recv() {
                             sink.send(p).await;
                         }
                     }
                     break outcome;
                 }
+                // Waiting on the client (its user, its model) is not the upstream's delay.
+                () = &mut idle, if asked.is_empty() => break Err(CallError::Timeout(timeout)),
             }
         };
         outcome.map_err(|e| self.call_error(e))
@@ -275,9 +356,13 @@ impl Upstream {
         let Live {
             connection,
             mut child,
+            mut updated,
         } = live;
-        // List once on connecting, then each time the upstream says its list changed.
+        // List once on connecting, then each time the upstream says a list changed.
         loop {
+            if let Some(offers) = self.list_offers(&connection).await {
+                catalogue.update_offers(offers);
+            }
             match self.list_tools(&connection).await {
                 Ok(tools) => {
                     let names: BTreeSet<String> = tools
@@ -291,23 +376,33 @@ impl Upstream {
                 }
                 Err(e) => tracing::error!(upstream = %name, error = %e, "cannot list tools"),
             }
-            tokio::select! {
-                () = self.relist.notified() => {}
-                () = connection.closed().cancelled() => {
-                    // Its stdout closed: usually the process is exiting; say how it ended.
-                    if child.is_some() {
-                        let status = tokio::time::timeout(Duration::from_secs(1), wait_child(&mut child))
-                            .await
-                            .unwrap_or_else(|_| "still running".into());
-                        tracing::warn!(upstream = %name, %status, "upstream process exited");
+            // Wait for a reason to list again, passing on resource updates meanwhile.
+            let relist = loop {
+                tokio::select! {
+                    Some(uri) = updated.recv() => {
+                        let offers = &catalogue.current().offers;
+                        self.subscriptions.updated(name, &uri, offers).await;
                     }
-                    break;
+                    () = self.relist.notified() => break true,
+                    () = connection.closed().cancelled() => {
+                        // Its stdout closed: usually the process is exiting; say how it ended.
+                        if child.is_some() {
+                            let status = tokio::time::timeout(Duration::from_secs(1), wait_child(&mut child))
+                                .await
+                                .unwrap_or_else(|_| "still running".into());
+                            tracing::warn!(upstream = %name, %status, "upstream process exited");
+                        }
+                        break false;
+                    }
+                    status = wait_child(&mut child) => {
+                        tracing::warn!(upstream = %name, %status, "upstream process exited");
+                        break false;
+                    }
+                    () = shutdown.cancelled() => break false,
                 }
-                status = wait_child(&mut child) => {
-                    tracing::warn!(upstream = %name, %status, "upstream process exited");
-                    break;
-                }
-                () = shutdown.cancelled() => break,
+            };
+            if !relist {
+                break;
             }
         }
         connection.close();
@@ -320,8 +415,68 @@ impl Upstream {
         &self,
         connection: &Arc<Connection>,
     ) -> Result<Vec<Value>, UpstreamFailure> {
+        self.list(connection, "tools/list", "tools").await
+    }
+
+    /// Its resources, templates and prompts, when the config publishes some of them and the
+    /// upstream serves them; `None` when nothing is to be listed. A list that fails is empty
+    /// (and logged).
+    async fn list_offers(&self, connection: &Arc<Connection>) -> Option<OfferListing> {
+        let (resources, prompts) = self.wants;
+        if !resources && !prompts {
+            return None;
+        }
+        let mut listing = OfferListing {
+            upstream: self.spec.name.clone(),
+            prefix: self.spec.prefix.clone(),
+            ..OfferListing::default()
+        };
+        let lists: [(bool, &str, &str, &str, &mut Vec<Value>); 3] = [
+            (
+                resources,
+                "resources",
+                "resources/list",
+                "resources",
+                &mut listing.resources,
+            ),
+            (
+                resources,
+                "resources",
+                "resources/templates/list",
+                "resourceTemplates",
+                &mut listing.templates,
+            ),
+            (
+                prompts,
+                "prompts",
+                "prompts/list",
+                "prompts",
+                &mut listing.prompts,
+            ),
+        ];
+        for (wanted, capability, method, field, into) in lists {
+            if !wanted || !self.declares(capability) {
+                continue;
+            }
+            match self.list(connection, method, field).await {
+                Ok(items) => *into = items,
+                Err(e) => {
+                    tracing::error!(upstream = %self.spec.name, error = %e, "cannot list {field}")
+                }
+            }
+        }
+        Some(listing)
+    }
+
+    /// Every page of one list method.
+    async fn list(
+        &self,
+        connection: &Arc<Connection>,
+        method: &str,
+        field: &str,
+    ) -> Result<Vec<Value>, UpstreamFailure> {
         let never = CancellationToken::new();
-        let mut tools = Vec::new();
+        let mut items = Vec::new();
         let mut cursor: Option<Value> = None;
         for _ in 0..MAX_LIST_PAGES {
             let params = match &cursor {
@@ -329,30 +484,36 @@ impl Upstream {
                 None => json!({}),
             };
             let mut page = connection
-                .request("tools/list", params, self.spec.timeout, &never, None)
+                .request(method, params, self.spec.timeout, &never, Routes::default())
                 .await
                 .map_err(|e| self.call_error(e))?;
-            match page.get_mut("tools").map(Value::take) {
-                Some(Value::Array(batch)) => tools.extend(batch),
+            match page.get_mut(field).map(Value::take) {
+                Some(Value::Array(batch)) => items.extend(batch),
                 _ => {
                     return Err(UpstreamFailure::Failed {
                         upstream: self.spec.name.clone(),
-                        detail: "its tools/list result has no `tools` array".into(),
+                        detail: format!("its {method} result has no `{field}` array"),
                     });
                 }
             }
             match page.get("nextCursor").filter(|c| !c.is_null()) {
                 Some(next) if Some(next) != cursor.as_ref() => cursor = Some(next.clone()),
-                _ => return Ok(tools),
+                _ => return Ok(items),
             }
         }
         Err(UpstreamFailure::Failed {
             upstream: self.spec.name.clone(),
-            detail: format!("its tool list runs past {MAX_LIST_PAGES} pages"),
+            detail: format!("its {method} runs past {MAX_LIST_PAGES} pages"),
         })
     }
 
     async fn connect(&self) -> Result<Live, String> {
+        let (updated_tx, updated) = mpsc::unbounded_channel();
+        let listeners = || Listeners {
+            relist: self.relist.clone(),
+            updated: updated_tx.clone(),
+            allowed: self.spec.client,
+        };
         let (connection, child) = match &self.spec.transport {
             UpstreamTransport::Stdio {
                 command,
@@ -363,6 +524,10 @@ impl Upstream {
             } => {
                 let program = if command == SELF_COMMAND {
                     std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?
+                } else if command.contains('/') {
+                    // A path is taken from the config's directory (and `cwd`), as `check` does.
+                    let dir = self.base_dir.join(cwd.as_deref().unwrap_or(Path::new("")));
+                    dir.join(command)
                 } else {
                     PathBuf::from(command)
                 };
@@ -392,7 +557,7 @@ impl Upstream {
                 };
                 tokio::spawn(copy_stderr_to_log(self.spec.name.clone(), stderr));
                 let (wire, start_reader) = stdio_wire(stdin);
-                let connection = Connection::new(self.spec.name.clone(), wire, self.relist.clone());
+                let connection = Connection::new(self.spec.name.clone(), wire, listeners());
                 start_reader(connection.clone(), Box::new(stdout));
                 (connection, Some(child))
             }
@@ -425,7 +590,7 @@ impl Upstream {
                     protocol_version: Default::default(),
                 }));
                 (
-                    Connection::new(self.spec.name.clone(), wire, self.relist.clone()),
+                    Connection::new(self.spec.name.clone(), wire, listeners()),
                     None,
                 )
             }
@@ -433,24 +598,51 @@ impl Upstream {
                 return Err("an OpenAPI upstream has no MCP connection".into());
             }
         };
-        let live = Live { connection, child };
+        let live = Live {
+            connection,
+            child,
+            updated,
+        };
         self.initialize(&live.connection).await?;
         Ok(live)
     }
 
-    /// The `initialize` handshake. The gateway declares no client capabilities: it relays no
-    /// sampling, roots or elicitation.
+    /// The `initialize` handshake. The gateway declares the client capabilities the operator
+    /// allows this upstream to use (`sampling`, `elicitation`, `roots`); each request is
+    /// relayed to the client of the call it belongs to, which must have declared it too.
     async fn initialize(&self, connection: &Arc<Connection>) -> Result<(), String> {
         let never = CancellationToken::new();
+        let allowed = self.spec.client;
+        let mut capabilities = serde_json::Map::new();
+        if allowed.sampling {
+            capabilities.insert("sampling".into(), json!({}));
+        }
+        if allowed.elicitation {
+            capabilities.insert("elicitation".into(), json!({"form": {}}));
+        }
+        if allowed.roots {
+            capabilities.insert("roots".into(), json!({}));
+        }
         let params = json!({
             "protocolVersion": UPSTREAM_PROTOCOL_VERSIONS[0],
-            "capabilities": {},
+            "capabilities": capabilities,
             "clientInfo": {"name": "portcullis", "version": env!("CARGO_PKG_VERSION")},
         });
         let result = connection
-            .request("initialize", params, self.spec.timeout, &never, None)
+            .request(
+                "initialize",
+                params,
+                self.spec.timeout,
+                &never,
+                Routes::default(),
+            )
             .await
             .map_err(|e| format!("initialize failed: {e}"))?;
+        *self
+            .capabilities
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            result.get("capabilities").cloned().unwrap_or(Value::Null);
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -491,6 +683,8 @@ const MAX_LIST_PAGES: usize = 1000;
 struct Live {
     connection: Arc<Connection>,
     child: Option<tokio::process::Child>,
+    /// The URIs of the upstream's `notifications/resources/updated`.
+    updated: mpsc::UnboundedReceiver<String>,
 }
 
 async fn wait_child(child: &mut Option<tokio::process::Child>) -> String {
@@ -514,9 +708,20 @@ impl ports::Upstream for Upstream {
     fn call<'a>(
         &'a self,
         call: Cleared,
-        progress: Option<&'a dyn ProgressSink>,
+        client: ClientPorts<'a>,
     ) -> BoxFuture<'a, Result<Value, UpstreamFailure>> {
-        Box::pin(self.call_mcp(call, progress))
+        Box::pin(self.call_mcp(call, client))
+    }
+
+    fn request<'a>(
+        &'a self,
+        method: &'a str,
+        call: Cleared,
+    ) -> BoxFuture<'a, Result<Value, UpstreamFailure>> {
+        Box::pin(async move {
+            let params = call.into_arguments().unwrap_or_else(|| json!({}));
+            self.send(method, params).await
+        })
     }
 }
 
@@ -530,7 +735,7 @@ impl ports::Upstream for BridgeTools {
     fn call<'a>(
         &'a self,
         call: Cleared,
-        _progress: Option<&'a dyn ProgressSink>,
+        _client: ClientPorts<'a>,
     ) -> BoxFuture<'a, Result<Value, UpstreamFailure>> {
         Box::pin(async move {
             let tool = call.upstream_tool().to_string();

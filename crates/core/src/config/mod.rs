@@ -27,6 +27,7 @@ use crate::exposure::{ExposeRule, Exposure, ToolPattern};
 use crate::guardrail::{Guardrail, Mode, ToolModes};
 use crate::limits::Rate;
 use crate::lint::LintSettings;
+use crate::offers::{OfferRules, PromptRule, ResourceRule, UriPattern};
 use crate::policy::{AccessRules, Group};
 use crate::redact::{RedactionSettings, Redactor};
 use crate::rules::{Effect, Rule, Rules};
@@ -103,6 +104,26 @@ struct RawConfig {
     approvals: RawApprovals,
     #[serde(default)]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    resources: Vec<RawResources>,
+    #[serde(default)]
+    prompts: Vec<RawPrompts>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawResources {
+    upstream: String,
+    uris: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPrompts {
+    upstream: String,
+    prompts: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +202,8 @@ pub struct Config {
     pub approvals: ApprovalSettings,
     /// `[[rules]]`: conditions over calls that deny them or make them wait for approval.
     pub rules: Rules,
+    /// `[[resources]]` and `[[prompts]]`: what is published besides tools.
+    pub offers: OfferRules,
 }
 
 impl Config {
@@ -217,15 +240,7 @@ impl Config {
         let mut rules = Vec::new();
         for (i, e) in raw.expose.into_iter().enumerate() {
             let path = format!("expose[{i}]");
-            if !upstreams.iter().any(|u| u.name == e.upstream) {
-                p.add(
-                    format!("{path}.upstream"),
-                    format!(
-                        "no upstream named `{}`; define [upstreams.{}] or fix the name",
-                        e.upstream, e.upstream
-                    ),
-                );
-            }
+            known_upstream(&upstreams, &e.upstream, &path, &mut p);
             if e.tools.is_empty() {
                 p.add(
                     format!("{path}.tools"),
@@ -233,17 +248,7 @@ impl Config {
                 );
             }
             let patterns = patterns(&e.tools, &format!("{path}.tools"), &mut p);
-            for (j, scope) in e.scopes.iter().enumerate() {
-                if !is_valid_scope(scope) {
-                    p.add(
-                        format!("{path}.scopes[{j}]"),
-                        format!(
-                            "`{}` is not a scope; scopes are non-empty and printable, without spaces or quotes",
-                            scope.escape_debug()
-                        ),
-                    );
-                }
-            }
+            check_scopes(&e.scopes, &path, &mut p);
             match (e.read_only, e.destructive) {
                 (true, true) => p.add(
                     path.clone(),
@@ -319,6 +324,7 @@ impl Config {
         let lint = lint_settings(raw.lint, &mut p);
         let approvals = approval_settings(raw.approvals, &mut p);
         let call_rules = call_rules(raw.rules, &mut p);
+        let offers = offer_rules(raw.resources, raw.prompts, &upstreams, &mut p);
         Some(Config {
             gateway,
             auth,
@@ -331,8 +337,93 @@ impl Config {
             lint,
             approvals,
             rules: call_rules,
+            offers,
         })
     }
+}
+
+fn known_upstream(upstreams: &[UpstreamSpec], name: &str, path: &str, p: &mut Problems<'_>) {
+    match upstreams.iter().find(|u| u.name == name) {
+        None => p.add(
+            format!("{path}.upstream"),
+            format!("no upstream named `{name}`; define [upstreams.{name}] or fix the name"),
+        ),
+        Some(u)
+            if !path.starts_with("expose")
+                && matches!(u.transport, UpstreamTransport::OpenApi(_)) =>
+        {
+            p.add(
+                format!("{path}.upstream"),
+                format!("`{name}` is an OpenAPI upstream; it offers tools only"),
+            );
+        }
+        Some(_) => {}
+    }
+}
+
+fn check_scopes(scopes: &[String], path: &str, p: &mut Problems<'_>) {
+    for (j, scope) in scopes.iter().enumerate() {
+        if !is_valid_scope(scope) {
+            p.add(
+                format!("{path}.scopes[{j}]"),
+                format!(
+                    "`{}` is not a scope; scopes are non-empty and printable, without spaces or quotes",
+                    scope.escape_debug()
+                ),
+            );
+        }
+    }
+}
+
+/// `[[resources]]` and `[[prompts]]`.
+fn offer_rules(
+    resources: Vec<RawResources>,
+    prompts: Vec<RawPrompts>,
+    upstreams: &[UpstreamSpec],
+    p: &mut Problems<'_>,
+) -> OfferRules {
+    let mut rules = OfferRules::default();
+    for (i, r) in resources.into_iter().enumerate() {
+        let path = format!("resources[{i}]");
+        known_upstream(upstreams, &r.upstream, &path, p);
+        if r.uris.is_empty() {
+            p.add(
+                format!("{path}.uris"),
+                "empty list; name at least one resource URI or URI template (exact or glob)",
+            );
+        }
+        let mut uris = Vec::new();
+        for (j, text) in r.uris.iter().enumerate() {
+            match UriPattern::parse(text) {
+                Ok(pattern) => uris.push(pattern),
+                Err(msg) => p.add(format!("{path}.uris[{j}]"), msg),
+            }
+        }
+        check_scopes(&r.scopes, &path, p);
+        rules.resources.push(ResourceRule {
+            upstream: r.upstream,
+            uris,
+            scopes: r.scopes.into_iter().collect(),
+        });
+    }
+    for (i, r) in prompts.into_iter().enumerate() {
+        let path = format!("prompts[{i}]");
+        known_upstream(upstreams, &r.upstream, &path, p);
+        if r.prompts.is_empty() {
+            p.add(
+                format!("{path}.prompts"),
+                "empty list; name at least one prompt (exact name or glob)",
+            );
+        }
+        let names = patterns(&r.prompts, &format!("{path}.prompts"), p);
+        check_scopes(&r.scopes, &path, p);
+        rules.prompts.push(PromptRule {
+            upstream: r.upstream,
+            prompts: names,
+            scopes: r.scopes.into_iter().collect(),
+        });
+    }
+    rules
 }
 
 fn call_rules(raw: Vec<RawRule>, p: &mut Problems<'_>) -> Rules {

@@ -26,6 +26,11 @@ pub(super) struct RawUpstream {
     pub(super) max_response_bytes: Option<usize>,
     pub(super) embedded: Option<bool>,
     pub(super) operations: Option<BTreeMap<String, RawOperation>>,
+    // stdio and http: what the upstream may ask of the client whose call it serves
+    pub(super) sampling: Option<bool>,
+    pub(super) elicitation: Option<bool>,
+    pub(super) roots: Option<bool>,
+    pub(super) max_timeout: Option<String>,
     // all
     pub(super) timeout: Option<String>,
     pub(super) prefix: Option<String>,
@@ -57,6 +62,45 @@ pub struct UpstreamSpec {
     pub transport: UpstreamTransport,
     /// Longest wait for one upstream request. Default 60 s.
     pub timeout: Duration,
+    /// Longest a call may run when the upstream keeps reporting progress (each progress
+    /// message starts `timeout` again, up to this in all). Default: `timeout` (progress does
+    /// not extend it).
+    pub max_timeout: Duration,
+    /// What the upstream may ask of the client whose call it serves.
+    pub client: ClientRequests,
+}
+
+/// The requests an upstream may send to the client whose call it serves. The gateway declares
+/// to the upstream exactly the capabilities allowed here; a request of another kind is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientRequests {
+    /// `sampling/createMessage`: the upstream has the client's model write. Off by default.
+    pub sampling: bool,
+    /// `elicitation/create`: the upstream asks the client's user. On by default.
+    pub elicitation: bool,
+    /// `roots/list`: the upstream learns the client's roots. On by default.
+    pub roots: bool,
+}
+
+impl ClientRequests {
+    pub fn allows(self, kind: crate::ports::ClientRequestKind) -> bool {
+        use crate::ports::ClientRequestKind::*;
+        match kind {
+            Sampling => self.sampling,
+            Elicitation => self.elicitation,
+            Roots => self.roots,
+        }
+    }
+}
+
+impl Default for ClientRequests {
+    fn default() -> Self {
+        ClientRequests {
+            sampling: false,
+            elicitation: true,
+            roots: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +282,36 @@ pub(super) fn upstream_spec(
             );
         }
     };
+    let max_timeout = match raw.max_timeout.as_deref() {
+        None => timeout,
+        Some(text) => {
+            let total = positive_duration(Some(text), &format!("{path}.max_timeout"), timeout, p);
+            if total < timeout {
+                p.add(
+                    format!("{path}.max_timeout"),
+                    "shorter than `timeout`; give the longest a call may run in all while the \
+                     upstream reports progress",
+                );
+            }
+            total
+        }
+    };
+    let defaults = ClientRequests::default();
+    let client = ClientRequests {
+        sampling: raw.sampling.unwrap_or(defaults.sampling),
+        elicitation: raw.elicitation.unwrap_or(defaults.elicitation),
+        roots: raw.roots.unwrap_or(defaults.roots),
+    };
+    if raw.kind == "openapi" {
+        for (key, present) in [
+            ("sampling", raw.sampling.is_some()),
+            ("elicitation", raw.elicitation.is_some()),
+            ("roots", raw.roots.is_some()),
+            ("max_timeout", raw.max_timeout.is_some()),
+        ] {
+            not_for(p, key, present, "openapi");
+        }
+    }
     if raw.kind != "openapi" {
         for (key, present) in [
             ("spec", raw.spec.is_some()),
@@ -390,6 +464,8 @@ pub(super) fn upstream_spec(
         deny,
         transport,
         timeout,
+        max_timeout,
+        client,
     })
 }
 
