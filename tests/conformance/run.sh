@@ -46,11 +46,21 @@ per_caller_tool = "off"
 kind = "http"
 url = "$UPSTREAM"
 prefix = ""
+# The suite's sampling scenario: the upstream asks the client's model to write.
+sampling = true
 
 [[expose]]
 upstream = "conf"
 tools = ["test_*"]
 read_only = true
+
+[[resources]]
+upstream = "conf"
+uris = ["test://*"]
+
+[[prompts]]
+upstream = "conf"
+prompts = ["test_*"]
 TOML
 "$BIN" serve --config "$WORK/portcullis.toml" --listen 127.0.0.1:0 >"$WORK/gateway.out" 2>"$WORK/gateway.log" &
 pids+=($!)

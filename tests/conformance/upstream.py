@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The upstream for the conformance comparison: a Python SDK (MCPServer) server with the
-`test_*` tools the conformance suite's tool scenarios call.
+"""The upstream for the conformance comparison: a Python SDK (MCPServer) server with what the
+conformance suite's server scenarios call: the `test_*` tools (sampling and elicitation ones
+included), the `test://` resources and template, the `test_*` prompts and a completion.
 
 Serves Streamable HTTP on 127.0.0.1 at a free port, which it writes to the file named by its
 only argument. The suite runs once against this server directly and once against Portcullis
@@ -16,7 +17,19 @@ import sys
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent, TextResourceContents
+from mcp_types import (
+    AudioContent,
+    Completion,
+    EmbeddedResource,
+    EmptyResult,
+    ImageContent,
+    SamplingMessage,
+    SubscribeRequestParams,
+    TextContent,
+    TextResourceContents,
+    UnsubscribeRequestParams,
+)
+from mcp.server.mcpserver.prompts.base import Message
 
 # A 1x1 red PNG and a tiny silent WAV.
 PNG = base64.b64encode(
@@ -91,6 +104,115 @@ async def test_tool_with_logging(ctx: Context) -> str:
         await ctx.info(message)
         await asyncio.sleep(0.05)
     return "logging done"
+
+
+@server.tool(description="Asks the client's model to write.")
+async def test_sampling(ctx: Context, prompt: str) -> str:
+    result = await ctx.session.create_message(
+        [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+        max_tokens=100, related_request_id=ctx.request_id)
+    return f"LLM response: {getattr(result.content, 'text', result.content)}"
+
+
+@server.tool(description="Asks the client's user for their name and e-mail.")
+async def test_elicitation(ctx: Context, message: str) -> str:
+    result = await ctx.session.elicit_form(
+        message,
+        {"type": "object", "properties": {"username": {"type": "string"}, "email": {"type": "string"}},
+         "required": ["username", "email"]},
+        related_request_id=ctx.request_id)
+    return f"User response: action={result.action}, content={result.content}"
+
+
+@server.tool(description="Asks the client's user with defaults for every primitive type.")
+async def test_elicitation_sep1034_defaults(ctx: Context) -> str:
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "default": "John Doe"},
+        "age": {"type": "integer", "default": 30},
+        "score": {"type": "number", "default": 95.5},
+        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+        "verified": {"type": "boolean", "default": True},
+    }}
+    result = await ctx.session.elicit_form("Defaults", schema, related_request_id=ctx.request_id)
+    return f"Elicitation completed: action={result.action}, content={result.content}"
+
+
+@server.tool(description="Asks the client's user with every kind of enum.")
+async def test_elicitation_sep1330_enums(ctx: Context) -> str:
+    schema = {"type": "object", "properties": {
+        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        "titledSingle": {"type": "string", "oneOf": [
+            {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"},
+            {"const": "value3", "title": "Third Option"}]},
+        "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                       "enumNames": ["Option One", "Option Two", "Option Three"]},
+        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+        "titledMulti": {"type": "array", "items": {"anyOf": [
+            {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"},
+            {"const": "value3", "title": "Third Choice"}]}},
+    }}
+    result = await ctx.session.elicit_form("Enums", schema, related_request_id=ctx.request_id)
+    return f"Elicitation completed: action={result.action}, content={result.content}"
+
+
+@server.resource("test://static-text", name="static-text", mime_type="text/plain")
+def static_text() -> str:
+    return "This is the content of the static text resource."
+
+
+@server.resource("test://static-binary", name="static-binary", mime_type="image/png")
+def static_binary() -> bytes:
+    return base64.b64decode(PNG)
+
+
+@server.resource("test://watched-resource", name="watched-resource", mime_type="text/plain")
+def watched() -> str:
+    return "A resource clients subscribe to."
+
+
+@server.resource("test://template/{id}/data", name="template", mime_type="application/json")
+def template(id: str) -> str:
+    return '{"id":"%s","templateTest":true,"data":"Data for ID: %s"}' % (id, id)
+
+
+@server.prompt(description="A simple prompt.")
+def test_simple_prompt() -> str:
+    return "This is a simple prompt for testing."
+
+
+@server.prompt(description="A prompt with arguments.")
+def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
+    return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+
+
+@server.prompt(description="A prompt with an embedded resource.")
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[Message]:
+    return [
+        Message(role="user", content=EmbeddedResource(type="resource", resource=TextResourceContents(
+            uri=resourceUri, mimeType="text/plain", text="Embedded resource content for testing."))),
+        Message(role="user", content=TextContent(type="text", text="Please process the embedded resource above.")),
+    ]
+
+
+@server.prompt(description="A prompt with an image.")
+def test_prompt_with_image() -> list[Message]:
+    return [
+        Message(role="user", content=ImageContent(type="image", data=PNG, mimeType="image/png")),
+        Message(role="user", content=TextContent(type="text", text="Please analyze the image above.")),
+    ]
+
+
+@server.completion()
+async def complete(ref, argument, context):
+    return Completion(values=[v for v in ("test1", "test2", "test3") if v.startswith(argument.value or "")])
+
+
+async def subscription(ctx, params) -> EmptyResult:
+    return EmptyResult()
+
+
+server._lowlevel_server.add_request_handler("resources/subscribe", SubscribeRequestParams, subscription)
+server._lowlevel_server.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, subscription)
 
 
 def main():

@@ -288,6 +288,12 @@ impl Pipeline {
                 Err(failure) => return Err(self.upstream_error(exchange, item, failure).await),
             };
             let mut result = textual_blobs(result, Blob::Decode);
+            // As for tools: modern clients require `resultType`, legacy upstreams omit it.
+            if let Some(result) = result.as_object_mut() {
+                result
+                    .entry("resultType")
+                    .or_insert_with(|| Value::String("complete".into()));
+            }
             let checked = self.scan(exchange, item, Direction::Result, result).await;
             if let Some(text) = checked.refusal {
                 return Err(withheld(text, "the result"));

@@ -12,7 +12,9 @@ use portcullis_core::offers::{Offers, Unresolved};
 use portcullis_core::pipeline::Relay;
 use portcullis_core::ports::{BoxFuture, ClientChannel, ClientRequestError, ClientRequestKind};
 use portcullis_core::{Caller, Exchange, PublishedTool, Refusal, may_see};
-use rmcp::model::{ErrorData, ServerNotification, ServerRequest};
+use rmcp::model::{
+    CustomNotification, CustomRequest, ErrorData, ServerNotification, ServerRequest,
+};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::{Value, json};
 
@@ -379,16 +381,9 @@ impl ClientChannel for SessionChannel<'_> {
                     "the client cannot be asked in the middle of a call",
                 );
             }
-            let request: ServerRequest =
-                match serde_json::from_value(json!({"method": method, "params": params})) {
-                    Ok(request) => request,
-                    Err(e) => {
-                        return refuse(
-                            format!("the request is not a valid {method}: {e}"),
-                            "invalid request from the upstream",
-                        );
-                    }
-                };
+            // Sent as the upstream wrote it: a typed round trip would drop what rmcp does not
+            // model (schema keywords of an elicitation, say).
+            let request = ServerRequest::CustomRequest(CustomRequest::new(method, Some(params)));
             match self.peer.send_request(request).await {
                 Ok(result) => {
                     let result = serde_json::to_value(result).unwrap_or(Value::Null);
@@ -416,16 +411,12 @@ impl ClientChannel for SessionChannel<'_> {
             if !self.session.passes(&params) {
                 return;
             }
-            let notification: Result<ServerNotification, _> = serde_json::from_value(
-                json!({"method": "notifications/message", "params": params}),
-            );
-            match notification {
-                Ok(notification) => {
-                    if let Err(e) = self.peer.send_notification(notification).await {
-                        tracing::debug!(error = %e, "could not pass on a log message");
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "dropped an invalid log message"),
+            let notification = ServerNotification::CustomNotification(CustomNotification::new(
+                "notifications/message",
+                Some(params),
+            ));
+            if let Err(e) = self.peer.send_notification(notification).await {
+                tracing::debug!(error = %e, "could not pass on a log message");
             }
         })
     }
