@@ -124,7 +124,7 @@ pub(crate) fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Res
                 .filter(|s| !s.is_empty())
                 .collect();
             if let Some(file) = &config_file {
-                let known = load_config(file)?.exposure.scopes();
+                let known = load_config(file)?.scopes();
                 // The gateway's own scopes (`portcullis:approve`) unlock no tool on purpose.
                 let unknown: Vec<&str> = scopes
                     .iter()
@@ -133,7 +133,7 @@ pub(crate) fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Res
                     .collect();
                 if !unknown.is_empty() {
                     bail!(
-                        "--scopes: {} not used by any tool in `{}` (it uses: {}); a key holding \
+                        "--scopes: {} not used by any tool, resource or prompt in `{}` (it uses: {}); a key holding \
                          them would unlock nothing, so this is probably a typo",
                         unknown
                             .iter()

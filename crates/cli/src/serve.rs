@@ -23,7 +23,7 @@ pub(crate) async fn serve(
     if dev {
         addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let (with_dev, token) = auth
-            .with_dev_key(config.exposure.scopes())
+            .with_dev_key(config.scopes())
             .map_err(anyhow::Error::msg)?;
         auth = with_dev;
         dev_token = Some(token);

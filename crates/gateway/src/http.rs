@@ -151,7 +151,7 @@ fn resource_metadata(gateway: &Gateway, verifier: &TokenVerifier) -> Value {
     json!({
         "resource": verifier.resource(),
         "authorization_servers": verifier.issuer_names().collect::<Vec<_>>(),
-        "scopes_supported": gateway.config().exposure.scopes(),
+        "scopes_supported": gateway.config().scopes(),
         "bearer_methods_supported": ["header"],
         "resource_name": "Portcullis MCP gateway",
     })

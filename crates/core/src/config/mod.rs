@@ -207,6 +207,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every scope the config asks of callers: for tools, resources and prompts.
+    pub fn scopes(&self) -> std::collections::BTreeSet<String> {
+        let mut scopes = self.exposure.scopes();
+        let offers = &self.offers;
+        for rule in &offers.resources {
+            scopes.extend(rule.scopes.iter().cloned());
+        }
+        for rule in &offers.prompts {
+            scopes.extend(rule.scopes.iter().cloned());
+        }
+        scopes
+    }
+
     /// Parses and validates a configuration file's text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let mut unknown = Vec::new();
