@@ -600,6 +600,21 @@ impl GatewayServer {
         Ok(caller)
     }
 
+    /// A method of a capability the gateway does not declare (no `[[resources]]`, no
+    /// `[[prompts]]`): "method not found", on the record, as for every undeclared method.
+    fn not_served(&self, context: &RequestContext<RoleServer>, method: &'static str) -> ErrorData {
+        match self.record(context, method, true) {
+            Err(refused) => refused,
+            Ok(_) => ErrorData::new(rmcp::model::ErrorCode::METHOD_NOT_FOUND, method, None),
+        }
+    }
+
+    /// Whether the gateway serves resources, prompts, completions (either of the two).
+    fn serves(&self) -> (bool, bool, bool) {
+        let (resources, prompts) = self.gateway.serves_offers();
+        (resources, prompts, resources || prompts)
+    }
+
     /// The published `items` `caller` may see, in their typed form, and the record of the
     /// listing.
     fn list<'a, T: serde::de::DeserializeOwned>(
@@ -644,6 +659,9 @@ impl GatewayServer {
         } else {
             "resources/unsubscribe"
         };
+        if !self.serves().0 {
+            return Err(self.not_served(context, method));
+        }
         let (exchange, caller) = self.caller(context, method)?;
         let offers = self.gateway.offers();
         let target = subscription_target(&offers.offers, uri).filter(|(item, _)| {
@@ -881,6 +899,9 @@ impl ServerHandler for GatewayServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        if !self.serves().2 {
+            return Err(self.not_served(&context, "completion/complete"));
+        }
         let (exchange, caller) = self.caller(&context, "completion/complete")?;
         let params = serde_json::to_value(&request)
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
@@ -893,6 +914,9 @@ impl ServerHandler for GatewayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        if !self.serves().1 {
+            return Err(self.not_served(&context, "prompts/list"));
+        }
         let (exchange, caller) = self.caller(&context, "prompts/list")?;
         let offers = self.gateway.offers();
         let prompts = self.list(
@@ -909,6 +933,9 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if !self.serves().1 {
+            return Err(self.not_served(&context, "prompts/get"));
+        }
         let (exchange, caller) = self.caller(&context, "prompts/get")?;
         let arguments = request.arguments.map(Value::Object);
         let result = self
@@ -923,6 +950,9 @@ impl ServerHandler for GatewayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        if !self.serves().0 {
+            return Err(self.not_served(&context, "resources/list"));
+        }
         let (exchange, caller) = self.caller(&context, "resources/list")?;
         let offers = self.gateway.offers();
         let resources = self.list(
@@ -939,6 +969,9 @@ impl ServerHandler for GatewayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        if !self.serves().0 {
+            return Err(self.not_served(&context, "resources/templates/list"));
+        }
         let (exchange, caller) = self.caller(&context, "resources/templates/list")?;
         let offers = self.gateway.offers();
         let templates = self.list(&exchange, &caller, offers.offers.templates(), "templates")?;
@@ -950,6 +983,9 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if !self.serves().0 {
+            return Err(self.not_served(&context, "resources/read"));
+        }
         let (exchange, caller) = self.caller(&context, "resources/read")?;
         let result = self
             .gateway
