@@ -2,8 +2,9 @@
 //! deterministic order, with the gateway's own pagination.
 //!
 //! Tool definitions are kept as JSON so that fields no typed model knows survive the trip. The
-//! catalogue rewrites only the name and the safety annotations: upstream hints are untrusted and
-//! never relax what the operator declared.
+//! catalogue rewrites only the name and the safety annotations (`readOnlyHint`,
+//! `destructiveHint`): upstream hints are untrusted and never relax what the operator declared.
+//! Informational ones (`title`, `idempotentHint`, `openWorldHint`, icons) pass as sent.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -320,14 +321,13 @@ fn rewrite_definition(def: &Map<String, Value>, name: &str, read_only: bool) -> 
     let mut out = def.clone();
     out.retain(|k, _| !k.starts_with("x-portcullis-"));
     out.insert("name".into(), Value::String(name.into()));
-    let mut annotations = Map::new();
-    if let Some(title) = def
+    // Informational hints (`title`, `idempotentHint`, `openWorldHint`) survive; the safety
+    // ones are the operator's.
+    let mut annotations = def
         .get("annotations")
-        .and_then(|a| a.get("title"))
-        .filter(|t| t.is_string())
-    {
-        annotations.insert("title".into(), title.clone());
-    }
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     annotations.insert("readOnlyHint".into(), Value::Bool(read_only));
     annotations.insert("destructiveHint".into(), Value::Bool(!read_only));
     out.insert("annotations".into(), Value::Object(annotations));
@@ -452,17 +452,22 @@ mod tests {
                 "name": "wipe",
                 "inputSchema": {"type": "object"},
                 "execution": {"taskSupport": "optional"},
-                "annotations": {"title": "Wipe", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true}
+                "icons": [{"src": "https://example.com/wipe.png"}],
+                "annotations": {"title": "Wipe", "readOnlyHint": true, "destructiveHint": false,
+                                "idempotentHint": true, "openWorldHint": false}
             })],
             first_seen: BTreeSet::new(),
             bridged: false,
         };
         let (c, _) = Catalogue::build(&e, &[l]);
         let def = &c.get("a__wipe").unwrap().definition;
+        // The operator's declaration wins; informational hints and icons survive.
         assert_eq!(
             def["annotations"],
-            json!({"title": "Wipe", "readOnlyHint": false, "destructiveHint": true})
+            json!({"title": "Wipe", "readOnlyHint": false, "destructiveHint": true,
+                   "idempotentHint": true, "openWorldHint": false})
         );
+        assert_eq!(def["icons"][0]["src"], "https://example.com/wipe.png");
         assert_eq!(def["execution"], json!({"taskSupport": "optional"}));
         assert_eq!(def["name"], "a__wipe");
     }
