@@ -107,6 +107,10 @@ pub struct Connection {
     progress: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
     /// The calls in flight, by request id, in order.
     asks: Mutex<BTreeMap<i64, AskRoute>>,
+    /// For an upstream that speaks 2026-07-28 only: the `_meta` every request carries (the
+    /// protocol version and the client capabilities the gateway declares). `None`: a legacy
+    /// session, opened with `initialize`.
+    modern: Mutex<Option<Map<String, Value>>>,
     listeners: Listeners,
     /// Cancelled when the wire dies; the supervisor then reconnects.
     closed: CancellationToken,
@@ -173,6 +177,7 @@ impl Connection {
             pending: Mutex::default(),
             progress: Mutex::default(),
             asks: Mutex::default(),
+            modern: Mutex::default(),
             listeners,
             closed: CancellationToken::new(),
         })
@@ -180,6 +185,16 @@ impl Connection {
 
     pub fn wire(&self) -> &Wire {
         &self.wire
+    }
+
+    /// Speaks 2026-07-28 from now on: every request carries `meta` (merged into its own
+    /// `_meta`), and over HTTP the `Mcp-Method` and `Mcp-Name` headers.
+    pub fn speak_modern(&self, meta: Map<String, Value>) {
+        *lock(&self.modern) = Some(meta);
+    }
+
+    pub fn is_modern(&self) -> bool {
+        lock(&self.modern).is_some()
     }
 
     /// Cancelled when the connection is no longer usable.
@@ -226,6 +241,18 @@ impl Connection {
             }
             lock(&self.progress).insert(token.clone(), sender);
             in_flight.token = Some(token);
+        }
+        if let Some(modern) = lock(&self.modern).as_ref()
+            && let Some(p) = params.as_object_mut()
+        {
+            let meta = p
+                .entry("_meta")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(meta) = meta.as_object_mut() {
+                for (k, v) in modern {
+                    meta.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
         }
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let send = self.send(&message, Some(id));
@@ -293,7 +320,10 @@ impl Connection {
                 tx.send(line).await.map_err(|_| CallError::Closed)?;
                 Ok(false)
             }
-            Wire::Http(http) => http.post(self, bytes, id).await,
+            Wire::Http(http) => {
+                let routing = self.is_modern().then(|| routing_headers(message)).flatten();
+                http.post(self, bytes, id, routing).await
+            }
         }
     }
 
@@ -493,11 +523,19 @@ impl HttpWire {
         connection: &Arc<Connection>,
         body: Vec<u8>,
         id: Option<i64>,
+        routing: Option<(String, Option<String>)>,
     ) -> Result<bool, CallError> {
-        let response = self
+        let mut request = self
             .request(reqwest::Method::POST)
             .await?
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some((method, name)) = routing {
+            request = request.header("mcp-method", method);
+            if let Some(name) = name {
+                request = request.header("mcp-name", name);
+            }
+        }
+        let response = request
             .body(body)
             .send()
             .await
@@ -597,6 +635,24 @@ impl HttpWire {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// The 2026-07-28 routing headers of a message: `Mcp-Method`, and `Mcp-Name` (the tool or
+/// prompt name, or the resource URI) when it names one. `None` for a response.
+fn routing_headers(message: &Value) -> Option<(String, Option<String>)> {
+    let method = message.get("method")?.as_str()?;
+    let params = message.get("params");
+    let name = match method {
+        "tools/call" | "prompts/get" => params.and_then(|p| p.get("name")),
+        "resources/read" => params.and_then(|p| p.get("uri")),
+        _ => None,
+    };
+    // A header value cannot hold every character a name can; such a request goes without.
+    let name = name
+        .and_then(Value::as_str)
+        .filter(|n| http::HeaderValue::from_str(n).is_ok())
+        .map(str::to_string);
+    Some((method.to_string(), name))
 }
 
 /// Dispatches every event of `response` (the answer stream of request `related`, if any)

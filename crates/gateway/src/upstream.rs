@@ -42,7 +42,7 @@ use crate::rpc::{
 };
 use futures::StreamExt as _;
 use portcullis_core::offers::OfferListing;
-use portcullis_core::ports::ClientPorts;
+use portcullis_core::ports::{ClientPorts, ClientRequestKind};
 
 /// `command = "$PORTCULLIS"` runs this very binary (for the bundled example server).
 pub const SELF_COMMAND: &str = "$PORTCULLIS";
@@ -179,6 +179,10 @@ impl Upstream {
     /// the client in order, before the result, and the upstream's requests and log messages
     /// to the client's channel. Each progress message gives the call `timeout` again, up to
     /// `max_timeout` in all.
+    ///
+    /// A 2026-07-28 upstream asks for the client's input with an input-required result: the
+    /// gateway asks the client (through the same channel, so with the same checks) and sends
+    /// the call again with the answers, up to [`MAX_INPUT_ROUNDS`] times.
     async fn call_mcp(
         &self,
         call: Cleared,
@@ -191,6 +195,58 @@ impl Upstream {
         if let Some(arguments) = call.into_arguments() {
             params["arguments"] = arguments;
         }
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let result = self.call_once(&connection, params.clone(), client).await?;
+            if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+                return Ok(result);
+            }
+            let Some(channel) = client.channel else {
+                return Err(UpstreamFailure::Refused(
+                    "the tool needs an answer from the client, which cannot be asked".into(),
+                ));
+            };
+            let mut responses = serde_json::Map::new();
+            let requests = result.get("inputRequests").and_then(Value::as_object);
+            for (key, request) in requests.into_iter().flatten() {
+                let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+                let kind = ClientRequestKind::of(method)
+                    .filter(|k| self.spec.client.allows(*k))
+                    .ok_or_else(|| {
+                        UpstreamFailure::Refused(format!(
+                            "the tool asks the client for `{}`, which this upstream may not ask",
+                            method.escape_debug()
+                        ))
+                    })?;
+                let asked = request.get("params").cloned().unwrap_or_else(|| json!({}));
+                let answer = channel
+                    .request(kind, asked)
+                    .await
+                    .map_err(|e| UpstreamFailure::Refused(e.message))?;
+                responses.insert(key.clone(), answer);
+            }
+            params["inputResponses"] = Value::Object(responses);
+            match result.get("requestState") {
+                Some(state) => params["requestState"] = state.clone(),
+                None => {
+                    if let Some(p) = params.as_object_mut() {
+                        p.remove("requestState");
+                    }
+                }
+            }
+        }
+        Err(UpstreamFailure::Failed {
+            upstream: self.spec.name.clone(),
+            detail: format!("it still asks for input after {MAX_INPUT_ROUNDS} rounds"),
+        })
+    }
+
+    /// One `tools/call` request, with its progress and its requests to the client relayed.
+    async fn call_once(
+        &self,
+        connection: &Arc<Connection>,
+        params: Value,
+        client: ClientPorts<'_>,
+    ) -> Result<Value, UpstreamFailure> {
         // Progress is always asked for: it keeps a long call alive.
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
         let (asks_tx, mut asks_rx) = mpsc::unbounded_channel();
@@ -607,11 +663,12 @@ impl Upstream {
         Ok(live)
     }
 
-    /// The `initialize` handshake. The gateway declares the client capabilities the operator
-    /// allows this upstream to use (`sampling`, `elicitation`, `roots`); each request is
-    /// relayed to the client of the call it belongs to, which must have declared it too.
+    /// The handshake: `initialize`, declaring the client capabilities the operator allows
+    /// this upstream to use (`sampling`, `elicitation`, `roots`; each request is relayed to the
+    /// client of the call it belongs to, which must have declared it too). An upstream that
+    /// refuses `initialize` and speaks 2026-07-28 is asked `server/discover` instead, and every
+    /// request then carries the 2026-07-28 `_meta`.
     async fn initialize(&self, connection: &Arc<Connection>) -> Result<(), String> {
-        let never = CancellationToken::new();
         let allowed = self.spec.client;
         let mut capabilities = serde_json::Map::new();
         if allowed.sampling {
@@ -623,38 +680,72 @@ impl Upstream {
         if allowed.roots {
             capabilities.insert("roots".into(), json!({}));
         }
+        let client_info = json!({"name": "portcullis", "version": env!("CARGO_PKG_VERSION")});
         let params = json!({
             "protocolVersion": UPSTREAM_PROTOCOL_VERSIONS[0],
             "capabilities": capabilities,
-            "clientInfo": {"name": "portcullis", "version": env!("CARGO_PKG_VERSION")},
+            "clientInfo": client_info,
         });
-        let result = connection
-            .request(
-                "initialize",
-                params,
-                self.spec.timeout,
-                &never,
-                Routes::default(),
-            )
-            .await
-            .map_err(|e| format!("initialize failed: {e}"))?;
+        let legacy = self.handshake(connection, "initialize", params).await;
+        let version = match &legacy {
+            Ok(result) => result.get("protocolVersion").and_then(Value::as_str),
+            Err(_) => None,
+        };
+        let result = match (&legacy, version) {
+            (Ok(result), Some(v)) if UPSTREAM_PROTOCOL_VERSIONS.contains(&v) => result.clone(),
+            _ => {
+                let meta = serde_json::Map::from_iter([
+                    (MODERN_VERSION_KEY.into(), json!(MODERN)),
+                    (MODERN_CAPABILITIES_KEY.into(), Value::Object(capabilities)),
+                    (MODERN_CLIENT_INFO_KEY.into(), client_info),
+                ]);
+                connection.speak_modern(meta);
+                if let Wire::Http(http) = connection.wire() {
+                    *http
+                        .protocol_version
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some(http::HeaderValue::from_static(MODERN));
+                }
+                let discovered = self
+                    .handshake(connection, "server/discover", json!({}))
+                    .await;
+                match discovered {
+                    Ok(result)
+                        if result
+                            .get("supportedVersions")
+                            .and_then(Value::as_array)
+                            .is_some_and(|v| v.iter().any(|v| v == MODERN)) =>
+                    {
+                        result
+                    }
+                    _ => {
+                        connection.close();
+                        return Err(match (&legacy, version) {
+                            (Err(e), _) => format!(
+                                "initialize failed ({e}), and server/discover offers no 2026-07-28"
+                            ),
+                            (Ok(_), v) => format!(
+                                "the upstream speaks protocol version `{}`, which the gateway \
+                                 does not",
+                                v.unwrap_or("").escape_debug()
+                            ),
+                        });
+                    }
+                }
+            }
+        };
         *self
             .capabilities
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) =
             result.get("capabilities").cloned().unwrap_or(Value::Null);
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !UPSTREAM_PROTOCOL_VERSIONS.contains(&version) {
-            connection.close();
-            return Err(format!(
-                "the upstream speaks protocol version `{}`, which the gateway does not",
-                version.escape_debug()
-            ));
+        if connection.is_modern() {
+            // Stateless: no session to confirm, no server-message stream to listen on.
+            tracing::info!(upstream = %self.spec.name, "the upstream speaks 2026-07-28");
+            return Ok(());
         }
-        if let Wire::Http(http) = connection.wire() {
+        if let (Wire::Http(http), Some(version)) = (connection.wire(), version) {
             *http
                 .protocol_version
                 .lock()
@@ -675,7 +766,29 @@ impl Upstream {
         }
         Ok(())
     }
+
+    async fn handshake(
+        &self,
+        connection: &Arc<Connection>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
+        let never = CancellationToken::new();
+        connection
+            .request(method, params, self.spec.timeout, &never, Routes::default())
+            .await
+            .map_err(|e| format!("{method} failed: {e}"))
+    }
 }
+
+/// The revision an upstream that refuses `initialize` may speak, and its `_meta` keys.
+const MODERN: &str = "2026-07-28";
+const MODERN_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+const MODERN_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+const MODERN_CLIENT_INFO_KEY: &str = "io.modelcontextprotocol/clientInfo";
+
+/// Most rounds of input a 2026-07-28 upstream may ask for in one call.
+const MAX_INPUT_ROUNDS: usize = 10;
 
 /// Most pages of `tools/list` read from one upstream.
 const MAX_LIST_PAGES: usize = 1000;
