@@ -335,3 +335,43 @@ async fn gw_post(
         .send()
         .await
 }
+
+/// A call that keeps reporting progress lives past `timeout`, each message starting it again,
+/// up to `max_timeout` in all; without progress, or past that total, it times out.
+#[tokio::test]
+async fn progress_extends_a_calls_timeout_up_to_the_maximum() {
+    let config = |max: &str| {
+        example_config("").replace(
+            "timeout = \"20s\"",
+            &format!("timeout = \"2s\"\nmax_timeout = \"{max}\""),
+        )
+    };
+    // Ten steps of 300 ms: 3 s in all, never 2 s without progress.
+    let steady = json!({"steps": 10, "delay_ms": 300});
+    let gw = Gateway::start(&config("30s"));
+    let client = gw.rmcp_client().await;
+    let done = client
+        .call_tool(call("demo_slow_count", steady.clone()))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&done), "counted to 10", "{done:?}");
+    // No progress for longer than `timeout`.
+    let silent = client
+        .call_tool(call("demo_slow_count", json!({"steps": 1, "delay_ms": 3000})))
+        .await
+        .unwrap();
+    assert_eq!(silent.is_error, Some(true));
+    assert!(text_of(&silent).contains("did not answer within 2s"), "{silent:?}");
+    client.cancel().await.unwrap();
+
+    // Progress all along, but longer than `max_timeout` in all.
+    let gw = Gateway::start(&config("2500ms"));
+    let client = gw.rmcp_client().await;
+    let capped = client
+        .call_tool(call("demo_slow_count", steady))
+        .await
+        .unwrap();
+    assert_eq!(capped.is_error, Some(true), "{capped:?}");
+    assert!(text_of(&capped).contains("within 2.5s"), "{capped:?}");
+    client.cancel().await.unwrap();
+}
