@@ -175,12 +175,33 @@ def direct_client(target, callbacks):
     return Client(target, mode="legacy", **callbacks.client_args())
 
 
+# server-everything stamps dynamic resources with the time of the read.
+CLOCK = re.compile(r"\d{1,2}:\d{2}:\d{2}\s?[AP]M")
+
+
+def comparable(value):
+    """JSON with what differs between two reads of the same thing made equal: blobs decoded,
+    times of day blanked, `resultType` and `_meta` taken out."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in ("resultType", "_meta"):
+                continue
+            if k == "blob" and isinstance(v, str):
+                import base64
+                v = base64.b64decode(v).decode("utf-8", "replace")
+            out[k] = comparable(v)
+        return out
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    if isinstance(value, str):
+        return CLOCK.sub("<time>", value)
+    return value
+
+
 def plain(value):
-    """A result as comparable JSON: the gateway's names and `resultType` taken out."""
-    dumped = value.model_dump(mode="json", exclude_none=True, by_alias=True)
-    dumped.pop("resultType", None)
-    dumped.pop("_meta", None)
-    return dumped
+    """A result as comparable JSON."""
+    return comparable(value.model_dump(mode="json", exclude_none=True, by_alias=True))
 
 
 @pytest.mark.anyio
@@ -246,6 +267,61 @@ async def test_every_published_item_reads_as_it_does_directly(gateway):
         assert via_cb.elicited and "blue" in str(result.content), result
         result = await via.call_tool(PREFIX + "get-roots-list", {})
         assert via_cb.roots_asked and "file:///work/project" in str(result.content), result
+
+
+TS_SDK = ROOT / ".tools/ts-sdk/node_modules/@modelcontextprotocol/sdk"
+TS_CLIENT = ROOT / "tests" / "ts" / "everything_client.mjs"
+
+
+def ts_client(*args):
+    assert TS_SDK.exists(), "run scripts/install-test-tools (the TypeScript SDK)"
+    out = subprocess.run([str(NODE), str(TS_CLIENT), str(TS_SDK), *args], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    import json
+    return json.loads(out)
+
+
+def test_the_typescript_sdk_client_gets_through_the_gateway_what_it_gets_directly(gateway):
+    url, key, _ = gateway
+    via = ts_client("gateway", url, key)
+    direct = ts_client("direct", str(NODE), str(SERVER))
+    assert via["tools"] == sorted(TOOLS)
+    assert set(via["tools"]) <= set(direct["tools"])
+    for field in ["tool echo", "tool get-sum", "tool get-resource-reference", "tool get-structured-content",
+                  "resources", "read", "template", "templates", "prompt", "completion"]:
+        assert comparable(via[field]) == comparable(direct[field]), field
+    assert via["prompts"] == PROMPTS
+    assert via["completion"]["completion"]["values"], via["completion"]
+    assert "sampled by the TypeScript client" in json_text(via["sampling"])
+    assert "green" in json_text(via["elicitation"])
+    assert via["asked"]["sampling"] == 1 and via["asked"]["elicitation"] == 1, via["asked"]
+    # Roots: see the next test.
+    assert "Current MCP Roots" in json_text(via["roots"])
+
+
+@pytest.mark.anyio
+async def test_a_server_that_keeps_roots_shows_the_first_clients_to_the_next(gateway):
+    """Why `roots` is off by default: the upstream's session is shared by every client, and
+    server-everything asks for the roots once per session. What the second client sees are
+    the first client's roots, exactly as documented in examples/everything.toml."""
+    url, key, _ = gateway
+    first, second = Callbacks(), Callbacks()
+    async with through(url, key, first) as a:
+        await a.call_tool(PREFIX + "get-roots-list", {})
+
+    async def other_roots(context):
+        second.roots_asked += 1
+        return ListRootsResult(roots=[Root(uri="file:///someone/else", name="else")])
+
+    second.roots = other_roots
+    async with through(url, key, second) as b:
+        seen = await b.call_tool(PREFIX + "get-roots-list", {})
+    assert "file:///work/project" in str(seen.content) and second.roots_asked == 0, seen
+
+
+def json_text(value):
+    import json
+    return json.dumps(value)
 
 
 @pytest.mark.anyio

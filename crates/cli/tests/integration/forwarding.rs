@@ -357,11 +357,17 @@ async fn progress_extends_a_calls_timeout_up_to_the_maximum() {
     assert_eq!(text_of(&done), "counted to 10", "{done:?}");
     // No progress for longer than `timeout`.
     let silent = client
-        .call_tool(call("demo_slow_count", json!({"steps": 1, "delay_ms": 3000})))
+        .call_tool(call(
+            "demo_slow_count",
+            json!({"steps": 1, "delay_ms": 3000}),
+        ))
         .await
         .unwrap();
     assert_eq!(silent.is_error, Some(true));
-    assert!(text_of(&silent).contains("did not answer within 2s"), "{silent:?}");
+    assert!(
+        text_of(&silent).contains("did not answer within 2s"),
+        "{silent:?}"
+    );
     client.cancel().await.unwrap();
 
     // Progress all along, but longer than `max_timeout` in all.

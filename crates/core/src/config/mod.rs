@@ -657,6 +657,52 @@ mod tests {
     }
 
     #[test]
+    fn resources_and_prompts_entries_are_checked_like_expose_entries() {
+        let p = problems(
+            r#"
+            [upstreams.docs]
+            kind = "stdio"
+            command = "x"
+            [upstreams.shop]
+            kind = "openapi"
+            spec = "s.json"
+            base_url = "http://127.0.0.1:1"
+            [[resources]]
+            upstream = "nope"
+            uris = []
+            [[resources]]
+            upstream = "shop"
+            uris = ["x://[a"]
+            scopes = ["bad scope"]
+            [[prompts]]
+            upstream = "docs"
+            prompts = []
+            "#,
+        );
+        let joined = p.join("\n");
+        for expected in [
+            "resources[0].upstream: no upstream named `nope`",
+            "resources[0].uris: empty list",
+            "resources[1].upstream: `shop` is an OpenAPI upstream; it offers tools only",
+            "resources[1].uris[0]: `x://[a` is not a valid glob",
+            "resources[1].scopes[0]:",
+            "prompts[0].prompts: empty list",
+        ] {
+            assert!(joined.contains(expected), "{expected} in {joined}");
+        }
+        let c = Config::from_toml(
+            "[upstreams.docs]\nkind = \"stdio\"\ncommand = \"x\"\n[[prompts]]\nupstream = \"docs\"\n\
+             prompts = [\"p\"]\nscopes = [\"docs:read\"]\n",
+        )
+        .unwrap();
+        assert!(
+            c.scopes().contains("docs:read"),
+            "key scopes may name prompt scopes"
+        );
+        assert_eq!(c.offers.wants("docs"), (false, true));
+    }
+
+    #[test]
     fn every_problem_is_listed_with_its_path() {
         let p = problems(
             r#"

@@ -78,7 +78,9 @@ pub struct ClientRequests {
     pub sampling: bool,
     /// `elicitation/create`: the upstream asks the client's user. On by default.
     pub elicitation: bool,
-    /// `roots/list`: the upstream learns the client's roots. On by default.
+    /// `roots/list`: the upstream learns the client's roots. Off by default: the upstream's
+    /// session is shared by every client, and a server that keeps the roots it was given for
+    /// its session (the reference server does) shows one client's roots to the next.
     pub roots: bool,
 }
 
@@ -98,7 +100,7 @@ impl Default for ClientRequests {
         ClientRequests {
             sampling: false,
             elicitation: true,
-            roots: true,
+            roots: false,
         }
     }
 }
@@ -515,6 +517,35 @@ mod tests {
         let p = problems("[upstreams.a]\nkind = \"stdio\"\ncommand = \"x\"\nprefix = \"a b\"");
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("upstreams.a.prefix:"), "{p:?}");
+    }
+
+    #[test]
+    fn an_upstream_may_ask_the_client_to_elicit_only_unless_allowed_more() {
+        let c = Config::from_toml("[upstreams.a]\nkind = \"stdio\"\ncommand = \"x\"\n").unwrap();
+        assert_eq!(
+            c.upstreams[0].client,
+            ClientRequests {
+                sampling: false,
+                elicitation: true,
+                roots: false,
+            }
+        );
+        assert_eq!(c.upstreams[0].max_timeout, c.upstreams[0].timeout);
+        let p = problems(
+            "[upstreams.a]\nkind = \"openapi\"\nspec = \"s.json\"\nbase_url = \"http://127.0.0.1:1\"\n\
+             sampling = true\n[upstreams.b]\nkind = \"stdio\"\ncommand = \"x\"\ntimeout = \"10s\"\n\
+             max_timeout = \"5s\"",
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("upstreams.a.sampling: not used")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("upstreams.b.max_timeout: shorter")),
+            "{p:?}"
+        );
     }
 
     #[test]
