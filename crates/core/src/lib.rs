@@ -26,6 +26,10 @@
 //! | what is masked on the way back | [`redact`] | — |
 //! | what the client is told on refusal | [`refusal`] | — |
 //!
+//! Reading a resource, getting a prompt and completing an argument go through
+//! [`pipeline::Pipeline::relay`]: the same phases less rules, hooks and approval, over what
+//! [`offers`] publishes.
+//!
 //! [`config`] turns the operator's TOML into the validated settings all of these take. Beside
 //! the calls: [`lint`] and [`poisoning`] audit what would be published, [`pins`] what was.
 //!

@@ -3,8 +3,10 @@
 //! `tools/list` serves each caller the published tools it may call, with the gateway's own
 //! cursors. Every `tools/call` goes through the core [`Pipeline`], whose refusals reach the
 //! client through [`wire::render`](crate::wire::render). A name that is not published, or not
-//! for this caller, reads as unknown (`-32602`). Only the `tools` capability is declared, so
-//! every other method gets "method not found".
+//! for this caller, reads as unknown (`-32602`). Resources, prompts and completions are
+//! served (through [`crate::relay`]) and declared only when the config publishes some;
+//! otherwise their methods, like every undeclared one, get "method not found". Each session
+//! keeps its log level, and a task that tells its client when what it may see changed.
 //!
 //! Over HTTP each request's [`Exchange`] was begun at the edge and rides in the request's
 //! extensions; over stdio the handler begins one per request.
