@@ -93,7 +93,11 @@ async def test_a_modern_only_upstream_is_served(gateway, mode):
 
 
 @pytest.mark.anyio
-async def test_its_input_requests_reach_a_client_that_can_answer(gateway):
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_its_input_requests_reach_a_client_that_can_answer(gateway, mode):
+    """In a legacy session the gateway asks the client in the middle of the call; a 2026-07-28
+    client gets the input-required result itself (the upstream's state sealed to the call)
+    and calls again with its answers."""
     url, key, _ = gateway
     asked = []
 
@@ -101,7 +105,7 @@ async def test_its_input_requests_reach_a_client_that_can_answer(gateway):
         asked.append(params.message)
         return ElicitResult(action="accept", content={"color": "teal"})
 
-    async with client(url, key, "legacy", elicitation_callback=elicitation) as c:
+    async with client(url, key, mode, elicitation_callback=elicitation) as c:
         result = await c.call_tool("modern_ask", {})
         assert asked == ["Favourite colour?"]
         assert result.content[0].text == 'answered {"action": "accept", "content": {"color": "teal"}}', result
@@ -109,3 +113,36 @@ async def test_its_input_requests_reach_a_client_that_can_answer(gateway):
     async with client(url, key, "legacy") as c:
         result = await c.call_tool("modern_ask", {})
         assert result.is_error and "elicitation" in result.content[0].text, result
+
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+               "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}}
+
+
+def post(url, key, params):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**params, "_meta": MODERN_META}}
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream",
+               "Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": params["name"]}
+    response = httpx2.post(url, json=body, headers=headers, timeout=30)
+    text = response.text
+    if text.startswith("event:") or text.startswith("data:"):
+        text = [line[5:] for line in text.splitlines() if line.startswith("data:")][-1]
+    return json.loads(text)["result"]
+
+
+def test_a_sealed_state_opens_only_for_its_own_call(gateway):
+    url, key, _ = gateway
+    first = post(url, key, {"name": "modern_ask", "arguments": {}})
+    assert first["resultType"] == "input_required", first
+    state = first["requestState"]
+    assert state.startswith("pu1.") and state != "asked-once", "the upstream's state goes out sealed"
+    answers = {"color": {"action": "accept", "content": {"color": "red"}}}
+    # Tampered, or for another call (other arguments): refused before the upstream sees it.
+    for forged, arguments in [(state[:-2] + "00", {}), (state, {"other": 1})]:
+        refused = post(url, key, {"name": "modern_ask", "arguments": arguments,
+                                  "inputResponses": answers, "requestState": forged})
+        assert refused["isError"] and "request state" in refused["content"][0]["text"], refused
+    done = post(url, key, {"name": "modern_ask", "arguments": {}, "inputResponses": answers,
+                           "requestState": state})
+    assert done["content"][0]["text"] == 'answered {"action": "accept", "content": {"color": "red"}}', done

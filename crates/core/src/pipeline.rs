@@ -509,7 +509,9 @@ impl Pipeline {
         asked: ApprovalMode,
     ) -> Result<(), Refusal> {
         let mode = tool.approval.max(asked);
-        if mode == ApprovalMode::None {
+        // A 2026-07-28 retry that carries the client's answers to the upstream: the gateway
+        // sealed its state, bound to this call, when the call had passed approval.
+        if mode == ApprovalMode::None || client.resume.is_some() {
             return Ok(());
         }
         let request_id = exchange.request_id();
@@ -599,6 +601,7 @@ impl Pipeline {
             progress: progress.as_ref().map(|g| g as &dyn ProgressSink),
             user: None,
             channel: channel.as_ref().map(|g| g as &dyn ClientChannel),
+            resume: client.resume,
         };
         let outcome = upstream.call(cleared, client).await;
         match outcome {
@@ -935,6 +938,15 @@ impl ClientChannel for GuardedChannel<'_> {
                 self.client.log(params).await;
             }
         })
+    }
+
+    fn answers_in_results(&self) -> bool {
+        self.client.answers_in_results()
+    }
+
+    /// What is passed on inside a result is scanned and redacted with the result.
+    fn pass_on(&self, kind: ClientRequestKind) -> Result<(), ClientRequestError> {
+        self.client.pass_on(kind)
     }
 }
 

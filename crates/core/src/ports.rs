@@ -215,6 +215,17 @@ pub struct ClientPorts<'a> {
     pub user: Option<&'a dyn UserPrompt>,
     /// Where the upstream's own requests and log messages for this call go.
     pub channel: Option<&'a dyn ClientChannel>,
+    /// A 2026-07-28 retry: the client's answers to what the upstream asked in its
+    /// input-required result, to send with the call.
+    pub resume: Option<&'a Resume>,
+}
+
+/// The client's answers to an upstream's input-required result, and the upstream's request
+/// state they go with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    pub responses: Value,
+    pub state: Option<String>,
 }
 
 /// A request from an upstream to a client, as the MCP method names it.
@@ -278,6 +289,18 @@ pub trait ClientChannel: Send + Sync {
     /// Sends an upstream's log message (`notifications/message` params) to the client, if
     /// its level passes the client's `logging/setLevel`.
     fn log(&self, params: Value) -> BoxFuture<'_, ()>;
+    /// Whether the client answers the upstream's requests in input-required results (a
+    /// 2026-07-28 request) rather than in the middle of the call.
+    fn answers_in_results(&self) -> bool {
+        false
+    }
+    /// Checks, and records, one request passed to the client inside an input-required result.
+    fn pass_on(&self, kind: ClientRequestKind) -> Result<(), ClientRequestError> {
+        Err(ClientRequestError {
+            code: -32603,
+            message: format!("the client cannot answer {}", kind.method()),
+        })
+    }
 }
 
 /// A call that waits for a human's decision.

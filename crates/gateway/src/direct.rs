@@ -138,9 +138,14 @@ fn plain_meta(meta: &Map<String, Value>) -> bool {
         .is_some_and(|v| v == MODERN)
         && meta
             .get("io.modelcontextprotocol/clientCapabilities")
-            // A client that can ask its user may be asked (`approval = "user"`): the rmcp path
-            // answers those with input-required results.
-            .is_some_and(|c| c.is_object() && c.get("elicitation").is_none())
+            // A client that can be asked (its user for `approval = "user"`, its model or roots
+            // for an upstream): the rmcp path answers those with input-required results.
+            .is_some_and(|c| {
+                c.is_object()
+                    && ["elicitation", "sampling", "roots"]
+                        .iter()
+                        .all(|k| c.get(k).is_none())
+            })
         && meta.keys().all(|k| {
             matches!(
                 k.as_str(),

@@ -105,34 +105,73 @@ pub struct AskingInResult<'a> {
     pub timeout: Duration,
 }
 
-impl AskingInResult<'_> {
-    fn sign(&self, binding: &str, expires: u64) -> String {
+/// Request states the gateway hands a 2026-07-28 client to echo on its retry, sealed with a
+/// key of its own: `<kind>.<expiry>.<payload, base64url>.<HMAC over kind, binding, expiry and
+/// payload>`. A state opens only for the call it was sealed for (`binding`), before it
+/// expires, at the gateway that sealed it.
+pub struct StateSeal<'a> {
+    pub key: &'a [u8; 64],
+}
+
+impl StateSeal<'_> {
+    fn mac(&self, kind: &str, binding: &str, expires: u64, payload: &str) -> String {
         // A key of HMAC-SHA256's block size: no error case.
         let mut mac = Hmac::<Sha256>::new(self.key.into());
-        mac.update(format!("{binding}.{expires}").as_bytes());
-        format!(
-            "pa1.{expires}.{}",
-            portcullis_core::hex(&mac.finalize().into_bytes())
-        )
+        mac.update(format!("{kind}.{binding}.{expires}.{payload}").as_bytes());
+        portcullis_core::hex(&mac.finalize().into_bytes())
+    }
+
+    pub fn seal(&self, kind: &str, binding: &str, expires: u64, payload: &[u8]) -> String {
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+        let mac = self.mac(kind, binding, expires, &payload);
+        format!("{kind}.{expires}.{payload}.{mac}")
+    }
+
+    /// The payload of `state`, when it was sealed as `kind` for `binding` and is still open
+    /// at `now`.
+    pub fn open(&self, kind: &str, state: &str, binding: &str, now: u64) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let mut parts = state.strip_prefix(kind)?.strip_prefix('.')?.splitn(3, '.');
+        let (expires, payload, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        let expires_at = expires.parse::<u64>().ok()?;
+        let expected = self.mac(kind, binding, expires_at, payload);
+        let same = expected.len() == mac.len()
+            && expected
+                .bytes()
+                .zip(mac.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        (same && expires_at >= now)
+            .then(|| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .ok()
+            })
+            .flatten()
+    }
+}
+
+/// The kind of state of a gateway's approval question.
+const APPROVAL_STATE: &str = "pa1";
+
+impl AskingInResult<'_> {
+    fn sign(&self, binding: &str, expires: u64) -> String {
+        StateSeal { key: self.key }.seal(APPROVAL_STATE, binding, expires, b"")
     }
 
     /// Whether `state` is one this gateway signed for `binding`, still open.
     fn verified(&self, state: &str, binding: &str) -> bool {
-        let Some(expires) = state
-            .strip_prefix("pa1.")
-            .and_then(|rest| rest.split('.').next())
-            .and_then(|e| e.parse::<u64>().ok())
-        else {
-            return false;
-        };
-        let expected = self.sign(binding, expires);
-        expires >= self.now
-            && expected.len() == state.len()
-            && expected
-                .bytes()
-                .zip(state.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        StateSeal { key: self.key }
+            .open(APPROVAL_STATE, state, binding, self.now)
+            .is_some()
+    }
+
+    /// Whether `state` is an approval question's (and not another kind of request state).
+    pub fn is_approval_state(state: &str) -> bool {
+        state
+            .strip_prefix(APPROVAL_STATE)
+            .is_some_and(|rest| rest.starts_with('.'))
     }
 }
 

@@ -333,6 +333,8 @@ pub struct SessionChannel<'a> {
     pub capabilities: Value,
     /// Whether the client holds a session the gateway can send requests on.
     pub can_ask: bool,
+    /// Whether the client answers requests in input-required results (a 2026-07-28 request).
+    pub in_results: bool,
     pub session: &'a Session,
     pub recorder: &'a Recorder,
     pub caller: &'a Caller,
@@ -341,9 +343,56 @@ pub struct SessionChannel<'a> {
     pub tool: &'a str,
 }
 
+/// Settles a request to the client as refused; the upstream is told `message`.
+fn refuse<T>(exchange: &Exchange, message: String, detail: &str) -> Result<T, ClientRequestError> {
+    exchange.settle(Decision::Denied, Outcome::Refused, detail.to_string(), 0);
+    Err(ClientRequestError {
+        code: -32603,
+        message,
+    })
+}
+
+impl SessionChannel<'_> {
+    /// The record of one request to the client, begun; refused (and settled) when the client
+    /// did not declare the capability it needs.
+    fn checked(&self, kind: ClientRequestKind) -> Result<Exchange, ClientRequestError> {
+        let exchange = self.recorder.begin(
+            self.transport,
+            self.caller.source,
+            kind.method().to_string(),
+        );
+        exchange.principal(&self.caller.principal);
+        exchange.tool(self.tool);
+        let capability = kind.capability();
+        if self.capabilities.get(capability).is_none_or(Value::is_null) {
+            return refuse(
+                &exchange,
+                format!("the client did not declare the `{capability}` capability"),
+                "the client cannot answer it",
+            );
+        }
+        Ok(exchange)
+    }
+}
+
 impl ClientChannel for SessionChannel<'_> {
     fn owner(&self) -> &str {
         &self.owner
+    }
+
+    fn answers_in_results(&self) -> bool {
+        self.in_results
+    }
+
+    fn pass_on(&self, kind: ClientRequestKind) -> Result<(), ClientRequestError> {
+        let exchange = self.checked(kind)?;
+        exchange.settle(
+            Decision::Allowed,
+            Outcome::Ok,
+            "passed to the client in an input-required result".into(),
+            0,
+        );
+        Ok(())
     }
 
     fn request(
@@ -353,27 +402,10 @@ impl ClientChannel for SessionChannel<'_> {
     ) -> BoxFuture<'_, Result<Value, ClientRequestError>> {
         Box::pin(async move {
             let method = kind.method();
-            let exchange =
-                self.recorder
-                    .begin(self.transport, self.caller.source, method.to_string());
-            exchange.principal(&self.caller.principal);
-            exchange.tool(self.tool);
-            let refuse = |message: String, detail: &str| {
-                exchange.settle(Decision::Denied, Outcome::Refused, detail.to_string(), 0);
-                Err(ClientRequestError {
-                    code: -32603,
-                    message,
-                })
-            };
-            let capability = kind.capability();
-            if self.capabilities.get(capability).is_none_or(Value::is_null) {
-                return refuse(
-                    format!("the client did not declare the `{capability}` capability"),
-                    "the client cannot answer it",
-                );
-            }
+            let exchange = self.checked(kind)?;
             if !self.can_ask {
                 return refuse(
+                    &exchange,
                     format!(
                         "the client's request carries no session, so the gateway cannot send \
                          it {method} in the middle of the call"

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_core::approval::call_hash;
 use portcullis_core::audit::{Decision, Outcome};
 use portcullis_core::limits::{Limited, Limiter, Usage};
 use portcullis_core::lint::LintFinding;
@@ -24,7 +25,7 @@ use portcullis_core::poisoning::PoisonScan;
 use portcullis_core::policy::Denial;
 use portcullis_core::ports::{
     ApprovalQueue, ApprovalStore, AuditSink, BoxFuture, CallHook, ClientPorts, Clock, NoApprovals,
-    PinStore, ProgressSink, UpstreamCredentials, UserPrompt,
+    PinStore, ProgressSink, Resume, UpstreamCredentials, UserPrompt,
 };
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
@@ -51,7 +52,10 @@ use crate::approvals::Parking;
 use crate::auth::{AuthFailure, Authenticator};
 use crate::catalogue::{CatalogueState, Checks};
 use crate::context::Recorder;
-use crate::elicit::{AskingInResult, ElicitingClient};
+use crate::elicit::{AskingInResult, ElicitingClient, StateSeal};
+
+/// The kind of request state that carries an upstream's own (see [`StateSeal`]).
+const UPSTREAM_INPUT_STATE: &str = "pu1";
 use crate::guard::Guard;
 use crate::offers::Subscriptions;
 use crate::openapi::EmbeddedApp;
@@ -1086,6 +1090,43 @@ impl ServerHandler for GatewayServer {
             exchange.bytes_in(size as u64);
         }
         let timeout = self.gateway.config.approvals.timeout;
+        let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
+        // A 2026-07-28 retry answers either the gateway's approval question or what the
+        // upstream asked in its input-required result (a state the gateway sealed for this call).
+        let binding = call_hash(&request.name, arguments.as_ref(), &caller.principal.id, "");
+        let seal = StateSeal {
+            key: &self.gateway.approval_key,
+        };
+        let state = request.request_state.as_deref();
+        let upstream_state = state.filter(|s| !AskingInResult::is_approval_state(s));
+        let resume = match upstream_state {
+            None => None,
+            Some(sealed) => match seal.open(UPSTREAM_INPUT_STATE, sealed, &binding, now) {
+                Some(payload) => Some(Resume {
+                    responses: serde_json::to_value(&request.input_responses)
+                        .unwrap_or(Value::Null),
+                    state: serde_json::from_slice::<Option<String>>(&payload)
+                        .ok()
+                        .flatten(),
+                }),
+                None => {
+                    let refusal = Refusal::new(
+                        portcullis_core::Answer::ToolError(
+                            "Portcullis refused this call: its request state does not belong \
+                             to this call, or came too late."
+                                .into(),
+                        ),
+                        Decision::Denied,
+                        Outcome::Refused,
+                        "a request state the gateway did not seal for this call".into(),
+                    );
+                    exchange.tool(&request.name);
+                    exchange.refuse(&refusal);
+                    let result = self.render(&refusal).into_mcp()?;
+                    return typed::<CallToolResult>(result).map(CallToolResponse::Complete);
+                }
+            },
+        };
         let session_user = ElicitingClient::of(&context.peer, timeout);
         let stateless_user = (context.meta.protocol_version().is_some()
             && context
@@ -1095,8 +1136,8 @@ impl ServerHandler for GatewayServer {
         .then(|| AskingInResult {
             key: &self.gateway.approval_key,
             responses: request.input_responses.as_ref(),
-            state: request.request_state.as_deref(),
-            now: self.gateway.recorder.clock.unix_ms().unwrap_or(0),
+            state: state.filter(|s| AskingInResult::is_approval_state(s)),
+            now,
             timeout,
         });
         let user: Option<&dyn UserPrompt> = match (&session_user, &stateless_user) {
@@ -1104,7 +1145,10 @@ impl ServerHandler for GatewayServer {
             (None, Some(u)) => Some(u),
             (None, None) => None,
         };
-        let legacy = context.peer.peer_info();
+        // A 2026-07-28 request says what its client can do in its `_meta`; a legacy session
+        // said it at `initialize`.
+        let stateless = context.meta.protocol_version().is_some();
+        let legacy = context.peer.peer_info().filter(|_| !stateless);
         let capabilities = match &legacy {
             Some(info) => serde_json::to_value(&info.capabilities).ok(),
             None => context
@@ -1116,7 +1160,8 @@ impl ServerHandler for GatewayServer {
             peer: context.peer.clone(),
             owner: format!("{} {}", caller.key(), self.session.id),
             capabilities: capabilities.unwrap_or_else(|| json!({})),
-            can_ask: legacy.is_some() && context.meta.protocol_version().is_none(),
+            can_ask: legacy.is_some(),
+            in_results: stateless,
             session: &self.session,
             recorder: &self.gateway.recorder,
             caller: &caller,
@@ -1132,6 +1177,7 @@ impl ServerHandler for GatewayServer {
                 progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
                 user,
                 channel: Some(&channel),
+                resume: resume.as_ref(),
             },
         );
         // A client that cancels or goes away cancels the call: the pipeline's future is
@@ -1143,7 +1189,17 @@ impl ServerHandler for GatewayServer {
             }
         };
         let result = match outcome {
-            Ok(result) => result,
+            Ok(mut result) => {
+                if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
+                    // The upstream asks the client: its state goes out sealed to this call.
+                    let theirs = result.get("requestState").and_then(Value::as_str);
+                    let payload = serde_json::to_vec(&theirs).unwrap_or_default();
+                    let expires = now + timeout.as_millis() as u64;
+                    result["requestState"] =
+                        Value::String(seal.seal(UPSTREAM_INPUT_STATE, &binding, expires, &payload));
+                }
+                result
+            }
             Err(refusal) => self.render(&refusal).into_mcp()?,
         };
         if result.get("resultType").and_then(Value::as_str) == Some("input_required") {

@@ -195,6 +195,12 @@ impl Upstream {
         if let Some(arguments) = call.into_arguments() {
             params["arguments"] = arguments;
         }
+        if let Some(resume) = client.resume {
+            params["inputResponses"] = resume.responses.clone();
+            if let Some(state) = &resume.state {
+                params["requestState"] = Value::String(state.clone());
+            }
+        }
         for _ in 0..MAX_INPUT_ROUNDS {
             let result = self.call_once(&connection, params.clone(), client).await?;
             if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
@@ -205,8 +211,8 @@ impl Upstream {
                     "the tool needs an answer from the client, which cannot be asked".into(),
                 ));
             };
-            let mut responses = serde_json::Map::new();
             let requests = result.get("inputRequests").and_then(Value::as_object);
+            let mut asked = Vec::new();
             for (key, request) in requests.into_iter().flatten() {
                 let method = request.get("method").and_then(Value::as_str).unwrap_or("");
                 let kind = ClientRequestKind::of(method)
@@ -217,6 +223,20 @@ impl Upstream {
                             method.escape_debug()
                         ))
                     })?;
+                asked.push((key, kind, request));
+            }
+            if channel.answers_in_results() {
+                // A 2026-07-28 client answers them itself and calls again; the result is
+                // scanned and redacted on its way, like any result.
+                for (_, kind, _) in &asked {
+                    channel
+                        .pass_on(*kind)
+                        .map_err(|e| UpstreamFailure::Refused(e.message))?;
+                }
+                return Ok(result);
+            }
+            let mut responses = serde_json::Map::new();
+            for (key, kind, request) in asked {
                 let asked = request.get("params").cloned().unwrap_or_else(|| json!({}));
                 let answer = channel
                     .request(kind, asked)
