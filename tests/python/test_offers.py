@@ -54,7 +54,7 @@ scopes = ["reports:read"]
 
 [[prompts]]
 upstream = "docs"
-prompts = ["greet", "poisoned"]
+prompts = ["greet", "poisoned", "helper"]
 """
 
 
@@ -136,6 +136,19 @@ async def test_only_named_resources_and_prompts_are_listed_or_readable(gateway):
         assert (await c.read_resource("doc://notes/7")).contents[0].text == "note 7"
         greeting = await c.get_prompt("docs_greet", {"name": "Ada"})
         assert "greet Ada" in greeting.messages[0].content.text
+
+
+@pytest.mark.anyio
+async def test_a_poisoned_description_keeps_its_item_unpublished(gateway):
+    """A description is text the model reads in every listing: the tool-poisoning scan runs
+    over resources, templates and prompts as over tools."""
+    url, keys, _ = gateway
+    async with client(url, keys["plain"]) as c:
+        assert "doc://public/tricky" not in [r.uri for r in (await c.list_resources()).resources]
+        assert "docs_helper" not in [p.name for p in (await c.list_prompts()).prompts]
+        with pytest.raises(Exception) as e:
+            await c.read_resource("doc://public/tricky")
+        assert refused(e.value)
 
 
 @pytest.mark.anyio

@@ -321,6 +321,23 @@ impl Offers {
         offers
     }
 
+    /// Keeps only the items `keep` accepts (resources, templates and prompts alike).
+    pub fn retain(&mut self, mut keep: impl FnMut(&PublishedTool) -> bool) {
+        self.resources.retain(&mut keep);
+        self.templates.retain(|t| keep(&t.item));
+        self.prompts.retain(&mut keep);
+        self.resource_index = index(&self.resources);
+        self.prompt_index = index(&self.prompts);
+    }
+
+    /// Every published item: resources, templates, prompts.
+    pub fn items(&self) -> impl Iterator<Item = &PublishedTool> {
+        self.resources
+            .iter()
+            .chain(self.templates())
+            .chain(self.prompts.iter())
+    }
+
     pub fn resources(&self) -> &[PublishedTool] {
         &self.resources
     }

@@ -173,7 +173,8 @@ impl CatalogueState {
         );
         let offer_listings: Vec<OfferListing> =
             lock(&self.offer_listings).values().cloned().collect();
-        let offers = Offers::build(&self.checks.config.offers, &offer_listings);
+        let mut offers = Offers::build(&self.checks.config.offers, &offer_listings);
+        self.screen_offers(&mut offers);
         *self
             .current
             .write()
@@ -185,6 +186,47 @@ impl CatalogueState {
         });
         drop(listings);
         self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Withholds the resources, templates and prompts whose definitions carry what the
+    /// tool-poisoning scan finds critical (their descriptions are text the model reads in
+    /// every listing), unless the config acknowledges it (`poisoning.<kind>:<published name>`).
+    /// Without the scan, nothing is published unchecked.
+    fn screen_offers(&self, offers: &mut Offers) {
+        let Some(scan) = &self.checks.poisoning else {
+            offers.retain(|_| false);
+            return;
+        };
+        let acknowledged = &self.checks.config.lint.acknowledged;
+        let mut refused = Vec::new();
+        offers.retain(|item| {
+            let poison = scan.scan(&item.definition, &[]).into_iter().find(|p| {
+                p.kind.is_critical()
+                    && !acknowledged.contains_key(&format!("{}:{}", p.kind.rule(), item.name))
+            });
+            match poison {
+                Some(p) => {
+                    refused.push((item.clone(), p));
+                    false
+                }
+                None => true,
+            }
+        });
+        for (item, poison) in refused {
+            let id = format!("{}:{}", poison.kind.rule(), item.name);
+            if self.first_time(format!("lint {id}")) {
+                let what = format!("{} at {}", poison.kind.describe(), poison.path);
+                tracing::error!(item = %item.name, upstream = %item.upstream, finding = %id,
+                    "not published: {what}; or acknowledge it in [[lint.acknowledge]]");
+                self.record(
+                    "catalogue/refuse",
+                    Some(&item.name),
+                    &item.upstream,
+                    true,
+                    what,
+                );
+            }
+        }
     }
 
     /// The published names with a critical finding the config does not acknowledge.
