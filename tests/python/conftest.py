@@ -1,5 +1,6 @@
 """Starts the real `portcullis` binary for the Python SDK tests."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -72,14 +73,13 @@ def config_path():
         yield str(path)
 
 
-def create_key(config_path, name, scopes):
+def create_key(config_path, name, scopes, env=None):
     """Issues an API key with `portcullis keys create --json`; returns its token."""
-    out = subprocess.run(
-        [BIN, "keys", "create", "--config", config_path, "--name", name, "--scopes", scopes, "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    args = [BIN, "keys", "create", "--config", str(config_path), "--name", name, "--json"]
+    if scopes:
+        args += ["--scopes", scopes]
+    out = subprocess.run(args, check=True, capture_output=True, text=True,
+                         env=None if env is None else {**os.environ, **env}).stdout
     return json.loads(out)["token"]
 
 
@@ -118,6 +118,23 @@ def serve(config_path, env=None):
         proc.wait()
         raise RuntimeError("portcullis did not start")
     return proc, found["addr"]
+
+
+@contextlib.contextmanager
+def running(config_text, scopes=()):
+    """`config_text` in a temporary directory, served by `portcullis serve` on a free loopback
+    port; yields the MCP URL and one key per scope list in `scopes` (the first: no scope), and
+    stops the gateway by its PID."""
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d) / "portcullis.toml"
+        path.write_text(config_text)
+        keys = [create_key(path, f"key-{i}", s) for i, s in enumerate(["", *scopes])]
+        proc, addr = serve(str(path))
+        try:
+            yield f"http://{addr}/mcp", keys
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,14 @@ same calls made to the server directly. The server runs over stdio (as the examp
 and, in a second pass, in its Streamable HTTP mode on 127.0.0.1.
 """
 
-import asyncio
+import base64
+import json
 import os
 import pathlib
 import re
 import subprocess
 import tempfile
+import time
 
 import anyio
 import httpx2
@@ -22,11 +24,13 @@ from mcp_types import (
     CreateMessageResult,
     ElicitResult,
     ListRootsResult,
+    PromptReference,
+    ResourceTemplateReference,
     Root,
     TextContent,
 )
 
-from conftest import BIN, ROOT, serve
+from conftest import ROOT, create_key, serve
 
 EXAMPLE = ROOT / "examples" / "everything.toml"
 NODE = ROOT / ".tools" / "node22"
@@ -90,24 +94,11 @@ class Callbacks:
                     list_roots_callback=self.roots, logging_callback=self.logging)
 
 
-def run(args, env):
-    return subprocess.run([BIN, *args], check=True, capture_output=True, text=True, env=env).stdout
-
-
 @pytest.fixture(scope="module")
 def data_env():
     assert NODE.exists() and SERVER.exists(), "run scripts/install-test-tools (Node 22, server-everything)"
     with tempfile.TemporaryDirectory() as d:
         yield {**os.environ, "PORTCULLIS_DATA_DIR": d}
-
-
-def key_for(config, env, scopes=""):
-    import json
-
-    args = ["keys", "create", "--config", str(config), "--name", "everything", "--json"]
-    if scopes:
-        args += ["--scopes", scopes]
-    return json.loads(run(args, env))["token"]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +116,6 @@ def everything_http():
                     break
                 if proc.poll() is not None:
                     raise RuntimeError("server-everything exited")
-                import time
                 time.sleep(0.05)
             yield f"http://127.0.0.1:{portfile.read_text()}/mcp"
         finally:
@@ -154,7 +144,7 @@ def gateway(request, data_env):
         config = pathlib.Path(tmp.name) / "everything.toml"
         config.write_text(http_config(url))
         direct = url
-    key = key_for(config, data_env)
+    key = create_key(config, "everything", "", env={"PORTCULLIS_DATA_DIR": data_env["PORTCULLIS_DATA_DIR"]})
     proc, addr = serve(str(config), env={"PORTCULLIS_DATA_DIR": data_env["PORTCULLIS_DATA_DIR"]})
     try:
         yield f"http://{addr}/mcp", key, direct
@@ -188,7 +178,6 @@ def comparable(value):
             if k in ("resultType", "_meta"):
                 continue
             if k == "blob" and isinstance(v, str):
-                import base64
                 v = base64.b64decode(v).decode("utf-8", "replace")
             out[k] = comparable(v)
         return out
@@ -248,7 +237,6 @@ async def test_every_published_item_reads_as_it_does_directly(gateway):
             got = await via.get_prompt(PREFIX + prompt, args)
             want = await direct.get_prompt(prompt, args)
             assert plain(got) == plain(want), prompt
-        from mcp_types import PromptReference, ResourceTemplateReference
 
         got = await via.complete(PromptReference(type="ref/prompt", name=PREFIX + "completable-prompt"),
                                  {"name": "department", "value": "E"})
@@ -277,7 +265,6 @@ def ts_client(*args):
     assert TS_SDK.exists(), "run scripts/install-test-tools (the TypeScript SDK)"
     out = subprocess.run([str(NODE), str(TS_CLIENT), str(TS_SDK), *args], check=True,
                          capture_output=True, text=True, timeout=120).stdout
-    import json
     return json.loads(out)
 
 
@@ -292,11 +279,11 @@ def test_the_typescript_sdk_client_gets_through_the_gateway_what_it_gets_directl
         assert comparable(via[field]) == comparable(direct[field]), field
     assert via["prompts"] == PROMPTS
     assert via["completion"]["completion"]["values"], via["completion"]
-    assert "sampled by the TypeScript client" in json_text(via["sampling"])
-    assert "green" in json_text(via["elicitation"])
+    assert "sampled by the TypeScript client" in json.dumps(via["sampling"])
+    assert "green" in json.dumps(via["elicitation"])
     assert via["asked"]["sampling"] == 1 and via["asked"]["elicitation"] == 1, via["asked"]
     # Roots: see the next test.
-    assert "Current MCP Roots" in json_text(via["roots"])
+    assert "Current MCP Roots" in json.dumps(via["roots"])
 
 
 @pytest.mark.anyio
@@ -317,11 +304,6 @@ async def test_a_server_that_keeps_roots_shows_the_first_clients_to_the_next(gat
     async with through(url, key, second) as b:
         seen = await b.call_tool(PREFIX + "get-roots-list", {})
     assert "file:///work/project" in str(seen.content) and second.roots_asked == 0, seen
-
-
-def json_text(value):
-    import json
-    return json.dumps(value)
 
 
 @pytest.mark.anyio

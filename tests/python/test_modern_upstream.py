@@ -5,7 +5,6 @@ legacy session and in 2026-07-28 mode.
 """
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
-from conftest import BIN, RAW_UPSTREAM, serve
+from conftest import RAW_UPSTREAM, running
 
 
 @pytest.fixture
@@ -48,9 +47,7 @@ def gateway(request):
         upstream = f'kind = "stdio"\ncommand = "{sys.executable}"\nargs = ["{RAW_UPSTREAM}", "--modern"]'
     else:
         upstream = f'kind = "http"\nurl = "{request.getfixturevalue("http_upstream")}"'
-    with tempfile.TemporaryDirectory() as d:
-        path = pathlib.Path(d) / "portcullis.toml"
-        path.write_text(f"""
+    config = f"""
 [auth]
 api_keys = true
 
@@ -61,15 +58,9 @@ api_keys = true
 upstream = "modern"
 tools = ["plain", "ask", "seen_headers"]
 read_only = true
-""")
-        out = subprocess.run([BIN, "keys", "create", "--config", str(path), "--name", "m", "--json"],
-                             check=True, capture_output=True, text=True).stdout
-        proc, addr = serve(str(path))
-        try:
-            yield f"http://{addr}/mcp", json.loads(out)["token"], request.param
-        finally:
-            proc.kill()
-            proc.wait()
+"""
+    with running(config) as (url, [key]):
+        yield url, key, request.param
 
 
 def client(url, key, mode, **kw):
