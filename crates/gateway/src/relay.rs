@@ -155,7 +155,7 @@ impl Gateway {
         caller: &Caller,
         uri: &str,
     ) -> Result<Value, ErrorData> {
-        let published = self.published_now();
+        let published = self.current();
         let resolved = match published.offers.resolve(uri) {
             Ok(resolved) => resolved,
             Err(why) => {
@@ -194,7 +194,7 @@ impl Gateway {
         name: &str,
         arguments: Option<Value>,
     ) -> Result<Value, ErrorData> {
-        let published = self.published_now();
+        let published = self.current();
         let Some(item) = published.offers.prompt(name) else {
             exchange.tool(name);
             exchange.settle(
@@ -227,7 +227,7 @@ impl Gateway {
         caller: &Caller,
         mut params: Value,
     ) -> Result<Value, ErrorData> {
-        let published = self.published_now();
+        let published = self.current();
         let reference = &params["ref"];
         let item = match reference["type"].as_str() {
             Some("ref/prompt") => reference["name"]
@@ -295,21 +295,11 @@ impl Gateway {
             .map_err(|refusal| relay_error(&refusal, self.authenticator(), what))
     }
 
-    /// The catalogue as it is now (tools and offers).
-    fn published_now(&self) -> std::sync::Arc<crate::catalogue::Published> {
-        self.catalogue().current()
-    }
-
     /// Whether anything published is a resource, a template or a prompt of a configured
     /// upstream, by kind, for the capabilities the gateway declares.
     pub fn serves_offers(&self) -> (bool, bool) {
         let rules = &self.config().offers;
         (!rules.resources.is_empty(), !rules.prompts.is_empty())
-    }
-
-    /// The offers now, for listings.
-    pub fn offers(&self) -> std::sync::Arc<crate::catalogue::Published> {
-        self.published_now()
     }
 }
 

@@ -271,8 +271,9 @@ impl Gateway {
         &self.pipeline
     }
 
-    pub(crate) fn catalogue(&self) -> &CatalogueState {
-        &self.catalogue
+    /// What is published now: tools, resources, templates and prompts.
+    pub(crate) fn current(&self) -> Arc<crate::catalogue::Published> {
+        self.catalogue.current()
     }
 
     pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
@@ -669,7 +670,7 @@ impl GatewayServer {
             return Err(self.not_served(context, method));
         }
         let (exchange, caller) = self.caller(context, method)?;
-        let offers = self.gateway.offers();
+        let offers = self.gateway.current();
         let target = subscription_target(&offers.offers, uri).filter(|(item, _)| {
             authorize(
                 &self.gateway.config().access,
@@ -745,7 +746,7 @@ const WATCH_TICK: Duration = Duration::from_secs(30);
 /// What `caller` sees, by kind (tools, resources and templates, prompts), as fingerprints.
 fn fingerprints(gateway: &Gateway, caller: &Caller) -> [u64; 3] {
     use std::hash::{Hash, Hasher};
-    let published = gateway.offers();
+    let published = gateway.current();
     let now = gateway.recorder.clock.unix_ms().unwrap_or(0);
     let rules = &gateway.config.rules;
     let tools = published
@@ -924,7 +925,7 @@ impl ServerHandler for GatewayServer {
             return Err(self.not_served(&context, "prompts/list"));
         }
         let (exchange, caller) = self.caller(&context, "prompts/list")?;
-        let offers = self.gateway.offers();
+        let offers = self.gateway.current();
         let prompts = self.list(
             &exchange,
             &caller,
@@ -960,7 +961,7 @@ impl ServerHandler for GatewayServer {
             return Err(self.not_served(&context, "resources/list"));
         }
         let (exchange, caller) = self.caller(&context, "resources/list")?;
-        let offers = self.gateway.offers();
+        let offers = self.gateway.current();
         let resources = self.list(
             &exchange,
             &caller,
@@ -979,7 +980,7 @@ impl ServerHandler for GatewayServer {
             return Err(self.not_served(&context, "resources/templates/list"));
         }
         let (exchange, caller) = self.caller(&context, "resources/templates/list")?;
-        let offers = self.gateway.offers();
+        let offers = self.gateway.current();
         let templates = self.list(&exchange, &caller, offers.offers.templates(), "templates")?;
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }

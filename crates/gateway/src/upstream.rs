@@ -267,19 +267,20 @@ impl Upstream {
         params: Value,
         client: ClientPorts<'_>,
     ) -> Result<Value, UpstreamFailure> {
-        // Progress is always asked for: it keeps a long call alive.
+        let (timeout, max_timeout) = (self.spec.timeout, self.spec.max_timeout);
+        // Progress is asked for when the client wants it, or when it keeps a long call alive.
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let wants_progress = client.progress.is_some() || max_timeout > timeout;
         let (asks_tx, mut asks_rx) = mpsc::unbounded_channel();
         let channel = client.channel;
         let routes = Routes {
-            progress: Some(progress_tx),
+            progress: wants_progress.then_some(progress_tx),
             asks: Some((
                 channel.map(|c| c.owner().to_string()),
                 channel.map(|_| asks_tx),
             )),
         };
         let never = CancellationToken::new();
-        let (timeout, max_timeout) = (self.spec.timeout, self.spec.max_timeout);
         let request = connection.request("tools/call", params, max_timeout, &never, routes);
         let mut request = std::pin::pin!(request);
         let idle = tokio::time::sleep(timeout);

@@ -888,3 +888,17 @@ async fn a_read_is_authorized_scanned_redacted_and_recorded() {
     assert!(matches!(outcome.unwrap_err().answer, Answer::ToolError(_)));
     assert_eq!(record.outcome, Outcome::Withheld);
 }
+
+#[tokio::test(start_paused = true)]
+async fn reads_draw_on_the_callers_limits_like_calls() {
+    let w = world(Script::Answer(json!({"contents": []})));
+    let caller = key(&["docs"]);
+    // The config allows three requests a minute per caller.
+    for _ in 0..3 {
+        assert!(read(&w, &caller).await.0.is_ok());
+    }
+    let (outcome, record) = read(&w, &caller).await;
+    assert!(matches!(outcome.unwrap_err().answer, Answer::Limited(_)));
+    assert_eq!(record.outcome, Outcome::Limited);
+    assert_eq!(w.upstream.calls(), 3);
+}
