@@ -58,7 +58,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the gateway over Streamable HTTP at /mcp (and /mcp/g/<group>).
+    /// Serve the gateway over Streamable HTTP at /mcp (and /mcp/g/<group>): the tools, resources and prompts the config publishes.
     Serve {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]

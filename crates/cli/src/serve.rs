@@ -132,23 +132,31 @@ pub(crate) async fn report_limits(
     }
 }
 
-/// One summary line, however many tools there are: how many are published, and which of
-/// them are public (they require no scope), the first few by name.
+/// One summary line for the tools and one for the resources, templates and prompts, however
+/// many there are: how many are published, and which of them are public (they require no
+/// scope), the first few by name.
 pub(crate) fn log_published(gateway: &Gateway) {
+    log_kind("tools", &gateway.published());
+    let offers = gateway.published_offers();
+    if !offers.is_empty() {
+        log_kind("resources and prompts", &offers);
+    }
+}
+
+fn log_kind(kind: &str, published: &[(String, Vec<String>)]) {
     const NAMED: usize = 20;
-    let published = gateway.published();
     let public: Vec<&str> = published
         .iter()
         .filter(|(_, scopes)| scopes.is_empty())
         .map(|(name, _)| name.as_str())
         .collect();
-    for (name, scopes) in &published {
-        tracing::debug!(tool = %name, scopes = %scopes.join(" "), "published");
+    for (name, scopes) in published {
+        tracing::debug!(item = %name, scopes = %scopes.join(" "), "published");
     }
     if public.is_empty() {
         tracing::info!(
-            tools = published.len(),
-            "published; every one requires a scope"
+            count = published.len(),
+            "{kind} published; every one requires a scope"
         );
         return;
     }
@@ -157,9 +165,9 @@ pub(crate) fn log_published(gateway: &Gateway) {
         names.push_str(&format!(" and {} more", public.len() - NAMED));
     }
     tracing::warn!(
-        tools = published.len(),
+        count = published.len(),
         public = public.len(),
-        "published; public tools, which require no scope: {names}"
+        "{kind} published; public ones, which require no scope: {names}"
     );
 }
 

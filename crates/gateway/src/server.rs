@@ -293,6 +293,16 @@ impl Gateway {
         &self.config
     }
 
+    /// Published resources, templates and prompts, in order, with the scopes each requires.
+    pub fn published_offers(&self) -> Vec<(String, Vec<String>)> {
+        let current = self.catalogue.current();
+        current
+            .offers
+            .items()
+            .map(|t| (t.name.clone(), t.scopes.iter().cloned().collect()))
+            .collect()
+    }
+
     /// Published tools, in order, with the scopes each requires (none: public on purpose).
     pub fn published(&self) -> Vec<(String, Vec<String>)> {
         let current = self.catalogue.current();
