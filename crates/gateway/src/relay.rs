@@ -319,8 +319,8 @@ pub fn subscription_target(offers: &Offers, uri: &str) -> Option<(PublishedTool,
 pub struct SessionChannel<'a> {
     pub peer: Peer<RoleServer>,
     pub owner: String,
-    /// The capabilities the client declared, as JSON (`{}` when none).
-    pub capabilities: Value,
+    /// The capabilities the client declared.
+    pub declared: Declared,
     /// Whether the client holds a session the gateway can send requests on.
     pub can_ask: bool,
     /// Whether the client answers requests in input-required results (a 2026-07-28 request).
@@ -331,6 +331,24 @@ pub struct SessionChannel<'a> {
     pub transport: &'static str,
     /// The published tool whose call it serves.
     pub tool: &'a str,
+}
+
+/// Where a client declared its capabilities: at `initialize` for its session, or in a
+/// 2026-07-28 request's `_meta`. Read only when an upstream asks something of the client.
+pub enum Declared {
+    Session(std::sync::Arc<rmcp::model::InitializeRequestParams>),
+    Request(Option<rmcp::model::ClientCapabilities>),
+}
+
+impl Declared {
+    fn has(&self, capability: &str) -> bool {
+        let declared = match self {
+            Declared::Session(info) => serde_json::to_value(&info.capabilities),
+            Declared::Request(Some(c)) => serde_json::to_value(c),
+            Declared::Request(None) => return false,
+        };
+        declared.is_ok_and(|d| d.get(capability).is_some_and(|c| !c.is_null()))
+    }
 }
 
 /// Settles a request to the client as refused; the upstream is told `message`.
@@ -354,7 +372,7 @@ impl SessionChannel<'_> {
         exchange.principal(&self.caller.principal);
         exchange.tool(self.tool);
         let capability = kind.capability();
-        if self.capabilities.get(capability).is_none_or(Value::is_null) {
+        if !self.declared.has(capability) {
             return refuse(
                 &exchange,
                 format!("the client did not declare the `{capability}` capability"),

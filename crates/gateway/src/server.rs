@@ -59,7 +59,7 @@ const UPSTREAM_INPUT_STATE: &str = "pu1";
 use crate::guard::Guard;
 use crate::offers::Subscriptions;
 use crate::openapi::EmbeddedApp;
-use crate::relay::{self, Session, SessionChannel, subscription_target};
+use crate::relay::{self, Declared, Session, SessionChannel, subscription_target};
 use crate::upstream::Upstream;
 use crate::wire;
 
@@ -1104,7 +1104,13 @@ impl ServerHandler for GatewayServer {
         let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
         // A 2026-07-28 retry answers either the gateway's approval question or what the
         // upstream asked in its input-required result (a state the gateway sealed for this call).
-        let binding = call_hash(&request.name, arguments.as_ref(), &caller.principal.id, "");
+        // Only a 2026-07-28 request carries or receives such a state.
+        let stateless = context.meta.protocol_version().is_some();
+        let binding = if stateless {
+            call_hash(&request.name, arguments.as_ref(), &caller.principal.id, "")
+        } else {
+            String::new()
+        };
         let seal = StateSeal {
             key: &self.gateway.approval_key,
         };
@@ -1158,19 +1164,15 @@ impl ServerHandler for GatewayServer {
         };
         // A 2026-07-28 request says what its client can do in its `_meta`; a legacy session
         // said it at `initialize`.
-        let stateless = context.meta.protocol_version().is_some();
         let legacy = context.peer.peer_info().filter(|_| !stateless);
-        let capabilities = match &legacy {
-            Some(info) => serde_json::to_value(&info.capabilities).ok(),
-            None => context
-                .meta
-                .client_capabilities()
-                .and_then(|c| serde_json::to_value(c).ok()),
+        let declared = match &legacy {
+            Some(info) => Declared::Session(info.clone()),
+            None => Declared::Request(context.meta.client_capabilities()),
         };
         let channel = SessionChannel {
             peer: context.peer.clone(),
             owner: format!("{} {}", caller.key(), self.session.id),
-            capabilities: capabilities.unwrap_or_else(|| json!({})),
+            declared,
             can_ask: legacy.is_some(),
             in_results: stateless,
             session: &self.session,
