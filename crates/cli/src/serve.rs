@@ -167,7 +167,7 @@ fn log_kind(kind: &str, published: &[(String, Vec<String>)]) {
     tracing::warn!(
         count = published.len(),
         public = public.len(),
-        "{kind} published; public ones, which require no scope: {names}"
+        "{kind} published; public {kind}, which require no scope: {names}"
     );
 }
 

@@ -268,34 +268,38 @@ impl Upstream {
         client: ClientPorts<'_>,
     ) -> Result<Value, UpstreamFailure> {
         let (timeout, max_timeout) = (self.spec.timeout, self.spec.max_timeout);
-        // Progress is asked for when the client wants it, or when it keeps a long call alive.
-        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
-        let wants_progress = client.progress.is_some() || max_timeout > timeout;
-        let (asks_tx, mut asks_rx) = mpsc::unbounded_channel();
+        // Progress keeps a long call alive only when `max_timeout` is longer than `timeout`.
+        let extends = max_timeout > timeout;
+        // Channels only for what can come: progress the client or the timeout wants, asks the
+        // client can take.
+        let (progress_tx, mut progress_rx) = (client.progress.is_some() || extends)
+            .then(mpsc::unbounded_channel)
+            .unzip();
         let channel = client.channel;
+        let (asks_tx, mut asks_rx) = channel.map(|_| mpsc::unbounded_channel()).unzip();
         let routes = Routes {
-            progress: wants_progress.then_some(progress_tx),
-            asks: Some((
-                channel.map(|c| c.owner().to_string()),
-                channel.map(|_| asks_tx),
-            )),
+            progress: progress_tx,
+            asks: Some((channel.map(|c| c.owner().to_string()), asks_tx)),
         };
         let never = CancellationToken::new();
         let request = connection.request("tools/call", params, max_timeout, &never, routes);
         let mut request = std::pin::pin!(request);
+        // Not registered with the timer unless it is polled (`extends`).
         let idle = tokio::time::sleep(timeout);
         let mut idle = std::pin::pin!(idle);
         let mut asked = futures::stream::FuturesUnordered::new();
         let outcome = loop {
             tokio::select! {
                 biased;
-                Some(p) = progress_rx.recv() => {
-                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                Some(p) = async { progress_rx.as_mut()?.recv().await } => {
+                    if extends {
+                        idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    }
                     if let Some(sink) = client.progress {
                         sink.send(p).await;
                     }
                 }
-                Some(ask) = asks_rx.recv() => match (ask, channel) {
+                Some(ask) = async { asks_rx.as_mut()?.recv().await } => match (ask, channel) {
                     (Ask::Log(params), Some(channel)) => channel.log(params).await,
                     (Ask::Request { kind, params, reply }, Some(channel)) => {
                         asked.push(async move {
@@ -311,19 +315,23 @@ impl Upstream {
                 },
                 Some(()) = asked.next(), if !asked.is_empty() => {
                     // The client answered; the upstream works on.
-                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    if extends {
+                        idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    }
                 }
                 outcome = &mut request => {
                     // Progress sent before the result was queued before it: relay it first.
-                    if let Some(sink) = client.progress {
-                        while let Ok(p) = progress_rx.try_recv() {
+                    if let (Some(rx), Some(sink)) = (progress_rx.as_mut(), client.progress) {
+                        while let Ok(p) = rx.try_recv() {
                             sink.send(p).await;
                         }
                     }
                     break outcome;
                 }
                 // Waiting on the client (its user, its model) is not the upstream's delay.
-                () = &mut idle, if asked.is_empty() => break Err(CallError::Timeout(timeout)),
+                () = &mut idle, if extends && asked.is_empty() => {
+                    break Err(CallError::Timeout(timeout));
+                }
             }
         };
         outcome.map_err(|e| self.call_error(e))
