@@ -325,18 +325,23 @@ impl World {
         name: &str,
         arguments: Value,
     ) -> (Result<Value, Refusal>, AuditRecord) {
+        self.call_with(caller, name, Some(arguments), ClientPorts::default())
+            .await
+    }
+
+    /// One call with the client's own ports (progress, channel).
+    async fn call_with(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Option<Value>,
+        client: ClientPorts<'_>,
+    ) -> (Result<Value, Refusal>, AuditRecord) {
         let before = self.records().len();
         let exchange = self.exchange(caller);
         let outcome = self
             .pipeline
-            .call_tool(
-                &self.tools,
-                &exchange,
-                caller,
-                name,
-                Some(arguments),
-                ClientPorts::default(),
-            )
+            .call_tool(&self.tools, &exchange, caller, name, arguments, client)
             .await;
         drop(exchange);
         let records = self.records();
@@ -684,24 +689,13 @@ async fn progress_is_scanned_and_redacted_before_the_client_sees_it() {
     ];
     let w = world(Script::Progress(steps, ok_result("x")));
     let caller = key(&["echo"]);
-    let exchange = w.exchange(&caller);
     let client = Received::default();
-    let outcome = w
-        .pipeline
-        .call_tool(
-            &w.tools,
-            &exchange,
-            &caller,
-            "demo_echo",
-            None,
-            ClientPorts {
-                progress: Some(&client),
-                ..ClientPorts::default()
-            },
-        )
-        .await;
+    let ports = ClientPorts {
+        progress: Some(&client),
+        ..ClientPorts::default()
+    };
+    let (outcome, record) = w.call_with(&caller, "demo_echo", None, ports).await;
     assert!(outcome.is_ok());
-    drop(exchange);
     let received = client.0.lock().unwrap().clone();
     let messages: Vec<&str> = received
         .iter()
@@ -714,7 +708,6 @@ async fn progress_is_scanned_and_redacted_before_the_client_sees_it() {
     );
     assert!(!messages[0].contains("bob@example.com"), "{messages:?}");
     assert_eq!(messages[1], "done");
-    let record = &w.records()[0];
     assert_eq!(
         record.guardrail.len(),
         1,
@@ -782,24 +775,13 @@ async fn a_sampling_request_is_scanned_and_redacted_before_the_client_sees_it() 
             json!({"messages": [{"role": "user", "content": {"type": "text", "text": text}}]});
         let w = world(Script::Sample(params));
         let caller = key(&["echo"]);
-        let exchange = w.exchange(&caller);
         let client = SamplingClient::default();
-        let outcome = w
-            .pipeline
-            .call_tool(
-                &w.tools,
-                &exchange,
-                &caller,
-                "demo_echo",
-                None,
-                ClientPorts {
-                    channel: Some(&client),
-                    ..ClientPorts::default()
-                },
-            )
-            .await
-            .unwrap();
-        drop(exchange);
+        let ports = ClientPorts {
+            channel: Some(&client),
+            ..ClientPorts::default()
+        };
+        let (outcome, record) = w.call_with(&caller, "demo_echo", None, ports).await;
+        let outcome = outcome.unwrap();
         let seen = client.0.lock().unwrap().clone();
         assert_eq!(seen.len(), usize::from(asked), "{text}");
         if asked {
@@ -812,7 +794,7 @@ async fn a_sampling_request_is_scanned_and_redacted_before_the_client_sees_it() 
                     .contains("refused: Portcullis refused this sampling"),
                 "{outcome}"
             );
-            assert_eq!(w.records()[0].guardrail.len(), 1);
+            assert_eq!(record.guardrail.len(), 1);
         }
     }
 }
