@@ -107,10 +107,6 @@ impl Upstream {
         }))
     }
 
-    pub fn name(&self) -> &str {
-        &self.spec.name
-    }
-
     /// Whether the connected upstream declared `capability` (`resources`, `prompts`,
     /// `completions`, `logging`), or `capability.field` (`resources.subscribe`).
     pub fn declares(&self, capability: &str) -> bool {
