@@ -21,6 +21,10 @@ UPSTREAM = ROOT / "tests" / "fixtures" / "offers_upstream.py"
 
 def config(sampling):
     return f"""
+# Small pages: the lists below take several.
+[gateway]
+page_size = 2
+
 [auth]
 api_keys = true
 
@@ -85,6 +89,18 @@ def client(url, key, recorder=None):
                   sampling_callback=recorder.sampling, logging_callback=recorder.logging)
 
 
+async def every_page(list_method, field):
+    """Every item of a paginated list, following the gateway's cursors."""
+    items, cursor, pages = [], None, 0
+    while True:
+        page = await list_method(cursor=cursor)
+        items += getattr(page, field)
+        pages += 1
+        cursor = page.next_cursor
+        if not cursor:
+            return items, pages
+
+
 def refused(error):
     return "unknown" in str(error).lower()
 
@@ -93,8 +109,12 @@ def refused(error):
 async def test_only_named_resources_and_prompts_are_listed_or_readable(gateway):
     url, keys, _ = gateway
     async with client(url, keys["plain"]) as c:
-        uris = [r.uri for r in (await c.list_resources()).resources]
+        resources, pages = await every_page(c.list_resources, "resources")
+        uris = [r.uri for r in resources]
         assert uris == ["doc://poisoned/page", "doc://public/config.json", "doc://public/readme"]
+        assert pages == 2, "three resources in pages of two"
+        with pytest.raises(Exception):
+            await c.list_resources(cursor="forged")
         templates = [t.uri_template for t in (await c.list_resource_templates()).resource_templates]
         assert templates == ["doc://notes/{id}"]
         assert [p.name for p in (await c.list_prompts()).prompts] == ["docs_greet", "docs_poisoned"]
@@ -119,8 +139,8 @@ async def test_a_poisoned_description_keeps_its_item_unpublished(gateway):
     over resources, templates and prompts as over tools."""
     url, keys, _ = gateway
     async with client(url, keys["plain"]) as c:
-        assert "doc://public/tricky" not in [r.uri for r in (await c.list_resources()).resources]
-        assert "docs_helper" not in [p.name for p in (await c.list_prompts()).prompts]
+        assert "doc://public/tricky" not in [r.uri for r in (await every_page(c.list_resources, "resources"))[0]]
+        assert "docs_helper" not in [p.name for p in (await every_page(c.list_prompts, "prompts"))[0]]
         with pytest.raises(Exception) as e:
             await c.read_resource("doc://public/tricky")
         assert refused(e.value)
@@ -130,7 +150,7 @@ async def test_a_poisoned_description_keeps_its_item_unpublished(gateway):
 async def test_a_scoped_resource_needs_its_scope(gateway):
     url, keys, _ = gateway
     async with client(url, keys["reports"]) as c:
-        uris = [r.uri for r in (await c.list_resources()).resources]
+        uris = [r.uri for r in (await every_page(c.list_resources, "resources"))[0]]
         assert "doc://scoped/report" in uris
         assert (await c.read_resource("doc://scoped/report")).contents[0].text == "quarterly figures"
 

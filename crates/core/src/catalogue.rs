@@ -265,31 +265,47 @@ impl Catalogue {
         size: usize,
         visible: impl Fn(&PublishedTool) -> bool,
     ) -> Result<(Vec<&'a PublishedTool>, Option<String>), BadCursor> {
-        let start = match cursor {
-            None => 0,
-            Some(c) => {
-                let after = decode_cursor(c).ok_or(BadCursor)?;
-                self.tools
-                    .partition_point(|t| t.name.as_str() <= after.as_str())
-            }
-        };
-        let mut page = Vec::new();
-        let mut rest = self.tools[start..].iter().filter(|t| visible(t));
-        for t in rest.by_ref() {
-            page.push(t);
-            if page.len() == size.max(1) {
-                break;
-            }
-        }
-        let next = match (page.last(), rest.next()) {
-            (Some(last), Some(_)) => Some(encode_cursor(&last.name)),
-            _ => None,
-        };
-        Ok((page, next))
+        page_of(self.tools.iter(), cursor, size, visible)
     }
 }
 
+/// One page of `items` (sorted by name, as published) that `visible` accepts, from after the
+/// one a cursor minted here names; and the cursor for the next page, if there is one.
+pub fn page_of<'a>(
+    items: impl Iterator<Item = &'a PublishedTool>,
+    cursor: Option<&str>,
+    size: usize,
+    visible: impl Fn(&PublishedTool) -> bool,
+) -> Result<(Vec<&'a PublishedTool>, Option<String>), BadCursor> {
+    let after = match cursor {
+        Some(c) => Some(decode_cursor(c).ok_or(BadCursor)?),
+        None => None,
+    };
+    let mut page = Vec::new();
+    let mut rest = items
+        .skip_while(|t| {
+            after
+                .as_ref()
+                .is_some_and(|a| t.name.as_str() <= a.as_str())
+        })
+        .filter(|t| visible(t));
+    for t in rest.by_ref() {
+        page.push(t);
+        if page.len() == size.max(1) {
+            break;
+        }
+    }
+    let next = match (page.last(), rest.next()) {
+        (Some(last), Some(_)) => Some(encode_cursor(&last.name)),
+        _ => None,
+    };
+    Ok((page, next))
+}
+
 const CURSOR_PREFIX: &str = "pc1.";
+
+/// Longest name a cursor may carry: a resource URI can be much longer than a tool name.
+const MAX_CURSOR_NAME_LEN: usize = 8 * 1024;
 
 fn encode_cursor(name: &str) -> String {
     format!("{CURSOR_PREFIX}{}", crate::hex(name.as_bytes()))
@@ -297,7 +313,7 @@ fn encode_cursor(name: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Option<String> {
     let hex = cursor.strip_prefix(CURSOR_PREFIX)?;
-    if hex.len() % 2 != 0 || hex.len() > 2 * MAX_TOOL_NAME_LEN {
+    if hex.len() % 2 != 0 || hex.len() > 2 * MAX_CURSOR_NAME_LEN {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..hex.len())

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use portcullis_core::approval::call_hash;
 use portcullis_core::audit::{Decision, Outcome};
+use portcullis_core::catalogue::page_of;
 use portcullis_core::limits::{Limited, Limiter, Usage};
 use portcullis_core::lint::LintFinding;
 use portcullis_core::pipeline::Pipeline;
@@ -632,17 +633,26 @@ impl GatewayServer {
         (resources, prompts, resources || prompts)
     }
 
-    /// The published `items` `caller` may see, in their typed form, and the record of the
-    /// listing.
+    /// One page of the published `items` `caller` may see, in their typed form, with the
+    /// gateway's own cursors (as for tools), and the record of the listing.
     fn list<'a, T: serde::de::DeserializeOwned>(
         &self,
         exchange: &Exchange,
         caller: &Caller,
         items: impl Iterator<Item = &'a PublishedTool>,
+        request: Option<&PaginatedRequestParams>,
         what: &str,
-    ) -> Result<Vec<T>, ErrorData> {
-        let visible = self.gateway.visible(caller, items);
-        let typed: Vec<T> = visible
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        let cursor = request.and_then(|r| r.cursor.as_deref());
+        let access = &self.gateway.config.access;
+        let (page, next) = page_of(items, cursor, self.gateway.config.gateway.page_size, |i| {
+            may_see(access, &caller.principal, i, caller.group.as_deref())
+        })
+        .map_err(|e| {
+            exchange.settle(Decision::Denied, Outcome::Refused, e.to_string(), 0);
+            ErrorData::invalid_params(e.to_string(), None)
+        })?;
+        let typed: Vec<T> = page
             .iter()
             .filter_map(
                 |item| match serde_json::from_value(item.definition.clone()) {
@@ -660,7 +670,7 @@ impl GatewayServer {
             format!("listed {} {what}", typed.len()),
             0,
         );
-        Ok(typed)
+        Ok((typed, next))
     }
 
     /// `resources/subscribe` (or unsubscribe) for a published URI the caller may read. The
@@ -928,7 +938,7 @@ impl ServerHandler for GatewayServer {
 
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         if !self.serves().1 {
@@ -936,13 +946,16 @@ impl ServerHandler for GatewayServer {
         }
         let (exchange, caller) = self.caller(&context, "prompts/list")?;
         let offers = self.gateway.current();
-        let prompts = self.list(
+        let (prompts, next) = self.list(
             &exchange,
             &caller,
             offers.offers.prompts().iter(),
+            request.as_ref(),
             "prompts",
         )?;
-        Ok(ListPromptsResult::with_all_items(prompts))
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn get_prompt(
@@ -964,7 +977,7 @@ impl ServerHandler for GatewayServer {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         if !self.serves().0 {
@@ -972,18 +985,21 @@ impl ServerHandler for GatewayServer {
         }
         let (exchange, caller) = self.caller(&context, "resources/list")?;
         let offers = self.gateway.current();
-        let resources = self.list(
+        let (resources, next) = self.list(
             &exchange,
             &caller,
             offers.offers.resources().iter(),
+            request.as_ref(),
             "resources",
         )?;
-        Ok(ListResourcesResult::with_all_items(resources))
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn list_resource_templates(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         if !self.serves().0 {
@@ -991,8 +1007,16 @@ impl ServerHandler for GatewayServer {
         }
         let (exchange, caller) = self.caller(&context, "resources/templates/list")?;
         let offers = self.gateway.current();
-        let templates = self.list(&exchange, &caller, offers.offers.templates(), "templates")?;
-        Ok(ListResourceTemplatesResult::with_all_items(templates))
+        let (templates, next) = self.list(
+            &exchange,
+            &caller,
+            offers.offers.templates(),
+            request.as_ref(),
+            "templates",
+        )?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn read_resource(
