@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -118,6 +119,28 @@ def serve(config_path, env=None):
         proc.wait()
         raise RuntimeError("portcullis did not start")
     return proc, found["addr"]
+
+
+@contextlib.contextmanager
+def listening(args, env=None):
+    """Starts `args`, a server that writes the port it listens on to the file named by its
+    PORTFILE variable (and by `{portfile}` in `args`); yields the port, and stops it by its
+    PID at the end."""
+    with tempfile.TemporaryDirectory() as d:
+        portfile = pathlib.Path(d) / "port"
+        proc = subprocess.Popen([a.replace("{portfile}", str(portfile)) for a in args],
+                                env={**os.environ, **(env or {}), "PORTFILE": str(portfile)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not (portfile.exists() and portfile.read_text()):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{args[0]} did not start listening")
+                time.sleep(0.05)
+            yield int(portfile.read_text())
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ import pathlib
 import re
 import subprocess
 import tempfile
-import time
 
 import anyio
 import httpx2
@@ -30,7 +29,7 @@ from mcp_types import (
     TextContent,
 )
 
-from conftest import ROOT, create_key, serve
+from conftest import ROOT, create_key, listening, serve
 
 EXAMPLE = ROOT / "examples" / "everything.toml"
 NODE = ROOT / ".tools" / "node22"
@@ -104,23 +103,8 @@ def data_env():
 @pytest.fixture(scope="module")
 def everything_http():
     """server-everything in Streamable HTTP mode on 127.0.0.1, stopped by its PID."""
-    with tempfile.TemporaryDirectory() as d:
-        portfile = pathlib.Path(d) / "port"
-        proc = subprocess.Popen(
-            [str(NODE), "-r", str(LOOPBACK), str(SERVER), "streamableHttp"],
-            env={**os.environ, "PORT": "0", "PORTFILE": str(portfile)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(300):
-                if portfile.exists() and portfile.read_text():
-                    break
-                if proc.poll() is not None:
-                    raise RuntimeError("server-everything exited")
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{portfile.read_text()}/mcp"
-        finally:
-            proc.kill()
-            proc.wait()
+    with listening([str(NODE), "-r", str(LOOPBACK), str(SERVER), "streamableHttp"], {"PORT": "0"}) as port:
+        yield f"http://127.0.0.1:{port}/mcp"
 
 
 def http_config(url):

@@ -5,11 +5,7 @@ legacy session and in 2026-07-28 mode.
 """
 
 import json
-import pathlib
-import subprocess
 import sys
-import tempfile
-import time
 
 import httpx2
 import pytest
@@ -17,7 +13,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
-from conftest import RAW_UPSTREAM, running
+from conftest import RAW_UPSTREAM, listening, running
 
 
 @pytest.fixture
@@ -27,18 +23,8 @@ def anyio_backend():
 
 @pytest.fixture(scope="module")
 def http_upstream():
-    with tempfile.TemporaryDirectory() as d:
-        portfile = pathlib.Path(d) / "port"
-        proc = subprocess.Popen([sys.executable, str(RAW_UPSTREAM), "--modern", "--http", str(portfile)])
-        try:
-            for _ in range(200):
-                if portfile.exists():
-                    break
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{portfile.read_text()}/mcp"
-        finally:
-            proc.kill()
-            proc.wait()
+    with listening([sys.executable, str(RAW_UPSTREAM), "--modern", "--http", "{portfile}"]) as port:
+        yield f"http://127.0.0.1:{port}/mcp"
 
 
 @pytest.fixture(scope="module", params=["stdio", "http"])
