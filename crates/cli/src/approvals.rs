@@ -2,11 +2,10 @@
 //! through the store a running gateway watches. Every command needs an approver's API key in
 //! PORTCULLIS_API_KEY (a key holding `portcullis:approve`); no one decides their own call.
 
-use portcullis::core::approval::{APPROVE_SCOPE, ApprovalState, PendingApproval, may_decide};
-use portcullis::core::audit::{AuditRecord, Decision, Outcome, shape};
+use portcullis::core::approval::APPROVE_SCOPE;
 use portcullis::core::keys::verify_key;
+use portcullis::operate::{Decider, approval_json, approval_state_text, decide_approval};
 use portcullis::store::ApprovalFile;
-use serde_json::json;
 
 use super::*;
 
@@ -66,7 +65,7 @@ pub(crate) fn approvals(
         ApprovalsCommand::List { all, json, .. } => {
             let calls = store.list(all)?;
             if json {
-                let rows: Vec<_> = calls.iter().map(|(p, s)| call_json(p, s)).collect();
+                let rows: Vec<_> = calls.iter().map(|(p, s)| approval_json(p, s)).collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if calls.is_empty() {
                 println!("no call waits for approval");
@@ -78,7 +77,7 @@ pub(crate) fn approvals(
                         p.tool,
                         p.principal,
                         rfc3339(p.expires_at),
-                        state_text(s)
+                        approval_state_text(s)
                     );
                 }
             }
@@ -86,7 +85,7 @@ pub(crate) fn approvals(
         ApprovalsCommand::Show { id, json, .. } => {
             let (p, s) = store.find(&id)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&call_json(&p, &s))?);
+                println!("{}", serde_json::to_string_pretty(&approval_json(&p, &s))?);
             } else {
                 println!("id:         {}", p.id);
                 println!("tool:       {} (upstream {})", p.tool, p.upstream);
@@ -94,7 +93,7 @@ pub(crate) fn approvals(
                 println!("request:    {}", p.request_id);
                 println!("parked:     {}", rfc3339(p.created_at));
                 println!("deadline:   {}", rfc3339(p.expires_at));
-                println!("state:      {}", state_text(&s));
+                println!("state:      {}", approval_state_text(&s));
                 println!("call hash:  {}", p.call_hash);
                 println!(
                     "arguments (redacted):\n{}",
@@ -144,61 +143,14 @@ fn decide(
     approve: bool,
     reason: &str,
 ) -> anyhow::Result<()> {
-    let (pending, _) = store.find(id)?;
     let scopes = approver.scopes.iter().cloned().collect();
-    may_decide(&approver.id, &scopes, &pending.principal)
-        .map_err(|e| anyhow::anyhow!("{e}: `{}` made this call", pending.principal))?;
-    let decided = store.decide(id, &approver.id, approve, reason, now_secs() * 1000)?;
-    let verb = if approve { "approved" } else { "denied" };
-    append_audit(
-        dir,
-        runtime,
-        AuditRecord {
-            principal: approver.id.clone(),
-            principal_kind: "api_key",
-            method: format!("approval/{}", if approve { "approve" } else { "deny" }),
-            tool: Some(decided.tool.clone()),
-            upstream: Some(decided.upstream.clone()),
-            arguments: Some(shape(&decided.arguments)),
-            decision: if approve {
-                Decision::Allowed
-            } else {
-                Decision::Denied
-            },
-            outcome: if approve {
-                Outcome::Ok
-            } else {
-                Outcome::Refused
-            },
-            reason: format!(
-                "approval {id} {verb} by {} for the call of {} (request {}){}",
-                approver.id,
-                decided.principal,
-                decided.request_id,
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {reason}")
-                }
-            ),
-            ..AuditRecord::default()
-        },
-    )
-}
-
-fn state_text(state: &ApprovalState) -> String {
-    match state {
-        ApprovalState::Pending => "PENDING".into(),
-        ApprovalState::Approved { by, .. } => format!("approved by {by}"),
-        ApprovalState::Denied { by, .. } => format!("denied by {by}"),
-        ApprovalState::Expired { reason } => format!("expired: {reason}"),
-    }
-}
-
-fn call_json(p: &PendingApproval, s: &ApprovalState) -> serde_json::Value {
-    let mut v = json!(p);
-    v["created_at"] = json!(rfc3339(p.created_at));
-    v["expires_at"] = json!(rfc3339(p.expires_at));
-    v["decision"] = json!(s);
-    v
+    let by = Decider {
+        id: &approver.id,
+        scopes: &scopes,
+        transport: "cli",
+    };
+    with_audit(dir, runtime, |recorder| {
+        decide_approval(store, recorder, &by, id, approve, reason)?;
+        Ok(())
+    })
 }

@@ -1,5 +1,7 @@
 //! `portcullis keys create|list|inspect|rotate|revoke`: API keys in the data directory.
 
+use portcullis::operate::key_json;
+
 use super::*;
 
 #[derive(Subcommand)]
@@ -56,20 +58,6 @@ pub(crate) enum KeysCommand {
     },
 }
 
-pub(crate) fn key_json(info: &KeyInfo, now: u64) -> serde_json::Value {
-    serde_json::json!({
-        "id": info.id,
-        "name": info.name,
-        "scopes": info.scopes,
-        "state": info.state(now),
-        "created_at": rfc3339(info.created_at * 1000),
-        "expires_at": info.expires_at.map(|t| rfc3339(t * 1000)),
-        "revoked_at": info.revoked_at.map(|t| rfc3339(t * 1000)),
-        "valid_until": info.valid_until.map(|t| rfc3339(t * 1000)),
-        "replaced_by": info.replaced_by,
-    })
-}
-
 pub(crate) fn print_key(info: &KeyInfo, now: u64) {
     let json = key_json(info, now);
     let field = |k: &str| match &json[k] {
@@ -124,30 +112,8 @@ pub(crate) fn keys(command: KeysCommand, data_dir: Option<&Path>) -> anyhow::Res
                 .filter(|s| !s.is_empty())
                 .collect();
             if let Some(file) = &config_file {
-                let known = load_config(file)?.scopes();
-                // The gateway's own scopes (`portcullis:approve`) unlock no tool on purpose.
-                let unknown: Vec<&str> = scopes
-                    .iter()
-                    .filter(|s| !known.contains(*s) && !s.starts_with("portcullis:"))
-                    .map(String::as_str)
-                    .collect();
-                if !unknown.is_empty() {
-                    bail!(
-                        "--scopes: {} not used by any tool, resource or prompt in `{}` (it uses: {}); a key holding \
-                         them would unlock nothing, so this is probably a typo",
-                        unknown
-                            .iter()
-                            .map(|s| format!("`{s}`"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        file.display(),
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.iter().cloned().collect::<Vec<_>>().join(" ")
-                        }
-                    );
-                }
+                portcullis::operate::check_new_scopes(&scopes, &load_config(file)?.scopes())
+                    .map_err(|e| anyhow::anyhow!("--scopes: {e} (`{}`)", file.display()))?;
             }
             let expires_at = match expires {
                 Some(e) => match duration_arg("--expires", &e)? {

@@ -305,10 +305,19 @@ fn run() -> anyhow::Result<ExitCode> {
             listen,
             dev,
         } => {
-            let loaded = load_config(&config)?;
+            let (loaded, text) = load_config_text(&config)?;
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
             runtime.block_on(check_apis(&loaded, &config, Lint::AtStart))?;
-            runtime.block_on(serve(loaded, base_dir(&config), &dir, listen, dev))?;
+            runtime.block_on(serve(
+                serve::Served {
+                    config: loaded,
+                    text,
+                    base_dir: base_dir(&config),
+                },
+                &dir,
+                listen,
+                dev,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stdio { config } => {
@@ -509,9 +518,16 @@ fn parse_severity(text: &str) -> Result<portcullis::core::lint::Severity, String
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Ok(load_config_text(path)?.0)
+}
+
+/// The config at `path`, and its text (which the admin API shows, masked).
+fn load_config_text(path: &Path) -> anyhow::Result<(Config, String)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file `{}`", path.display()))?;
-    Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let config =
+        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((config, text))
 }
 
 /// The directory relative paths in a config are taken from.
@@ -536,21 +552,22 @@ fn open_data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Resu
     Ok(dir)
 }
 
-/// Appends `record` — an operator's decision made with the CLI — to the audit log the
-/// gateways write (several writers keep one chain), stamped now, and waits until it is on disk.
-fn append_audit(
+/// Runs `act` — an operator's decision made with the CLI — with a recorder on the audit log
+/// the gateways write (several writers keep one chain), and waits until what it recorded is
+/// on disk.
+fn with_audit<T>(
     dir: &DataDir,
     runtime: &tokio::runtime::Runtime,
-    record: portcullis::core::audit::AuditRecord,
-) -> anyhow::Result<()> {
+    act: impl FnOnce(&portcullis::gateway::context::Recorder) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let audit = Arc::new(portcullis::store::AuditFile::open(dir.audit_log())?);
     let recorder = portcullis::gateway::context::Recorder {
         sink: audit.clone(),
         clock: Arc::new(portcullis::gateway::context::SystemClock::new()),
     };
-    recorder.event("cli", record);
+    let done = act(&recorder);
     runtime.block_on(portcullis::core::ports::AuditSink::flush(audit.as_ref()));
-    Ok(())
+    done
 }
 
 fn now_secs() -> u64 {

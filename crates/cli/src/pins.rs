@@ -2,10 +2,9 @@
 //! directory, and the changed ones waiting for an operator. A running gateway on the same
 //! directory publishes an accepted definition within a second or two.
 
-use portcullis::core::audit::{AuditRecord, Decision, Outcome};
-use portcullis::core::pins::{Pin, canonical};
+use portcullis::operate::{decide_pin, pin_diff, pin_json, pin_state};
 use portcullis::store::PinFile;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::*;
 
@@ -78,7 +77,7 @@ pub(crate) fn pins(
                         pin.tool,
                         pin.upstream,
                         pin.accepted_by.as_deref().unwrap_or("-"),
-                        state_of(pin)
+                        pin_state(pin)
                     );
                 }
             }
@@ -88,38 +87,17 @@ pub(crate) fn pins(
             let pin = store
                 .find(&tool)?
                 .ok_or_else(|| portcullis::store::StoreError::NoPin(tool.clone()))?;
-            let Some(candidate) = &pin.candidate else {
-                println!("`{tool}` matches its pin; nothing waits");
-                return Ok(ExitCode::SUCCESS);
-            };
-            let old = pin.definition.as_ref().map(readable).unwrap_or_default();
-            let new = readable(&candidate.definition);
-            let diff = similar::TextDiff::from_lines(&old, &new);
-            print!(
-                "{}",
-                diff.unified_diff().context_radius(3).header(
-                    &format!(
-                        "pinned {}",
-                        pin.hash
-                            .as_deref()
-                            .unwrap_or("(nothing yet, pins = strict)")
-                    ),
-                    &format!("now    {}", candidate.hash),
-                )
-            );
+            match pin_diff(&pin) {
+                Some(diff) => print!("{diff}"),
+                None => println!("`{tool}` matches its pin; nothing waits"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         PinsCommand::Accept { tool, by, .. } => {
             let by = who(by);
-            let pin = store.accept(&tool, &by, now_secs() * 1000)?;
-            record(
-                &dir,
-                runtime,
-                &pin,
-                &by,
-                "pins/accept",
-                "accepted the waiting definition",
-            )?;
+            let pin = with_audit(&dir, runtime, |recorder| {
+                Ok(decide_pin(&store, recorder, (&by, "cli"), &tool, true)?)
+            })?;
             println!(
                 "accepted `{tool}` ({}); running gateways publish it again",
                 pin.hash.as_deref().unwrap_or_default()
@@ -128,15 +106,9 @@ pub(crate) fn pins(
         }
         PinsCommand::Reject { tool, by, .. } => {
             let by = who(by);
-            let pin = store.reject(&tool)?;
-            record(
-                &dir,
-                runtime,
-                &pin,
-                &by,
-                "pins/reject",
-                "rejected the waiting definition",
-            )?;
+            with_audit(&dir, runtime, |recorder| {
+                Ok(decide_pin(&store, recorder, (&by, "cli"), &tool, false)?)
+            })?;
             println!("rejected the new definition of `{tool}`; it stays quarantined");
             Ok(ExitCode::SUCCESS)
         }
@@ -147,63 +119,4 @@ fn who(by: Option<String>) -> String {
     by.or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "operator".into())
-}
-
-fn state_of(pin: &Pin) -> &'static str {
-    match (&pin.hash, &pin.candidate, &pin.rejected) {
-        (None, _, _) => "waiting for a first acceptance (strict)",
-        (Some(_), Some(_), _) => "CHANGED: quarantined, see `pins diff`",
-        (Some(_), None, Some(_)) => "rejected change: quarantined while it is served",
-        (Some(_), None, None) => "pinned",
-    }
-}
-
-fn pin_json(pin: &Pin) -> Value {
-    json!({
-        "tool": pin.tool,
-        "upstream": pin.upstream,
-        "hash": pin.hash,
-        "pinned_at": pin.pinned_at.map(rfc3339),
-        "accepted_by": pin.accepted_by,
-        "state": state_of(pin),
-        "candidate": pin.candidate.as_ref().map(|c| json!({"hash": c.hash, "seen_at": rfc3339(c.seen_at)})),
-        "rejected": pin.rejected,
-    })
-}
-
-/// The canonical form (sorted members), one member per line.
-fn readable(definition: &Value) -> String {
-    let sorted: Value = serde_json::from_str(&canonical(definition)).unwrap_or(Value::Null);
-    let mut text = serde_json::to_string_pretty(&sorted).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
-/// The decision, in the audit log the gateways write.
-fn record(
-    dir: &DataDir,
-    runtime: &tokio::runtime::Runtime,
-    pin: &Pin,
-    by: &str,
-    method: &str,
-    what: &str,
-) -> anyhow::Result<()> {
-    append_audit(
-        dir,
-        runtime,
-        AuditRecord {
-            principal: by.to_string(),
-            principal_kind: "operator",
-            method: method.into(),
-            tool: Some(pin.tool.clone()),
-            upstream: Some(pin.upstream.clone()),
-            decision: Decision::Allowed,
-            outcome: Outcome::Ok,
-            reason: format!(
-                "{by} {what}; the pin is now {}",
-                pin.hash.as_deref().unwrap_or("unchanged")
-            ),
-            ..AuditRecord::default()
-        },
-    )
 }

@@ -3,13 +3,25 @@
 
 use super::*;
 
+/// What `serve` serves: the config, its text as loaded, and the directory its relative paths
+/// are taken from.
+pub(crate) struct Served {
+    pub config: Config,
+    pub text: String,
+    pub base_dir: PathBuf,
+}
+
 pub(crate) async fn serve(
-    config: Config,
-    base_dir: PathBuf,
+    served: Served,
     dir: &DataDir,
     listen: Option<SocketAddr>,
     dev: bool,
 ) -> anyhow::Result<()> {
+    let Served {
+        config,
+        text,
+        base_dir,
+    } = served;
     let mut addr = match listen {
         Some(a) => a,
         None => config
@@ -18,7 +30,16 @@ pub(crate) async fn serve(
             .parse()
             .context("gateway.listen is not an address")?,
     };
-    let (mut auth, ports) = portcullis::local_state(&config, dir)?;
+    let (mut auth, mut ports) = portcullis::local_state(&config, dir)?;
+    // The admin listener's metrics count every audit record on its way to the log.
+    let metrics = config.admin.listen.map(|_| {
+        let metrics = Arc::new(portcullis::admin::Metrics::new());
+        ports.audit = Arc::new(portcullis::admin::Metered {
+            inner: ports.audit.clone(),
+            metrics: metrics.clone(),
+        });
+        metrics
+    });
     let mut dev_token = None;
     if dev {
         addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -67,6 +88,9 @@ pub(crate) async fn serve(
     }
     println!("listening on {bound}");
     println!("MCP endpoint: http://{bound}/mcp");
+    if let (Some(admin_addr), Some(metrics)) = (gateway.config().admin.listen, metrics) {
+        serve_admin(&gateway, dir, text, metrics, admin_addr, &shutdown).await?;
+    }
     tokio::spawn(report_limits(
         gateway.clone(),
         dir.limits_status(),
@@ -94,6 +118,44 @@ pub(crate) async fn serve(
     .await;
     gateway.shutdown().await;
     result.context("the HTTP server failed")
+}
+
+/// Starts the admin listener (API, console, metrics) beside the MCP endpoint.
+async fn serve_admin(
+    gateway: &Arc<Gateway>,
+    dir: &DataDir,
+    text: String,
+    metrics: Arc<portcullis::admin::Metrics>,
+    addr: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("admin.listen: cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(
+            address = %bound,
+            "the admin listener is reachable from other machines; every request needs an admin \
+             credential, but prefer a loopback address behind a TLS proxy"
+        );
+    }
+    let state = portcullis::admin::AdminState::new(gateway.clone(), dir, text, metrics, bound)?;
+    let app = portcullis::admin::router(state);
+    println!("admin console: http://{bound}/");
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the admin listener failed");
+        }
+    });
+    Ok(())
 }
 
 /// Every second, writes the limits in use to the data directory (for `limits status`), and

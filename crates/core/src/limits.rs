@@ -222,6 +222,22 @@ impl Limiter {
         self.lock().len()
     }
 
+    /// Forgets what the caller `who` (a principal's id, or `anonymous@address`) has drawn:
+    /// its own buckets, its per-tool ones and its budget, so that it starts afresh. Shared
+    /// buckets (per tool, global) are left alone. Returns how many buckets were forgotten.
+    pub fn reset(&self, who: &str) -> usize {
+        let mut buckets = self.lock();
+        let before = buckets.len();
+        buckets.retain(|(kind, key), _| match kind {
+            LimitKind::PerCaller | LimitKind::Budget => key != who,
+            LimitKind::PerCallerTool => key
+                .strip_prefix(who)
+                .is_none_or(|rest| !rest.starts_with(' ')),
+            LimitKind::PerTool | LimitKind::Global | LimitKind::Unauthenticated => true,
+        });
+        before - buckets.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -404,5 +420,54 @@ mod tests {
             .unwrap();
             assert!(l.len() <= 50);
         }
+    }
+
+    #[test]
+    fn a_reset_forgets_one_callers_buckets_only() {
+        let limiter = Limiter::new(100);
+        let rate = Rate::parse("1/min").unwrap();
+        let draw = |kind, key: &str| Draw {
+            kind,
+            key: key.into(),
+            rate,
+            cost: 1.0,
+        };
+        let now = Duration::from_secs(1);
+        for who in ["key_a", "key_ab"] {
+            limiter
+                .acquire(
+                    &[
+                        draw(LimitKind::PerCaller, who),
+                        draw(LimitKind::PerCallerTool, &format!("{who} demo_echo")),
+                        draw(LimitKind::Budget, who),
+                    ],
+                    now,
+                )
+                .unwrap();
+        }
+        limiter
+            .acquire(&[draw(LimitKind::PerTool, "demo_echo")], now)
+            .unwrap();
+        assert!(
+            limiter
+                .acquire(&[draw(LimitKind::PerCaller, "key_a")], now)
+                .is_err()
+        );
+        assert_eq!(limiter.reset("key_a"), 3);
+        assert_eq!(limiter.reset("key_a"), 0);
+        limiter
+            .acquire(&[draw(LimitKind::PerCaller, "key_a")], now)
+            .unwrap();
+        assert!(
+            limiter
+                .acquire(&[draw(LimitKind::PerCaller, "key_ab")], now)
+                .is_err(),
+            "another caller whose id starts alike keeps its use"
+        );
+        assert!(
+            limiter
+                .acquire(&[draw(LimitKind::PerTool, "demo_echo")], now)
+                .is_err()
+        );
     }
 }

@@ -47,6 +47,11 @@ pub trait AuditSink: Send + Sync {
     fn record(&self, record: AuditRecord);
     /// Resolves once every record handed over before the call is durable.
     fn flush(&self) -> BoxFuture<'_, ()>;
+    /// How long the last record written had waited to be written, for the operator's
+    /// metrics; `None` when the sink does not measure it.
+    fn write_lag(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The key store could not answer. Authentication refuses.

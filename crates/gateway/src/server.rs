@@ -373,6 +373,24 @@ impl Gateway {
         self.limiter.usage(self.pipeline.clock.elapsed())
     }
 
+    /// Lets the caller `who` start afresh on its own limits and budget; returns how many
+    /// buckets were forgotten.
+    pub fn reset_limits(&self, who: &str) -> usize {
+        self.limiter.reset(who)
+    }
+
+    /// How each upstream's connection has fared, in name order.
+    pub fn upstream_health(&self) -> Vec<crate::upstream::UpstreamHealth> {
+        let mut all: Vec<_> = self.upstreams.values().map(|u| u.health()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The published tools, in order, as the pipeline sees them.
+    pub fn published_tools(&self) -> Vec<PublishedTool> {
+        self.catalogue.current().catalogue.tools().to_vec()
+    }
+
     /// Forgets limit buckets that are full again; call now and then.
     pub fn evict_idle_limits(&self) {
         self.limiter.evict_idle(self.pipeline.clock.elapsed());

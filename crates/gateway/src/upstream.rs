@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -69,6 +69,48 @@ pub struct Upstream {
     /// Whether the config publishes its resources, its prompts.
     wants: (bool, bool),
     subscriptions: Arc<Subscriptions>,
+    health: Health,
+}
+
+/// How an upstream's connection has fared in this run.
+#[derive(Default)]
+struct Health {
+    /// Connected (MCP), or its document last loaded (OpenAPI).
+    up: AtomicBool,
+    /// Connections made (documents loaded): one more than its restarts.
+    connects: AtomicU64,
+    /// Connections lost, and attempts that failed.
+    failures: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+/// An upstream's state, for the operator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UpstreamHealth {
+    pub name: String,
+    /// `stdio`, `http` or `openapi`.
+    pub kind: &'static str,
+    pub up: bool,
+    pub connects: u64,
+    pub failures: u64,
+    /// The last failure, as logged.
+    pub last_error: Option<String>,
+}
+
+impl Health {
+    fn connected(&self) {
+        self.up.store(true, Ordering::Release);
+        self.connects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn failed(&self, error: impl std::fmt::Display) {
+        self.up.store(false, Ordering::Release);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.to_string());
+    }
 }
 
 impl Upstream {
@@ -104,6 +146,7 @@ impl Upstream {
             listed_notify: Notify::new(),
             wants,
             subscriptions,
+            health: Health::default(),
         }))
     }
 
@@ -122,6 +165,27 @@ impl Upstream {
             }
         }
         true
+    }
+
+    /// How its connection has fared in this run.
+    pub fn health(&self) -> UpstreamHealth {
+        let h = &self.health;
+        UpstreamHealth {
+            name: self.spec.name.clone(),
+            kind: match self.spec.transport {
+                UpstreamTransport::Stdio { .. } => "stdio",
+                UpstreamTransport::Http { .. } => "http",
+                UpstreamTransport::OpenApi(_) => "openapi",
+            },
+            up: h.up.load(Ordering::Acquire),
+            connects: h.connects.load(Ordering::Relaxed),
+            failures: h.failures.load(Ordering::Relaxed),
+            last_error: h
+                .last_error
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
+        }
     }
 
     /// Sends one request the gateway makes itself (a subscription, say).
@@ -368,15 +432,20 @@ impl Upstream {
                 Ok(live) => {
                     tracing::info!(upstream = %name, "connected");
                     self.set_current(Some(live.connection.clone()));
+                    self.health.connected();
                     self.serve_connection(live, &catalogue, &mut first_seen, &shutdown)
                         .await;
                     self.set_current(None);
                     if shutdown.is_cancelled() {
                         break;
                     }
+                    self.health.failed("connection lost");
                     tracing::warn!(upstream = %name, "connection lost; reconnecting");
                 }
-                Err(e) => tracing::error!(upstream = %name, error = %e, "cannot connect"),
+                Err(e) => {
+                    self.health.failed(&e);
+                    tracing::error!(upstream = %name, error = %e, "cannot connect");
+                }
             }
             if started.elapsed() > STABLE_AFTER {
                 backoff = FIRST_BACKOFF;
@@ -408,10 +477,12 @@ impl Upstream {
                         .collect();
                     let seen = first_seen.get_or_insert(names).clone();
                     catalogue.update(name, tools, seen, true);
+                    self.health.connected();
                     backoff = FIRST_BACKOFF;
                     bridge.refresh()
                 }
                 Err(e) => {
+                    self.health.failed(&e);
                     tracing::error!(upstream = %name, error = %e, "cannot load the OpenAPI document");
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     backoff

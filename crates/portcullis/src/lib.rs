@@ -24,7 +24,9 @@
 //! To publish the operations of your own axum app as tools on the same server, see
 //! [`embed::Mount`].
 
+pub mod admin;
 pub mod embed;
+pub mod operate;
 
 use std::sync::Arc;
 

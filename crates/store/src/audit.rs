@@ -21,8 +21,10 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use portcullis_core::audit::{AuditRecord, Decision, GENESIS, Outcome, line_hash, rfc3339, seal};
 use portcullis_core::ports::{AuditSink, BoxFuture};
@@ -38,10 +40,13 @@ const TAIL_BLOCK: u64 = 16 * 1024;
 #[derive(Clone)]
 pub struct AuditFile {
     tx: mpsc::UnboundedSender<Message>,
+    /// Microseconds the oldest record of the last burst waited before it was written.
+    lag_micros: Arc<AtomicU64>,
 }
 
 enum Message {
-    Record(Box<AuditRecord>),
+    /// A record, and when it was handed over.
+    Record(Box<AuditRecord>, Instant),
     /// Answered once every record sent before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -76,10 +81,12 @@ impl AuditFile {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
+        let lag_micros = Arc::new(AtomicU64::new(0));
         let mut writer = Writer {
             file,
             path,
             last: None,
+            lag_micros: lag_micros.clone(),
         };
         // A log that cannot be continued stops the start, not the first write.
         writer.append(&[])?;
@@ -91,13 +98,43 @@ impl AuditFile {
                 path: PathBuf::new(),
                 source,
             })?;
-        Ok(AuditFile { tx })
+        Ok(AuditFile { tx, lag_micros })
     }
+}
+
+/// Calls `each` with every record of the log at `path`, oldest first, until it returns
+/// `false`. A line that is not a JSON object (an unfinished last line) is skipped.
+pub fn read_records(
+    path: &Path,
+    mut each: impl FnMut(serde_json::Value) -> bool,
+) -> Result<(), AuditFileError> {
+    use std::io::BufRead;
+    let read_error = |source| AuditFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(read_error)?;
+    for line in io::BufReader::new(file).split(b'\n') {
+        let line = line.map_err(read_error)?;
+        match serde_json::from_slice::<serde_json::Value>(&line) {
+            Ok(record) if record.is_object() => {
+                if !each(record) {
+                    break;
+                }
+            }
+            _ => continue,
+        }
+    }
+    Ok(())
 }
 
 impl AuditSink for AuditFile {
     fn record(&self, record: AuditRecord) {
-        if self.tx.send(Message::Record(Box::new(record))).is_err() {
+        if self
+            .tx
+            .send(Message::Record(Box::new(record), Instant::now()))
+            .is_err()
+        {
             tracing::error!("the audit log writer has stopped; a record was lost");
         }
     }
@@ -111,6 +148,12 @@ impl AuditSink for AuditFile {
             }
         })
     }
+
+    fn write_lag(&self) -> Option<Duration> {
+        Some(Duration::from_micros(
+            self.lag_micros.load(Ordering::Relaxed),
+        ))
+    }
 }
 
 struct Writer {
@@ -118,6 +161,7 @@ struct Writer {
     path: PathBuf,
     /// The file's length and last hash after this writer's last burst.
     last: Option<(u64, String)>,
+    lag_micros: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -126,18 +170,29 @@ impl Writer {
         while let Some(first) = rx.blocking_recv() {
             let mut records = Vec::new();
             let mut flushed = Vec::new();
+            let mut oldest = None;
             let mut next = Some(first);
             while let Some(message) = next {
                 match message {
-                    Message::Record(record) => records.push(*record),
+                    Message::Record(record, at) => {
+                        oldest.get_or_insert(at);
+                        records.push(*record);
+                    }
                     Message::Flush(done) => flushed.push(done),
                 }
                 next = rx.try_recv().ok();
             }
-            if !records.is_empty()
-                && let Err(e) = self.append(&records)
-            {
-                tracing::error!(error = %e, lost = records.len(), "cannot write the audit log");
+            if !records.is_empty() {
+                match self.append(&records) {
+                    Ok(()) => {
+                        let waited = oldest.map_or(Duration::ZERO, |at| at.elapsed());
+                        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+                        self.lag_micros.store(micros, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, lost = records.len(), "cannot write the audit log");
+                    }
+                }
             }
             for done in flushed {
                 let _ = done.send(());

@@ -32,12 +32,14 @@ use crate::policy::{AccessRules, Group};
 use crate::redact::{RedactionSettings, Redactor};
 use crate::rules::{Effect, Rule, Rules};
 
+mod admin;
 mod auth;
 mod content;
 mod gateway;
 mod limits;
 mod upstreams;
 
+pub use admin::*;
 pub use auth::*;
 pub use content::*;
 pub use gateway::*;
@@ -108,6 +110,8 @@ struct RawConfig {
     resources: Vec<RawResources>,
     #[serde(default)]
     prompts: Vec<RawPrompts>,
+    #[serde(default)]
+    admin: RawAdmin,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +208,8 @@ pub struct Config {
     pub rules: Rules,
     /// `[[resources]]` and `[[prompts]]`: what is published besides tools.
     pub offers: OfferRules,
+    /// `[admin]`: the operator's listener, off by default.
+    pub admin: AdminSettings,
 }
 
 impl Config {
@@ -338,7 +344,9 @@ impl Config {
         let approvals = approval_settings(raw.approvals, &mut p);
         let call_rules = call_rules(raw.rules, &mut p);
         let offers = offer_rules(raw.resources, raw.prompts, &upstreams, &mut p);
+        let admin = admin_settings(raw.admin, &gateway, &mut p);
         Some(Config {
+            admin,
             gateway,
             auth,
             upstreams,

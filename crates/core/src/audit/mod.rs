@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::guardrail::Finding;
 
+mod query;
+pub use query::{AuditQuery, CSV_COLUMNS, csv_header, csv_row, time_bound};
+
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
