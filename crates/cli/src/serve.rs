@@ -86,11 +86,11 @@ pub(crate) async fn serve(
         );
         println!("dev key: {token}");
     }
-    println!("listening on {bound}");
-    println!("MCP endpoint: http://{bound}/mcp");
     if let (Some(admin_addr), Some(metrics)) = (gateway.config().admin.listen, metrics) {
         serve_admin(&gateway, dir, text, metrics, admin_addr, &shutdown).await?;
     }
+    println!("listening on {bound}");
+    println!("MCP endpoint: http://{bound}/mcp");
     tokio::spawn(report_limits(
         gateway.clone(),
         dir.limits_status(),

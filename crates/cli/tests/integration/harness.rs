@@ -41,6 +41,8 @@ pub struct Gateway {
     pub data_dir: PathBuf,
     /// The throwaway key `--dev` printed, when started with it.
     pub dev_key: Option<String>,
+    /// The admin listener's address, when the config has one.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Gateway {
@@ -95,18 +97,22 @@ impl Gateway {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut dev_key = None;
+            let mut admin = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(key) = line.strip_prefix("dev key: ") {
                     dev_key = Some(key.trim().to_string());
                 }
+                if let Some(url) = line.strip_prefix("admin console: http://") {
+                    admin = url.trim().trim_end_matches('/').parse::<SocketAddr>().ok();
+                }
                 if let Some(addr) = line.strip_prefix("listening on ") {
-                    let _ = tx.send((addr.trim().to_string(), dev_key.clone()));
+                    let _ = tx.send((addr.trim().to_string(), dev_key.clone(), admin));
                 }
             }
         });
-        let (addr, dev_key) = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok((a, key)) => (a.parse().unwrap(), key),
+        let (addr, dev_key, admin) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok((a, key, admin)) => (a.parse().unwrap(), key, admin),
             Err(_) => {
                 let _ = child.kill();
                 let log =
@@ -124,6 +130,7 @@ impl Gateway {
             dir,
             data_dir,
             dev_key,
+            admin,
         }
     }
 

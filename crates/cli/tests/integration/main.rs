@@ -1,6 +1,7 @@
 //! Integration tests: the real `portcullis` binary, real upstreams, real clients on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod approvals;
 mod audit;
 mod auth;

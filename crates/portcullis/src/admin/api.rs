@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -32,9 +33,8 @@ type Shared = State<Arc<AdminState>>;
 type ApiResult = Result<Response, ApiError>;
 
 pub(super) fn routes() -> Router<Arc<AdminState>> {
-    Router::new()
+    let admin = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/keys", get(list_keys).post(create_key))
         .route("/api/v1/keys/{id}", get(show_key))
         .route("/api/v1/keys/{id}/rotate", post(rotate_key))
@@ -47,14 +47,44 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         .route("/api/v1/limits", get(limits))
         .route("/api/v1/limits/reset", post(reset_limits))
         .route("/api/v1/config", get(config))
-        .route("/api/v1/approvals", get(list_approvals))
-        .route("/api/v1/approvals/{id}", get(show_approval))
-        .route("/api/v1/approvals/{id}/approve", post(approve))
-        .route("/api/v1/approvals/{id}/deny", post(deny))
         .route("/api/v1/pins", get(list_pins))
         .route("/api/v1/pins/{tool}", get(show_pin))
         .route("/api/v1/pins/{tool}/accept", post(accept_pin))
         .route("/api/v1/pins/{tool}/reject", post(reject_pin))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(|request: Request, next: Next| {
+            require(request, next, Operator::admin)
+        }));
+    // Deciding needs `portcullis:approve` as well, which `decide_approval` checks.
+    let approvals = Router::new()
+        .route("/api/v1/approvals", get(list_approvals))
+        .route("/api/v1/approvals/{id}", get(show_approval))
+        .route("/api/v1/approvals/{id}/approve", post(approve))
+        .route("/api/v1/approvals/{id}/deny", post(deny))
+        .route_layer(axum::middleware::from_fn(|request: Request, next: Next| {
+            require(request, next, Operator::sees_approvals)
+        }));
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .merge(admin)
+        .merge(approvals)
+}
+
+/// Refuses the request unless its operator passes `check`, before its body is read.
+async fn require(
+    request: Request,
+    next: Next,
+    check: fn(&Operator) -> Result<(), ApiError>,
+) -> Response {
+    let allowed = request
+        .extensions()
+        .get::<Operator>()
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no credential"))
+        .and_then(check);
+    match allowed {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// A JSON body, refused with a JSON error naming what is wrong.
@@ -129,8 +159,7 @@ fn now_ms(state: &AdminState) -> u64 {
     state.gateway.recorder().clock.unix_ms().unwrap_or(0)
 }
 
-async fn openapi(Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn openapi() -> ApiResult {
     Ok(([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response())
 }
 
@@ -147,8 +176,7 @@ fn key_store(state: &AdminState) -> Result<&portcullis_store::KeyStore, ApiError
     })
 }
 
-async fn list_keys(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn list_keys(State(state): Shared) -> ApiResult {
     let keys = blocking(&state, |s| {
         let now = now_ms(s) / 1000;
         Ok(key_store(s)?
@@ -171,12 +199,7 @@ struct NewKey {
     expires: Option<String>,
 }
 
-async fn create_key(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Body(new): Body<NewKey>,
-) -> ApiResult {
-    op.admin()?;
+async fn create_key(State(state): Shared, Body(new): Body<NewKey>) -> ApiResult {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("name: give 1 to 100 characters"));
@@ -208,12 +231,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-async fn show_key(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    op.admin()?;
+async fn show_key(State(state): Shared, Path(id): Path<String>) -> ApiResult {
     ok(blocking(&state, move |s| {
         Ok(key_json(&key_store(s)?.get(&id)?, now_ms(s) / 1000))
     })
@@ -229,11 +247,9 @@ struct Rotation {
 
 async fn rotate_key(
     State(state): Shared,
-    Extension(op): Extension<Operator>,
     Path(id): Path<String>,
     Optional(rotation): Optional<Rotation>,
 ) -> ApiResult {
-    op.admin()?;
     let grace = match rotation.grace.as_deref() {
         Some(text) => parse_duration(text)
             .map_err(|e| ApiError::bad_request(format!("grace: {e}")))?
@@ -252,12 +268,7 @@ async fn rotate_key(
     ok(issued)
 }
 
-async fn revoke_key(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    op.admin()?;
+async fn revoke_key(State(state): Shared, Path(id): Path<String>) -> ApiResult {
     ok(blocking(&state, move |s| {
         let now = now_ms(s) / 1000;
         Ok(key_json(&key_store(s)?.revoke(&id, now)?, now))
@@ -302,12 +313,7 @@ impl AuditParams {
     }
 }
 
-async fn query_audit(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Params(params): Params<AuditParams>,
-) -> ApiResult {
-    op.admin()?;
+async fn query_audit(State(state): Shared, Params(params): Params<AuditParams>) -> ApiResult {
     let query = params.query(now_ms(&state))?;
     let limit = params.limit.unwrap_or(100).clamp(1, MAX_QUERY_LIMIT);
     let (records, matched) = blocking(&state, move |s| {
@@ -331,12 +337,7 @@ async fn query_audit(
     ok(json!({"matched": matched, "returned": newest_first.len(), "records": newest_first}))
 }
 
-async fn export_audit(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Params(params): Params<AuditParams>,
-) -> ApiResult {
-    op.admin()?;
+async fn export_audit(State(state): Shared, Params(params): Params<AuditParams>) -> ApiResult {
     let query = params.query(now_ms(&state))?;
     let csv = match params.format.as_deref().unwrap_or("jsonl") {
         "csv" => true,
@@ -393,8 +394,7 @@ async fn export_audit(
         .into_response())
 }
 
-async fn verify_audit(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn verify_audit(State(state): Shared) -> ApiResult {
     let checked = blocking(&state, |s| {
         let text = std::fs::read_to_string(&s.audit_log)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the audit log: {e}")))?;
@@ -407,8 +407,7 @@ async fn verify_audit(State(state): Shared, Extension(op): Extension<Operator>) 
     ok(checked)
 }
 
-async fn upstreams(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn upstreams(State(state): Shared) -> ApiResult {
     let tools = state.gateway.published_tools();
     let all: Vec<Value> = state
         .gateway
@@ -424,12 +423,7 @@ async fn upstreams(State(state): Shared, Extension(op): Extension<Operator>) -> 
     ok(json!({ "upstreams": all }))
 }
 
-async fn upstream_tools(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Path(name): Path<String>,
-) -> ApiResult {
-    op.admin()?;
+async fn upstream_tools(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     if !state
         .gateway
         .config()
@@ -462,8 +456,7 @@ async fn upstream_tools(
     ok(json!({"upstream": name, "tools": tools}))
 }
 
-async fn limits(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn limits(State(state): Shared) -> ApiResult {
     let usage: Vec<Value> = state
         .gateway
         .limit_usage()
@@ -482,12 +475,7 @@ struct Reset {
     principal: String,
 }
 
-async fn reset_limits(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Body(reset): Body<Reset>,
-) -> ApiResult {
-    op.admin()?;
+async fn reset_limits(State(state): Shared, Body(reset): Body<Reset>) -> ApiResult {
     if reset.principal.trim().is_empty() {
         return Err(ApiError::bad_request(
             "principal: give a key id, or `anonymous@<address>`",
@@ -497,8 +485,7 @@ async fn reset_limits(
     ok(json!({"principal": reset.principal.trim(), "buckets_forgotten": forgotten}))
 }
 
-async fn config(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn config(State(state): Shared) -> ApiResult {
     let masked = masked_config(&state.config_text)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     ok(json!({"config": masked, "note": "the config file as loaded at start, secrets masked"}))
@@ -511,12 +498,7 @@ struct ListApprovals {
     all: bool,
 }
 
-async fn list_approvals(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Params(params): Params<ListApprovals>,
-) -> ApiResult {
-    op.sees_approvals()?;
+async fn list_approvals(State(state): Shared, Params(params): Params<ListApprovals>) -> ApiResult {
     let calls = blocking(&state, move |s| {
         Ok(s.approvals
             .list(params.all)?
@@ -528,12 +510,7 @@ async fn list_approvals(
     ok(json!({ "approvals": calls }))
 }
 
-async fn show_approval(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    op.sees_approvals()?;
+async fn show_approval(State(state): Shared, Path(id): Path<String>) -> ApiResult {
     ok(blocking(&state, move |s| {
         let (p, st) = s.approvals.find(&id)?;
         Ok(approval_json(&p, &st))
@@ -555,7 +532,6 @@ async fn decide(
     approve: bool,
     reason: String,
 ) -> ApiResult {
-    op.sees_approvals()?;
     if reason.chars().count() > 1000 {
         return Err(ApiError::bad_request("reason: at most 1000 characters"));
     }
@@ -602,8 +578,7 @@ async fn deny(
     decide(state, op, id, false, verdict.reason).await
 }
 
-async fn list_pins(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+async fn list_pins(State(state): Shared) -> ApiResult {
     let pins = blocking(&state, |s| {
         Ok(s.pins.all()?.iter().map(pin_json).collect::<Vec<_>>())
     })
@@ -611,12 +586,7 @@ async fn list_pins(State(state): Shared, Extension(op): Extension<Operator>) -> 
     ok(json!({ "pins": pins }))
 }
 
-async fn show_pin(
-    State(state): Shared,
-    Extension(op): Extension<Operator>,
-    Path(tool): Path<String>,
-) -> ApiResult {
-    op.admin()?;
+async fn show_pin(State(state): Shared, Path(tool): Path<String>) -> ApiResult {
     ok(blocking(&state, move |s| {
         let pin = s
             .pins
@@ -637,7 +607,6 @@ async fn decide_pin_as(
     tool: String,
     accept: bool,
 ) -> ApiResult {
-    op.admin()?;
     ok(blocking(&state, move |s| {
         let pin = decide_pin(
             &s.pins,
@@ -668,8 +637,7 @@ async fn reject_pin(
 }
 
 /// `/metrics`: the Prometheus text format, with the state read now.
-pub(super) async fn metrics(State(state): Shared, Extension(op): Extension<Operator>) -> ApiResult {
-    op.admin()?;
+pub(super) async fn metrics(State(state): Shared) -> ApiResult {
     let m = state.metrics.clone();
     for h in state.gateway.upstream_health() {
         let labels = super::metrics::upstream(&h.name);

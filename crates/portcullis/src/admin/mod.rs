@@ -384,12 +384,10 @@ fn random_hex() -> Result<String, ApiError> {
 
 /// The admin listener's routes.
 pub fn router(state: Arc<AdminState>) -> Router {
-    let protected = api::routes()
-        .route("/metrics", axum::routing::get(api::metrics))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authenticate,
-        ));
+    let protected = api::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        authenticate,
+    ));
     Router::new()
         .merge(protected)
         .merge(console::routes())
