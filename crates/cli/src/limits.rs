@@ -1,4 +1,5 @@
-//! `portcullis limits status`: what a running gateway last reported of its rate limits.
+//! `portcullis limits status|reset`: what a running gateway last reported of its rate limits,
+//! and letting a caller start afresh.
 
 use super::*;
 
@@ -11,6 +12,33 @@ pub(crate) enum LimitsCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Let a caller start afresh: every gateway serving from the data directory forgets its use
+    /// of its own limits and budget within a second or two (shared limits stay).
+    Reset {
+        /// The caller: a key's id, or `anonymous@<address>`.
+        principal: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+pub(crate) fn limits_reset(dir: &DataDir, principal: &str) -> anyhow::Result<ExitCode> {
+    let principal = principal.trim();
+    if principal.is_empty() {
+        bail!("give the caller: a key's id (`portcullis keys list`), or `anonymous@<address>`");
+    }
+    let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let id = portcullis::store::LimitResets::open(&dir.database())?.request(
+        principal,
+        &by,
+        now_secs() * 1000,
+    )?;
+    println!(
+        "asked for reset {id}: gateways on `{}` forget `{principal}`'s use of its limits within a \
+         second or two",
+        dir.path().display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn limits_status(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {

@@ -31,7 +31,7 @@ mod serve;
 use approvals::{ApprovalsCommand, approvals};
 use audit::{AuditCommand, audit};
 use keys::{KeysCommand, keys};
-use limits::{LimitsCommand, limits_status};
+use limits::{LimitsCommand, limits_reset, limits_status};
 use pins::{PinsCommand, pins};
 use serve::{serve, stdio};
 
@@ -152,10 +152,10 @@ enum Command {
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Verify and follow the hash-chained audit log.
+    /// Verify, follow, query and export the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Show rate-limit and budget use, as a running gateway last reported it.
+    /// Show rate-limit and budget use, as a running gateway last reported it; reset a caller.
     #[command(subcommand)]
     Limits(LimitsCommand),
     /// Measure the redaction rules, the prompt-injection guardrail or the tool-poisoning scan
@@ -412,6 +412,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Limits(LimitsCommand::Status { json, state }) => limits_status(
             &open_data_dir(data_dir.as_deref(), state.config.as_deref())?,
             json,
+        ),
+        Command::Limits(LimitsCommand::Reset { principal, state }) => limits_reset(
+            &open_data_dir(data_dir.as_deref(), state.config.as_deref())?,
+            &principal,
         ),
     }
 }

@@ -86,13 +86,23 @@ pub(crate) async fn serve(
         );
         println!("dev key: {token}");
     }
+    let resets = Arc::new(portcullis::operate::Resets::open(
+        portcullis::store::LimitResets::open(&dir.database())?,
+    )?);
     if let (Some(admin_addr), Some(metrics)) = (gateway.config().admin.listen, metrics) {
-        serve_admin(&gateway, dir, text, metrics, admin_addr, &shutdown).await?;
+        let parts = portcullis::admin::AdminParts {
+            gateway: gateway.clone(),
+            config_text: text,
+            metrics,
+            resets: resets.clone(),
+        };
+        serve_admin(parts, dir, admin_addr, &shutdown).await?;
     }
     println!("listening on {bound}");
     println!("MCP endpoint: http://{bound}/mcp");
     tokio::spawn(report_limits(
         gateway.clone(),
+        resets,
         dir.limits_status(),
         shutdown.clone(),
     ));
@@ -122,10 +132,8 @@ pub(crate) async fn serve(
 
 /// Starts the admin listener (API, console, metrics) beside the MCP endpoint.
 async fn serve_admin(
-    gateway: &Arc<Gateway>,
+    parts: portcullis::admin::AdminParts,
     dir: &DataDir,
-    text: String,
-    metrics: Arc<portcullis::admin::Metrics>,
     addr: SocketAddr,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
@@ -140,7 +148,7 @@ async fn serve_admin(
              credential, but prefer a loopback address behind a TLS proxy"
         );
     }
-    let state = portcullis::admin::AdminState::new(gateway.clone(), dir, text, metrics, bound)?;
+    let state = portcullis::admin::AdminState::new(parts, dir, bound)?;
     let app = portcullis::admin::router(state);
     println!("admin console: http://{bound}/");
     let shutdown = shutdown.clone();
@@ -158,10 +166,11 @@ async fn serve_admin(
     Ok(())
 }
 
-/// Every second, writes the limits in use to the data directory (for `limits status`), and
-/// now and then forgets buckets that are full again.
+/// Every second, applies the limit resets asked for, writes the limits in use to the data
+/// directory (for `limits status`), and now and then forgets buckets that are full again.
 pub(crate) async fn report_limits(
     gateway: Arc<Gateway>,
+    resets: Arc<portcullis::operate::Resets>,
     path: PathBuf,
     shutdown: CancellationToken,
 ) {
@@ -173,6 +182,9 @@ pub(crate) async fn report_limits(
             () = shutdown.cancelled() => return,
         }
         n += 1;
+        let polled = (resets.clone(), gateway.clone());
+        // SQLite is read on a blocking thread, not on the async workers.
+        let _ = tokio::task::spawn_blocking(move || polled.0.poll(&polled.1)).await;
         if n.is_multiple_of(30) {
             gateway.evict_idle_limits();
         }

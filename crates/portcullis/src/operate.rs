@@ -9,8 +9,9 @@ use portcullis_core::audit::{AuditRecord, Decision, Outcome, rfc3339, shape};
 use portcullis_core::keys::KeyInfo;
 use portcullis_core::pins::{Pin, canonical};
 use portcullis_core::redact::{Counts, RedactionSettings, Redactor};
+use portcullis_gateway::Gateway;
 use portcullis_gateway::context::Recorder;
-use portcullis_store::{ApprovalFile, PinFile, StoreError};
+use portcullis_store::{ApprovalFile, LimitResets, PinFile, StoreError};
 use serde_json::{Value, json};
 
 /// A key as the operator sees it (never its token).
@@ -141,6 +142,73 @@ pub fn decide_approval(
         },
     );
     Ok(decided)
+}
+
+/// Resets of callers' limits, shared by every gateway on a data directory: a reset asked here
+/// (admin API) or by `portcullis limits reset` is applied once by each gateway.
+pub struct Resets {
+    store: LimitResets,
+    /// The newest request this gateway has applied.
+    applied: std::sync::Mutex<i64>,
+}
+
+impl Resets {
+    /// The requests in `store`; those made before now are not applied.
+    pub fn open(store: LimitResets) -> Result<Resets, StoreError> {
+        let newest = store.newest()?;
+        Ok(Resets {
+            store,
+            applied: std::sync::Mutex::new(newest),
+        })
+    }
+
+    fn applied(&self) -> std::sync::MutexGuard<'_, i64> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks every gateway on the data directory to reset `principal`, and resets it in
+    /// `gateway` at once; returns how many of its buckets this gateway forgot.
+    pub fn request(
+        &self,
+        gateway: &Gateway,
+        principal: &str,
+        by: &str,
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
+        let mut applied = self.applied();
+        // Whatever others asked before this is applied first, in order.
+        self.apply_locked(gateway, &mut applied);
+        let id = self.store.request(principal, by, now_ms)?;
+        let forgotten = gateway.reset_limits(principal);
+        if id == *applied + 1 {
+            *applied = id;
+        }
+        Ok(forgotten)
+    }
+
+    /// Applies the requests made since the last call (by `portcullis limits reset` or another
+    /// gateway's admin API); call every second or so.
+    pub fn poll(&self, gateway: &Gateway) {
+        let mut applied = self.applied();
+        self.apply_locked(gateway, &mut applied);
+    }
+
+    fn apply_locked(&self, gateway: &Gateway, applied: &mut i64) {
+        let pending = match self.store.after(*applied) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the requests to reset limits");
+                return;
+            }
+        };
+        for (id, principal) in pending {
+            let forgotten = gateway.reset_limits(&principal);
+            tracing::info!(principal = %principal, forgotten, "limits reset on request");
+            *applied = id;
+        }
+    }
 }
 
 /// A pin's state in words.

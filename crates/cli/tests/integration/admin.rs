@@ -890,3 +890,109 @@ async fn the_admin_listener_is_off_unless_configured() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_queries_and_exports_the_audit_log_and_resets_a_caller() {
+    let config = example_config("").replace(
+        "tools = [\"refund\", \"crash\"]",
+        "tools = [\"refund\", \"crash\"]\nrate = \"1/min\"",
+    );
+    let gw = Gateway::start_plain(&config, |_| {});
+    let dev = create_key(&gw.config_path(), "dev", "", &[]);
+    let client = gw.rmcp_client_with(Some(&dev.1)).await.unwrap();
+    client
+        .call_tool(call("demo_echo", json!({"text": "a"})))
+        .await
+        .unwrap();
+    let refund = || {
+        call(
+            "demo_refund",
+            json!({"invoice_id": "INV-1", "amount_cents": 1}),
+        )
+    };
+    client.call_tool(refund()).await.unwrap();
+    let limited = client.call_tool(refund()).await.unwrap();
+    assert_eq!(limited.is_error, Some(true));
+    gw.audit_lines();
+    let config_path = gw.config_path();
+    let config = config_path.to_str().unwrap();
+
+    let (ok, out, err) = portcullis(&[
+        "audit",
+        "query",
+        "--config",
+        config,
+        "--principal",
+        &dev.0,
+        "--outcome",
+        "limited",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let found: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(found.len(), 1, "{out}");
+    assert_eq!(found[0]["tool"], "demo_refund");
+    let (ok, out, _) = portcullis(&[
+        "audit",
+        "query",
+        "--config",
+        config,
+        "--principal",
+        &dev.0,
+        "--since",
+        "1h",
+    ]);
+    assert!(
+        ok && out.lines().count() >= 3 && out.contains("demo_echo"),
+        "{out}"
+    );
+    let (ok, _, err) = portcullis(&["audit", "query", "--config", config, "--outcome", "fine"]);
+    assert!(!ok && err.contains("not an outcome"), "{err}");
+    let (ok, _, err) = portcullis(&["audit", "query", "--config", config, "--since", "last week"]);
+    assert!(!ok && err.contains("--since"), "{err}");
+
+    let csv = gw.dir.path().join("out.csv");
+    let (ok, _, err) = portcullis(&[
+        "audit",
+        "export",
+        "--config",
+        config,
+        "--format",
+        "csv",
+        "--principal",
+        &dev.0,
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(rows[0].starts_with("time,"), "{text}");
+    assert!(
+        rows.len() >= 4 && rows[1..].iter().all(|r| r.contains(&dev.0)),
+        "{text}"
+    );
+    let (ok, out, _) = portcullis(&["audit", "export", "--config", config, "--tool", "demo_echo"]);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .all(|l| serde_json::from_str::<Value>(l).unwrap()["tool"] == "demo_echo")
+    );
+
+    // A reset asked with the CLI reaches the running gateway within a second or two.
+    let (ok, out, err) = portcullis(&["limits", "reset", "--config", config, &dev.0]);
+    assert!(ok && out.contains("asked for reset"), "{out}{err}");
+    let mut freed = false;
+    for _ in 0..100 {
+        if client.call_tool(refund()).await.unwrap().is_error != Some(true) {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "the reset never reached the gateway");
+    client.cancel().await.unwrap();
+}

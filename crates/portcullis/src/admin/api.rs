@@ -475,13 +475,22 @@ struct Reset {
     principal: String,
 }
 
-async fn reset_limits(State(state): Shared, Body(reset): Body<Reset>) -> ApiResult {
+async fn reset_limits(
+    State(state): Shared,
+    Extension(op): Extension<Operator>,
+    Body(reset): Body<Reset>,
+) -> ApiResult {
     if reset.principal.trim().is_empty() {
         return Err(ApiError::bad_request(
             "principal: give a key id, or `anonymous@<address>`",
         ));
     }
-    let forgotten = state.gateway.reset_limits(reset.principal.trim());
+    let principal = reset.principal.trim().to_string();
+    let forgotten = blocking(&state, move |s| {
+        Ok(s.resets
+            .request(&s.gateway, &principal, &op.id, now_ms(s))?)
+    })
+    .await?;
     ok(json!({"principal": reset.principal.trim(), "buckets_forgotten": forgotten}))
 }
 

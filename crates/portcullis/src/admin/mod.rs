@@ -61,6 +61,7 @@ pub struct AdminState {
     /// The config file's text as loaded (shown masked).
     config_text: String,
     metrics: Arc<Metrics>,
+    resets: Arc<crate::operate::Resets>,
     edge: EdgePolicy,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     session_ttl: Duration,
@@ -164,17 +165,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What the admin listener is made from, besides the gateway's data directory.
+pub struct AdminParts {
+    pub gateway: Arc<Gateway>,
+    /// The config file's text as loaded (shown masked).
+    pub config_text: String,
+    /// What the gateway's audit sink counts into (see [`Metered`]).
+    pub metrics: Arc<Metrics>,
+    /// The limit resets this gateway applies (also polled by its owner).
+    pub resets: Arc<crate::operate::Resets>,
+}
+
 impl AdminState {
-    /// The admin state over `gateway` and the stores in `dir`; `config_text` is the config
-    /// file as loaded, `metrics` what the gateway's audit sink counts into, and `bound` the
-    /// listener's own address (its origin is the only one accepted).
+    /// The admin state over the gateway and the stores in `dir`; `bound` is the listener's own
+    /// address (its origin is the only one accepted).
     pub fn new(
-        gateway: Arc<Gateway>,
+        parts: AdminParts,
         dir: &DataDir,
-        config_text: String,
-        metrics: Arc<Metrics>,
         bound: SocketAddr,
     ) -> Result<Arc<AdminState>, StoreError> {
+        let AdminParts {
+            gateway,
+            config_text,
+            metrics,
+            resets,
+        } = parts;
         let config = gateway.config().clone();
         let keys = if config.auth.api_keys {
             Some(KeyStore::open(&dir.database())?)
@@ -204,6 +219,7 @@ impl AdminState {
             keys,
             config_text,
             metrics,
+            resets,
             edge,
             sessions: Mutex::default(),
             session_ttl: config.admin.session_ttl,
