@@ -97,6 +97,13 @@ def reader_key(config_path):
 def serve(config_path, env=None):
     """Starts `portcullis serve` on a free loopback port (with `env` added to its
     environment); returns the process and its address."""
+    proc, found = serve_all(config_path, env)
+    return proc, found["addr"]
+
+
+def serve_all(config_path, env=None):
+    """Like `serve`, but returns what it printed: `addr`, and `admin` (the admin listener's
+    address) when the config has one."""
     proc = subprocess.Popen(
         [BIN, "serve", "--config", config_path, "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
@@ -109,6 +116,8 @@ def serve(config_path, env=None):
 
     def read():
         for line in proc.stdout:
+            if line.startswith("admin console: http://"):
+                found["admin"] = line.split("//")[1].strip().rstrip("/")
             if line.startswith("listening on "):
                 found["addr"] = line.split()[-1]
                 ready.set()
@@ -118,7 +127,7 @@ def serve(config_path, env=None):
         proc.kill()
         proc.wait()
         raise RuntimeError("portcullis did not start")
-    return proc, found["addr"]
+    return proc, found
 
 
 @contextlib.contextmanager
