@@ -1,7 +1,7 @@
 //! `portcullis audit verify|tail|query|export`: the hash-chained audit log.
 
 use portcullis::core::audit::{AuditQuery, Outcome, csv_header, csv_row, time_bound};
-use portcullis::store::audit::read_records;
+use portcullis::store::audit::{read_records, verify_files};
 
 use super::*;
 
@@ -56,7 +56,8 @@ pub(crate) enum ExportFormat {
 
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Check the hash chain; reports the first broken record.
+    /// Check the hash chain through the log and the files rotated out of it; reports the first
+    /// broken record.
     Verify {
         /// The log; default: audit.jsonl in the data directory.
         file: Option<PathBuf>,
@@ -202,38 +203,40 @@ pub(crate) fn audit(command: AuditCommand, data_dir: Option<&Path>) -> anyhow::R
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { .. } => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read `{}`", path.display()))?;
-            match verify_log(&text) {
-                Ok(check) => {
-                    println!(
-                        "{}: ok, {} records, chain intact",
-                        path.display(),
-                        check.records
-                    );
-                    if check.unfinished > 0 {
-                        println!(
-                            "note: the last line is an unfinished record ({} bytes) left by a \
-                             writer that stopped mid-write; it is not part of the chain, and the \
-                             next writer cuts it off and records that it did",
-                            check.unfinished
-                        );
+        AuditCommand::Verify { .. } => match verify_files(&path)? {
+            Ok(check) => {
+                println!(
+                    "{}: ok, {} records{}, chain intact",
+                    path.display(),
+                    check.records,
+                    if check.files > 1 {
+                        format!(" in {} files (the rotated ones first)", check.files)
+                    } else {
+                        String::new()
                     }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(broken) => {
+                );
+                if check.unfinished > 0 {
                     println!(
-                        "{}: BROKEN at record {} (line {}): {}",
-                        path.display(),
-                        broken.record,
-                        broken.record,
-                        broken.reason
+                        "note: the last line is an unfinished record ({} bytes) left by a \
+                         writer that stopped mid-write; it is not part of the chain, and the \
+                         next writer cuts it off and records that it did",
+                        check.unfinished
                     );
-                    Ok(ExitCode::FAILURE)
                 }
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(broken) => {
+                println!(
+                    "{}: BROKEN at record {} (line {} of `{}`): {}",
+                    path.display(),
+                    broken.line,
+                    broken.line,
+                    broken.file.display(),
+                    broken.reason
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        },
         AuditCommand::Tail { lines, follow, .. } => {
             let mut file = std::fs::File::open(&path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;

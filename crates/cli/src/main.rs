@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use portcullis::core::audit::{rfc3339, verify_log};
+use portcullis::core::audit::rfc3339;
 use portcullis::core::duration::parse_duration;
 use portcullis::gateway::jwt::TokenVerifier;
 use portcullis::store::{KeyInfo, KeyStore};

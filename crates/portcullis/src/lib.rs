@@ -63,7 +63,10 @@ pub fn local_state(config: &Config, dir: &DataDir) -> Result<(Authenticator, Por
         None
     };
     let auth = Authenticator::new(keys, clock.clone(), config.auth.allow_anonymous);
-    let audit = Arc::new(AuditFile::open(dir.audit_log())?);
+    let audit = Arc::new(AuditFile::open_rotating(
+        dir.audit_log(),
+        config.audit.rotation,
+    )?);
     let pins: Arc<dyn PinStore> = Arc::new(PinFile::open(&dir.database())?);
     let approvals: Arc<dyn ApprovalStore> = Arc::new(ApprovalFile::open(&dir.database())?);
     Ok((

@@ -996,3 +996,81 @@ async fn the_cli_queries_and_exports_the_audit_log_and_resets_a_caller() {
     assert!(freed, "the reset never reached the gateway");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_rotated_log_is_verified_queried_and_exported_across_its_files() {
+    let (gw, keys) = start("\n[audit]\nmax_file_bytes = 4096\n");
+    let admin = gw.admin.unwrap();
+    let token = Some(keys.admin.1.as_str());
+    let dev = create_key(&gw.config_path(), "dev", "", &[]);
+    let client = gw.rmcp_client_with(Some(&dev.1)).await.unwrap();
+    for n in 0..40 {
+        let text = format!("call {n}");
+        client
+            .call_tool(call("demo_echo", json!({"text": text})))
+            .await
+            .unwrap();
+    }
+    client.cancel().await.unwrap();
+    gw.audit_lines();
+    let rotated: Vec<String> = std::fs::read_dir(&gw.data_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("audit.2") && n.ends_with(".jsonl"))
+        .collect();
+    assert!(rotated.len() >= 2, "{rotated:?}");
+
+    let config_path = gw.config_path();
+    let (ok, out, _) = portcullis(&["audit", "verify", "--config", config_path.to_str().unwrap()]);
+    assert!(
+        ok && out.contains(&format!("in {} files", rotated.len() + 1)),
+        "{out}"
+    );
+    let (_, verified) = send(admin, Method::GET, "/api/v1/audit/verify", token, None).await;
+    assert_eq!(
+        (verified["intact"].as_bool(), verified["files"].as_u64()),
+        (Some(true), Some(rotated.len() as u64 + 1)),
+        "{verified}"
+    );
+    let (_, found) = send(
+        admin,
+        Method::GET,
+        format!(
+            "/api/v1/audit?principal={}&tool=demo_echo&limit=1000",
+            dev.0
+        ),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(found["matched"], 40, "every call, whichever file holds it");
+    let (ok, out, _) = portcullis(&[
+        "audit",
+        "export",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--principal",
+        &dev.0,
+        "--tool",
+        "demo_echo",
+    ]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 40);
+
+    // A record changed in a rotated file breaks the chain there.
+    let mut oldest = rotated.clone();
+    oldest.sort();
+    let file = gw.data_dir.join(&oldest[0]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("\"outcome\":\"ok\"", "\"outcome\":\"refused\"", 1),
+    )
+    .unwrap();
+    let (ok, out, _) = portcullis(&["audit", "verify", "--config", config_path.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("BROKEN") && out.contains(&oldest[0]),
+        "{out}"
+    );
+}

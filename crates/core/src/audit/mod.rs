@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::guardrail::Finding;
 
 mod query;
-pub use query::{AuditQuery, CSV_COLUMNS, csv_header, csv_row, time_bound};
+pub use query::{AuditQuery, CSV_COLUMNS, csv_header, csv_row, parse_rfc3339, time_bound};
 
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -181,10 +181,34 @@ pub struct ChainBreak {
 
 /// Checks every line of a log; returns the number of records.
 pub fn verify_chain<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<usize, ChainBreak> {
-    let mut prev = GENESIS.to_string();
-    let mut count = 0;
-    for (i, line) in lines.into_iter().enumerate() {
-        let record = i + 1;
+    let mut chain = Chain::default();
+    for line in lines {
+        chain.push(line)?;
+    }
+    Ok(chain.records())
+}
+
+/// A hash chain checked one line at a time, across as many files as it spans.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    prev: String,
+    records: usize,
+}
+
+impl Default for Chain {
+    /// A chain that starts at the first record ever written.
+    fn default() -> Chain {
+        Chain {
+            prev: GENESIS.to_string(),
+            records: 0,
+        }
+    }
+}
+
+impl Chain {
+    /// Checks the next line: sealed, unchanged, and following the one before.
+    pub fn push(&mut self, line: &str) -> Result<(), ChainBreak> {
+        let record = self.records + 1;
         let broken = |reason: &str| ChainBreak {
             record,
             reason: reason.into(),
@@ -198,15 +222,20 @@ pub fn verify_chain<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<usiz
         }
         let parsed: Value = serde_json::from_str(&format!("{unsealed}}}"))
             .map_err(|_| broken("the record is not JSON"))?;
-        if parsed.get("prev").and_then(Value::as_str) != Some(prev.as_str()) {
+        if parsed.get("prev").and_then(Value::as_str) != Some(self.prev.as_str()) {
             return Err(broken(
                 "the record does not follow the one before it (a record was removed, inserted or reordered)",
             ));
         }
-        prev = hash.to_string();
-        count = record;
+        self.prev = hash.to_string();
+        self.records = record;
+        Ok(())
     }
-    Ok(count)
+
+    /// Records checked so far.
+    pub fn records(&self) -> usize {
+        self.records
+    }
 }
 
 /// What [`verify_log`] found in a whole log.
@@ -223,24 +252,33 @@ pub struct LogCheck {
 /// before it, except an unfinished last line (no newline, not a whole record), which is
 /// reported and ignored.
 pub fn verify_log(text: &str) -> Result<LogCheck, ChainBreak> {
+    let mut chain = Chain::default();
+    let unfinished = verify_text(text, &mut chain)?;
+    Ok(LogCheck {
+        records: chain.records(),
+        unfinished,
+    })
+}
+
+/// Checks one file's text as the continuation of `chain`; returns the bytes of an unfinished
+/// last line (ignored: see [`verify_log`]).
+pub fn verify_text(text: &str, chain: &mut Chain) -> Result<usize, ChainBreak> {
     let (complete, unfinished) = match text.rfind('\n') {
         Some(end) if end + 1 < text.len() => text.split_at(end + 1),
         None if !text.is_empty() => ("", text),
         _ => (text, ""),
     };
-    let mut lines: Vec<&str> = complete.lines().collect();
-    let mut left = 0;
-    if !unfinished.is_empty() {
-        if line_hash(unfinished).is_some() {
-            lines.push(unfinished);
-        } else {
-            left = unfinished.len();
-        }
+    for line in complete.lines() {
+        chain.push(line)?;
     }
-    Ok(LogCheck {
-        records: verify_chain(lines)?,
-        unfinished: left,
-    })
+    if unfinished.is_empty() {
+        return Ok(0);
+    }
+    if line_hash(unfinished).is_some() {
+        chain.push(unfinished)?;
+        return Ok(0);
+    }
+    Ok(unfinished.len())
 }
 
 /// Formats milliseconds since the Unix epoch as RFC 3339 in UTC, e.g.

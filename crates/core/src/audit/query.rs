@@ -98,16 +98,17 @@ pub fn time_bound(text: &str, now_ms: u64) -> Result<String, String> {
         let ago = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
         return Ok(rfc3339(now_ms.saturating_sub(ago)));
     }
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            format!(
-                "`{text}` is neither a time like `2026-12-01T09:00:00Z` nor a duration like `24h`"
-            )
-        })?;
-    let ms = at.unix_timestamp_nanos() / 1_000_000;
-    u64::try_from(ms)
-        .map(rfc3339)
-        .map_err(|_| format!("`{text}` is before 1970"))
+    parse_rfc3339(text).map(rfc3339).ok_or_else(|| {
+        format!("`{text}` is neither a time like `2026-12-01T09:00:00Z` (since 1970) nor a duration like `24h`")
+    })
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time (any offset); `None` when it is not
+/// one, or before 1970.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// The columns of [`csv_row`], as its header line.

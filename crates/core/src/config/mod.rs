@@ -33,6 +33,7 @@ use crate::redact::{RedactionSettings, Redactor};
 use crate::rules::{Effect, Rule, Rules};
 
 mod admin;
+mod audit;
 mod auth;
 mod content;
 mod gateway;
@@ -40,6 +41,7 @@ mod limits;
 mod upstreams;
 
 pub use admin::*;
+pub use audit::*;
 pub use auth::*;
 pub use content::*;
 pub use gateway::*;
@@ -112,6 +114,8 @@ struct RawConfig {
     prompts: Vec<RawPrompts>,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    audit: RawAudit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +214,8 @@ pub struct Config {
     pub offers: OfferRules,
     /// `[admin]`: the operator's listener, off by default.
     pub admin: AdminSettings,
+    /// `[audit]`: rotation of the log and the sinks besides it.
+    pub audit: AuditSettings,
 }
 
 impl Config {
@@ -345,8 +351,10 @@ impl Config {
         let call_rules = call_rules(raw.rules, &mut p);
         let offers = offer_rules(raw.resources, raw.prompts, &upstreams, &mut p);
         let admin = admin_settings(raw.admin, &gateway, &mut p);
+        let audit = audit_settings(raw.audit, &mut p);
         Some(Config {
             admin,
+            audit,
             gateway,
             auth,
             upstreams,

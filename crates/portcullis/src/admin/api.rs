@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use http::{StatusCode, header};
-use portcullis_core::audit::{AuditQuery, Outcome, csv_header, csv_row, time_bound, verify_log};
+use portcullis_core::audit::{AuditQuery, Outcome, csv_header, csv_row, time_bound};
 use portcullis_core::duration::parse_duration;
-use portcullis_store::audit::read_records;
+use portcullis_store::audit::{read_records, verify_files};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -396,15 +396,24 @@ async fn export_audit(State(state): Shared, Params(params): Params<AuditParams>)
 
 async fn verify_audit(State(state): Shared) -> ApiResult {
     let checked = blocking(&state, |s| {
-        let text = std::fs::read_to_string(&s.audit_log)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the audit log: {e}")))?;
-        Ok(match verify_log(&text) {
-            Ok(check) => json!({"intact": true, "records": check.records, "unfinished_bytes": check.unfinished}),
-            Err(broken) => json!({"intact": false, "broken_at": broken.record, "reason": broken.reason}),
+        let checked = verify_files(&s.audit_log)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        Ok(match checked {
+            Ok(check) => json!({"intact": true, "files": check.files, "records": check.records,
+                "unfinished_bytes": check.unfinished}),
+            Err(broken) => json!({"intact": false, "file": file_name(&broken.file),
+                "line": broken.line, "reason": broken.reason}),
         })
     })
     .await?;
     ok(checked)
+}
+
+/// A log file's name, without the directory it is in.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 async fn upstreams(State(state): Shared) -> ApiResult {

@@ -172,7 +172,7 @@ async function auditView(view) {
   try {
     const v = await api('GET', '/api/v1/audit/verify');
     chain.className = v.intact ? 'ok' : 'bad';
-    chain.textContent = v.intact ? `Hash chain intact: ${v.records} records.` : `Hash chain BROKEN at record ${v.broken_at}: ${v.reason}`;
+    chain.textContent = v.intact ? `Hash chain intact: ${v.records} records in ${v.files} file(s).` : `Hash chain BROKEN in ${v.file} at line ${v.line}: ${v.reason}`;
   } catch (e) { if (e.status !== 401) message(chain, e); }
   await load();
 }
