@@ -74,6 +74,10 @@ pub(crate) async fn serve(
         auth = auth.with_tokens(verifier);
         println!("OAuth resource: {resource}");
     }
+    if let Some(sink) = config.audit.http.clone() {
+        portcullis::forward::spawn(sink, &base_dir, dir, shutdown.child_token())
+            .map_err(anyhow::Error::msg)?;
+    }
     let gateway = Gateway::start(config, base_dir, auth, ports, shutdown.clone());
     gateway.wait_ready(Duration::from_secs(10)).await;
     refuse_on_blocking_findings(&gateway).await?;

@@ -26,6 +26,7 @@
 
 pub mod admin;
 pub mod embed;
+pub mod forward;
 pub mod operate;
 
 use std::sync::Arc;

@@ -95,7 +95,7 @@ fn open_log(path: &Path) -> Result<File, AuditFileError> {
 }
 
 /// Whether two handles are one file (after a rotation, the path names another).
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

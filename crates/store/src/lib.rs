@@ -8,6 +8,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod follow;
 pub mod keys;
 pub mod pins;
 pub mod resets;

@@ -17,5 +17,6 @@ mod oauth;
 mod pins;
 mod redaction;
 mod rules;
+mod sinks;
 mod stdio;
 mod upstreams;
