@@ -251,7 +251,6 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging();
     // Commands that only print end quietly when their reader goes away (`… | head`), as
     // command-line tools do. Those that serve, or talk to upstreams over pipes, keep SIGPIPE
     // ignored: a closed pipe is an error they handle, not a reason to die.
@@ -269,8 +268,37 @@ fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let data_dir = cli.data_dir;
-    match cli.command {
+    let traces = match &cli.command {
+        Command::Serve { config, .. } | Command::Stdio { config } => {
+            let loaded = load_config(config)?;
+            match loaded.telemetry.filter(|t| t.traces) {
+                Some(settings) => {
+                    let _entered = runtime.enter();
+                    Some(
+                        portcullis::telemetry::tracer_provider(&settings, &base_dir(config))
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    init_logging(traces.as_ref());
+    let done = dispatch(cli.command, cli.data_dir, &runtime);
+    if let Some(provider) = traces {
+        // What is left of the spans goes out before the process ends.
+        let _ = runtime.block_on(tokio::task::spawn_blocking(move || provider.shutdown()));
+    }
+    done
+}
+
+fn dispatch(
+    command: Command,
+    data_dir: Option<PathBuf>,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Check { config, live } => {
             let loaded = load_config(&config)?;
             if !loaded.auth.any_configured() {
@@ -339,7 +367,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 fail_on,
                 live,
             },
-            &runtime,
+            runtime,
         ),
         Command::Explain {
             config,
@@ -362,11 +390,11 @@ fn run() -> anyhow::Result<ExitCode> {
                 live,
             },
             data_dir.as_deref(),
-            &runtime,
+            runtime,
         ),
         Command::Keys(command) => keys(command, data_dir.as_deref()),
-        Command::Pins(command) => pins(command, data_dir.as_deref(), &runtime),
-        Command::Approvals(command) => approvals(command, data_dir.as_deref(), &runtime),
+        Command::Pins(command) => pins(command, data_dir.as_deref(), runtime),
+        Command::Approvals(command) => approvals(command, data_dir.as_deref(), runtime),
         Command::Audit(command) => audit(command, data_dir.as_deref()),
         Command::Eval(EvalCommand::Redaction {
             corpus,
@@ -420,18 +448,32 @@ fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by `PORTCULLIS_LOG`; with `traces`, the spans of calls and their
+/// phases also go to the OTLP exporter (whatever the log filter says).
+fn init_logging(traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, filter};
     // rmcp logs whole messages, arguments included, below `warn`; they stay out of the logs
     // unless the filter names rmcp explicitly.
-    let mut filter = std::env::var("PORTCULLIS_LOG").unwrap_or_else(|_| "info".into());
-    if !filter.contains("rmcp") {
-        filter.push_str(",rmcp=warn");
+    let mut wanted = std::env::var("PORTCULLIS_LOG").unwrap_or_else(|_| "info".into());
+    if !wanted.contains("rmcp") {
+        wanted.push_str(",rmcp=warn");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .init();
+        .with_filter(filter::EnvFilter::new(wanted));
+    let spans = traces.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("portcullis"))
+            .with_filter(filter::Targets::new().with_target(
+                portcullis::core::pipeline::TRACE_TARGET,
+                tracing::Level::TRACE,
+            ))
+    });
+    tracing_subscriber::registry().with(logs).with(spans).init();
 }
 
 /// Reads the document of every OpenAPI upstream and checks the exposure rules against its

@@ -74,7 +74,21 @@ pub(crate) async fn serve(
         auth = auth.with_tokens(verifier);
         println!("OAuth resource: {resource}");
     }
-    if let Some(sink) = config.audit.http.clone() {
+    use portcullis::forward::Destination;
+    let sinks = config
+        .audit
+        .http
+        .clone()
+        .map(Destination::http)
+        .into_iter()
+        .chain(
+            config
+                .telemetry
+                .as_ref()
+                .filter(|t| t.audit_logs)
+                .map(Destination::otlp_logs),
+        );
+    for sink in sinks {
         portcullis::forward::spawn(sink, &base_dir, dir, shutdown.child_token())
             .map_err(anyhow::Error::msg)?;
     }

@@ -28,6 +28,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use serde_json::Value;
 
@@ -220,6 +221,14 @@ struct Answered {
     outcome: Outcome,
 }
 
+/// The target of the spans of a call's phases: off (and free) unless telemetry is on.
+pub const TRACE_TARGET: &str = "portcullis::trace";
+
+/// The span of one phase of a call.
+fn phase(name: &'static str) -> tracing::Span {
+    tracing::trace_span!(target: TRACE_TARGET, "phase", otel.name = name)
+}
+
 impl Pipeline {
     /// Every `tools/call` goes through here. The result is the upstream's result, scanned and
     /// redacted, with `resultType`.
@@ -273,17 +282,25 @@ impl Pipeline {
         exchange.item(&item.name);
         exchange.upstream(&item.upstream);
         let answer = async {
-            let authorized = self.authorize(caller, item)?;
-            let admitted = self.limit(caller, item, authorized)?;
+            let admitted = {
+                let _policy = phase("policy").entered();
+                let authorized = self.authorize(caller, item)?;
+                self.limit(caller, item, authorized)?
+            };
             let cleared = self
                 .guard_arguments(exchange, item, admitted, Some(params))
+                .instrument(phase("guard_arguments"))
                 .await?;
             let Some(upstream) = self.upstreams.get(cleared.upstream()) else {
                 return Err(upstream_failure(UpstreamFailure::Unavailable(
                     item.upstream.clone(),
                 )));
             };
-            let result = match upstream.request(method, cleared).await {
+            let result = match upstream
+                .request(method, cleared)
+                .instrument(phase("upstream"))
+                .await
+            {
                 Ok(result) => result,
                 Err(failure) => return Err(self.upstream_error(exchange, item, failure).await),
             };
@@ -294,7 +311,10 @@ impl Pipeline {
                     .entry("resultType")
                     .or_insert_with(|| Value::String("complete".into()));
             }
-            let checked = self.scan(exchange, item, Direction::Result, result).await;
+            let checked = self
+                .scan(exchange, item, Direction::Result, result)
+                .instrument(phase("guard_result"))
+                .await;
             if let Some(text) = checked.refusal {
                 return Err(withheld(text, "the result"));
             }
@@ -332,13 +352,18 @@ impl Pipeline {
         arguments: Option<Value>,
         client: ClientPorts<'_>,
     ) -> Result<Answered, Refusal> {
-        let tool = self.resolve(tools, caller, name)?;
-        exchange.upstream(&tool.upstream);
-        let authorized = self.authorize(caller, tool)?;
-        let asked = self.rule(caller, tool, arguments.as_ref())?;
-        let admitted = self.limit(caller, tool, authorized)?;
+        let (tool, asked, admitted) = {
+            let _policy = phase("policy").entered();
+            let tool = self.resolve(tools, caller, name)?;
+            exchange.upstream(&tool.upstream);
+            let authorized = self.authorize(caller, tool)?;
+            let asked = self.rule(caller, tool, arguments.as_ref())?;
+            let admitted = self.limit(caller, tool, authorized)?;
+            (tool, asked, admitted)
+        };
         let cleared = self
             .guard_arguments(exchange, tool, admitted, arguments)
+            .instrument(phase("guard_arguments"))
             .await?;
         // The hooks, if any, see the arguments as the upstream gets them (a copy: the upstream
         // takes the call's own).
@@ -351,17 +376,33 @@ impl Pipeline {
             request_id,
         });
         let asked = match hooked {
-            Some(call) => asked.max(self.hook_before(call).await?),
+            Some(call) => asked.max(
+                self.hook_before(call)
+                    .instrument(phase("hooks_before"))
+                    .await?,
+            ),
             None => asked,
         };
         self.approve(exchange, tool, &cleared, caller, client, asked)
+            .instrument(phase("approval"))
             .await?;
-        let result = self.forward(exchange, tool, cleared, client).await?;
+        let result = self
+            .forward(exchange, tool, cleared, client)
+            .instrument(phase("upstream"))
+            .await?;
         let result = match hooked {
-            Some(call) => self.hook_after(call, result).await?,
+            Some(call) => {
+                self.hook_after(call, result)
+                    .instrument(phase("hooks_after"))
+                    .await?
+            }
             None => result,
         };
-        let result = self.guard_result(exchange, tool, result).await?;
+        let result = self
+            .guard_result(exchange, tool, result)
+            .instrument(phase("guard_result"))
+            .await?;
+        let _redact = phase("redact").entered();
         Ok(self.redact(exchange, result))
     }
 

@@ -45,6 +45,7 @@ pub mod rpc;
 pub mod secrets;
 pub mod server;
 pub mod stdio;
+pub mod trace;
 pub mod unmodeled;
 pub mod upstream;
 pub mod webhook;

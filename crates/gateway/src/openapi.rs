@@ -323,8 +323,9 @@ impl Bridge {
                 .collect();
             uri = format!("{uri}?{}", encoded.join("&"));
         }
-        let headers =
+        let mut headers =
             with_credentials(&self.headers, &self.name, self.credentials.as_deref()).await?;
+        crate::trace::inject(&mut headers);
         for (name, value) in &headers {
             builder = builder.header(name, value);
         }

@@ -498,10 +498,12 @@ impl Connection {
 
 impl HttpWire {
     async fn request(&self, method: reqwest::Method) -> Result<reqwest::RequestBuilder, CallError> {
+        let mut headers = self.headers.clone();
+        crate::trace::inject(&mut headers);
         let mut r = self
             .client
             .request(method, self.url.clone())
-            .headers(self.headers.clone())
+            .headers(headers)
             .header(http::header::ACCEPT, "application/json, text/event-stream");
         if let Some(token) = &self.token {
             let value = token.authorization().await.map_err(CallError::Wire)?;

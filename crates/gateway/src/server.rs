@@ -41,6 +41,7 @@ use rmcp::model::{
     ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
     SubscribeRequestParams, UnsubscribeRequestParams,
 };
+use tracing::Instrument;
 // Logging is deprecated from 2026-07-28 on; earlier revisions' clients still set levels.
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
@@ -536,6 +537,19 @@ enum Identity {
     Stdio(Option<String>),
 }
 
+/// The span of a request an upstream answers, continuing the trace its HTTP request carried.
+fn call_span(
+    context: &RequestContext<RoleServer>,
+    method: &'static str,
+    item: &str,
+) -> tracing::Span {
+    let headers = context
+        .extensions
+        .get::<http::request::Parts>()
+        .map(|p| &p.headers);
+    crate::trace::call_span(method, item, headers)
+}
+
 /// Most limit buckets kept at once; past it the least recently used are forgotten.
 pub const MAX_LIMIT_BUCKETS: usize = 100_000;
 
@@ -950,7 +964,12 @@ impl ServerHandler for GatewayServer {
         let (exchange, caller) = self.caller(&context, "completion/complete")?;
         let params = serde_json::to_value(&request)
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
-        let result = self.gateway.complete(&exchange, &caller, params).await?;
+        let span = call_span(&context, "completion/complete", "");
+        let result = self
+            .gateway
+            .complete(&exchange, &caller, params)
+            .instrument(span)
+            .await?;
         typed(result)
     }
 
@@ -986,9 +1005,11 @@ impl ServerHandler for GatewayServer {
         }
         let (exchange, caller) = self.caller(&context, "prompts/get")?;
         let arguments = request.arguments.map(Value::Object);
+        let span = call_span(&context, "prompts/get", &request.name);
         let result = self
             .gateway
             .get_prompt(&exchange, &caller, &request.name, arguments)
+            .instrument(span)
             .await?;
         typed::<GetPromptResult>(result).map(GetPromptResponse::Complete)
     }
@@ -1046,9 +1067,11 @@ impl ServerHandler for GatewayServer {
             return Err(self.not_served(&context, "resources/read"));
         }
         let (exchange, caller) = self.caller(&context, "resources/read")?;
+        let span = call_span(&context, "resources/read", &request.uri);
         let result = self
             .gateway
             .read_resource(&exchange, &caller, &request.uri)
+            .instrument(span)
             .await?;
         typed::<ReadResourceResult>(result).map(ReadResourceResponse::Complete)
     }
@@ -1223,18 +1246,21 @@ impl ServerHandler for GatewayServer {
             transport: caller.transport,
             tool: &request.name,
         };
-        let call = self.gateway.call_tool(
-            &exchange,
-            &caller,
-            &request.name,
-            arguments,
-            ClientPorts {
-                progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
-                user,
-                channel: Some(&channel),
-                resume: resume.as_ref(),
-            },
-        );
+        let call = self
+            .gateway
+            .call_tool(
+                &exchange,
+                &caller,
+                &request.name,
+                arguments,
+                ClientPorts {
+                    progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
+                    user,
+                    channel: Some(&channel),
+                    resume: resume.as_ref(),
+                },
+            )
+            .instrument(call_span(&context, "tools/call", &request.name));
         // A client that cancels or goes away cancels the call: the pipeline's future is
         // dropped, which tells the upstream and leaves the record as cancelled.
         let outcome = tokio::select! {

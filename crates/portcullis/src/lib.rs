@@ -28,6 +28,7 @@ pub mod admin;
 pub mod embed;
 pub mod forward;
 pub mod operate;
+pub mod telemetry;
 
 use std::sync::Arc;
 

@@ -38,6 +38,7 @@ mod auth;
 mod content;
 mod gateway;
 mod limits;
+mod telemetry;
 mod upstreams;
 
 pub use admin::*;
@@ -46,6 +47,7 @@ pub use auth::*;
 pub use content::*;
 pub use gateway::*;
 pub use limits::*;
+pub use telemetry::*;
 pub use upstreams::*;
 
 /// One problem found in a configuration file.
@@ -116,6 +118,8 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    telemetry: RawTelemetry,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +220,8 @@ pub struct Config {
     pub admin: AdminSettings,
     /// `[audit]`: rotation of the log and the sinks besides it.
     pub audit: AuditSettings,
+    /// `[telemetry]`: OpenTelemetry export, off by default.
+    pub telemetry: Option<Telemetry>,
 }
 
 impl Config {
@@ -352,9 +358,11 @@ impl Config {
         let offers = offer_rules(raw.resources, raw.prompts, &upstreams, &mut p);
         let admin = admin_settings(raw.admin, &gateway, &mut p);
         let audit = audit_settings(raw.audit, &mut p);
+        let telemetry = telemetry(raw.telemetry, &mut p);
         Some(Config {
             admin,
             audit,
+            telemetry,
             gateway,
             auth,
             upstreams,
