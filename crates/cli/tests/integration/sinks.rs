@@ -89,6 +89,21 @@ async fn until(r: &Receiver, what: &str, done: impl Fn(&Receiver) -> bool) {
     panic!("never: {what}");
 }
 
+/// Waits (bounded) until every record of `wanted` (hashes) has reached the receiver.
+async fn until_received(r: &Receiver, what: &str, wanted: &BTreeSet<String>) {
+    until(r, what, |r| {
+        let got: BTreeSet<String> = r
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| v["hash"].as_str().unwrap().to_string())
+            .collect();
+        wanted.is_subset(&got)
+    })
+    .await;
+}
+
 fn hashes_in_log(gw: &Gateway) -> BTreeSet<String> {
     gw.audit_lines()
         .iter()
@@ -140,17 +155,7 @@ async fn every_record_reaches_a_receiver_that_is_down_then_slow_then_back() {
     r.release.notify_waiters();
     client.cancel().await.unwrap();
     let logged = hashes_in_log(&gw);
-    until(&r, "every record of the log", |r| {
-        let got: BTreeSet<String> = r
-            .got
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|v| v["hash"].as_str().unwrap().to_string())
-            .collect();
-        logged.is_subset(&got)
-    })
-    .await;
+    until_received(&r, "every record of the log", &logged).await;
     let got = r.got.lock().unwrap().clone();
     let unique: BTreeSet<&str> = got.iter().map(|v| v["hash"].as_str().unwrap()).collect();
     assert!(unique.len() >= logged.len());
@@ -187,17 +192,7 @@ async fn a_restart_resumes_after_the_last_record_accepted() {
         .unwrap();
     client.cancel().await.unwrap();
     let first = hashes_in_log(&gw);
-    until(&r, "the first run's records", |r| {
-        let got: BTreeSet<String> = r
-            .got
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|v| v["hash"].as_str().unwrap().to_string())
-            .collect();
-        first.is_subset(&got)
-    })
-    .await;
+    until_received(&r, "the first run's records", &first).await;
     // Stopped once the receiver's acceptance is kept as the cursor.
     let cursor = data.join("audit-http.cursor");
     let last = r.keys.lock().unwrap().last().cloned().unwrap();
@@ -219,17 +214,7 @@ async fn a_restart_resumes_after_the_last_record_accepted() {
         .unwrap();
     client.cancel().await.unwrap();
     let all = hashes_in_log(&gw);
-    until(&r, "the second run's records", |r| {
-        let got: BTreeSet<String> = r
-            .got
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|v| v["hash"].as_str().unwrap().to_string())
-            .collect();
-        all.is_subset(&got)
-    })
-    .await;
+    until_received(&r, "the second run's records", &all).await;
     let got = r.got.lock().unwrap().clone();
     let resent: Vec<&Value> = got[before..]
         .iter()
