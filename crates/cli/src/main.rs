@@ -268,14 +268,21 @@ fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let traces = match &cli.command {
+    // The config of a command that serves is read once, here: its `[telemetry]` decides how
+    // logging is set up, before anything logs.
+    let loaded = match &cli.command {
         Command::Serve { config, .. } | Command::Stdio { config } => {
-            let loaded = load_config(config)?;
-            match loaded.telemetry.filter(|t| t.traces) {
+            Some(load_config_text(config)?)
+        }
+        _ => None,
+    };
+    let traces = match (&cli.command, &loaded) {
+        (Command::Serve { config, .. } | Command::Stdio { config }, Some((served, _))) => {
+            match served.telemetry.as_ref().filter(|t| t.traces) {
                 Some(settings) => {
                     let _entered = runtime.enter();
                     Some(
-                        portcullis::telemetry::tracer_provider(&settings, &base_dir(config))
+                        portcullis::telemetry::tracer_provider(settings, &base_dir(config))
                             .map_err(anyhow::Error::msg)?,
                     )
                 }
@@ -285,7 +292,7 @@ fn run() -> anyhow::Result<ExitCode> {
         _ => None,
     };
     init_logging(traces.as_ref());
-    let done = dispatch(cli.command, cli.data_dir, &runtime);
+    let done = dispatch(cli.command, loaded, cli.data_dir, &runtime);
     if let Some(provider) = traces {
         // What is left of the spans goes out before the process ends.
         let _ = runtime.block_on(tokio::task::spawn_blocking(move || provider.shutdown()));
@@ -293,8 +300,10 @@ fn run() -> anyhow::Result<ExitCode> {
     done
 }
 
+/// Runs `command`; `loaded` is the config (and its text) of `serve` and `stdio`, already read.
 fn dispatch(
     command: Command,
+    loaded: Option<(Config, String)>,
     data_dir: Option<PathBuf>,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
@@ -333,7 +342,10 @@ fn dispatch(
             listen,
             dev,
         } => {
-            let (loaded, text) = load_config_text(&config)?;
+            let (loaded, text) = match loaded {
+                Some(both) => both,
+                None => load_config_text(&config)?,
+            };
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
             runtime.block_on(check_apis(&loaded, &config, Lint::AtStart))?;
             runtime.block_on(serve(
@@ -349,7 +361,10 @@ fn dispatch(
             Ok(ExitCode::SUCCESS)
         }
         Command::Stdio { config } => {
-            let loaded = load_config(&config)?;
+            let loaded = match loaded {
+                Some((both, _)) => both,
+                None => load_config(&config)?,
+            };
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
             runtime.block_on(check_apis(&loaded, &config, Lint::AtStart))?;
             runtime.block_on(stdio(loaded, base_dir(&config), &dir))?;
