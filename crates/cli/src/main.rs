@@ -26,6 +26,7 @@ mod keys;
 mod limits;
 mod lint;
 mod pins;
+mod registry;
 mod serve;
 
 use approvals::{ApprovalsCommand, approvals};
@@ -33,6 +34,7 @@ use audit::{AuditCommand, audit};
 use keys::{KeysCommand, keys};
 use limits::{LimitsCommand, limits_reset, limits_status};
 use pins::{PinsCommand, pins};
+use registry::{GroupsCommand, UpstreamsCommand, groups, upstreams};
 use serve::{serve, stdio};
 
 /// mimalloc: a tool call allocates many small, short-lived values; glibc's allocator spent more
@@ -152,6 +154,15 @@ enum Command {
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The upstreams in the config file: add, list, show, remove, enable, disable and test
+    /// them. Each change is checked as a start would check it (a refused change leaves the
+    /// file as it was), audited, and applied by a running gateway without a restart.
+    #[command(subcommand)]
+    Upstreams(UpstreamsCommand),
+    /// The groups in the config file (endpoints at /mcp/g/NAME offering a subset of the
+    /// tools): create, list, change their members, remove.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
     /// Verify, follow, query and export the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -271,13 +282,11 @@ fn run() -> anyhow::Result<ExitCode> {
     // The config of a command that serves is read once, here: its `[telemetry]` decides how
     // logging is set up, before anything logs.
     let loaded = match &cli.command {
-        Command::Serve { config, .. } | Command::Stdio { config } => {
-            Some(load_config_text(config)?)
-        }
+        Command::Serve { config, .. } | Command::Stdio { config } => Some(load_config(config)?),
         _ => None,
     };
     let traces = match (&cli.command, &loaded) {
-        (Command::Serve { config, .. } | Command::Stdio { config }, Some((served, _))) => {
+        (Command::Serve { config, .. } | Command::Stdio { config }, Some(served)) => {
             match served.telemetry.as_ref().filter(|t| t.traces) {
                 Some(settings) => {
                     let _entered = runtime.enter();
@@ -300,10 +309,10 @@ fn run() -> anyhow::Result<ExitCode> {
     done
 }
 
-/// Runs `command`; `loaded` is the config (and its text) of `serve` and `stdio`, already read.
+/// Runs `command`; `loaded` is the config of `serve` and `stdio`, already read.
 fn dispatch(
     command: Command,
-    loaded: Option<(Config, String)>,
+    loaded: Option<Config>,
     data_dir: Option<PathBuf>,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
@@ -342,17 +351,16 @@ fn dispatch(
             listen,
             dev,
         } => {
-            let (loaded, text) = match loaded {
-                Some(both) => both,
-                None => load_config_text(&config)?,
+            let loaded = match loaded {
+                Some(loaded) => loaded,
+                None => load_config(&config)?,
             };
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
             runtime.block_on(check_apis(&loaded, &config, Lint::AtStart))?;
             runtime.block_on(serve(
                 serve::Served {
                     config: loaded,
-                    text,
-                    base_dir: base_dir(&config),
+                    path: config.clone(),
                 },
                 &dir,
                 listen,
@@ -362,7 +370,7 @@ fn dispatch(
         }
         Command::Stdio { config } => {
             let loaded = match loaded {
-                Some((both, _)) => both,
+                Some(loaded) => loaded,
                 None => load_config(&config)?,
             };
             let dir = open_data_dir(data_dir.as_deref(), Some(&config))?;
@@ -408,6 +416,8 @@ fn dispatch(
             runtime,
         ),
         Command::Keys(command) => keys(command, data_dir.as_deref()),
+        Command::Upstreams(command) => upstreams(command, data_dir.as_deref(), runtime),
+        Command::Groups(command) => groups(command, data_dir.as_deref(), runtime),
         Command::Pins(command) => pins(command, data_dir.as_deref(), runtime),
         Command::Approvals(command) => approvals(command, data_dir.as_deref(), runtime),
         Command::Audit(command) => audit(command, data_dir.as_deref()),
@@ -579,16 +589,9 @@ fn parse_severity(text: &str) -> Result<portcullis::core::lint::Severity, String
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Ok(load_config_text(path)?.0)
-}
-
-/// The config at `path`, and its text (which the admin API shows, masked).
-fn load_config_text(path: &Path) -> anyhow::Result<(Config, String)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file `{}`", path.display()))?;
-    let config =
-        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok((config, text))
+    Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// The directory relative paths in a config are taken from.
@@ -629,6 +632,13 @@ fn with_audit<T>(
     let done = act(&recorder);
     runtime.block_on(portcullis::core::ports::AuditSink::flush(audit.as_ref()));
     done
+}
+
+/// Who makes an operator's decision, for the record: `by`, else `$USER`.
+fn operator(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "operator".into())
 }
 
 fn now_secs() -> u64 {

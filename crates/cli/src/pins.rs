@@ -94,7 +94,7 @@ pub(crate) fn pins(
             Ok(ExitCode::SUCCESS)
         }
         PinsCommand::Accept { tool, by, .. } => {
-            let by = who(by);
+            let by = operator(by);
             let pin = with_audit(&dir, runtime, |recorder| {
                 Ok(decide_pin(&store, recorder, (&by, "cli"), &tool, true)?)
             })?;
@@ -105,7 +105,7 @@ pub(crate) fn pins(
             Ok(ExitCode::SUCCESS)
         }
         PinsCommand::Reject { tool, by, .. } => {
-            let by = who(by);
+            let by = operator(by);
             with_audit(&dir, runtime, |recorder| {
                 Ok(decide_pin(&store, recorder, (&by, "cli"), &tool, false)?)
             })?;
@@ -113,10 +113,4 @@ pub(crate) fn pins(
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn who(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "operator".into())
 }

@@ -3,12 +3,11 @@
 
 use super::*;
 
-/// What `serve` serves: the config, its text as loaded, and the directory its relative paths
-/// are taken from.
+/// What `serve` serves: the config, and the file it was read from (read again on SIGHUP and
+/// when it changes).
 pub(crate) struct Served {
     pub config: Config,
-    pub text: String,
-    pub base_dir: PathBuf,
+    pub path: PathBuf,
 }
 
 pub(crate) async fn serve(
@@ -17,11 +16,8 @@ pub(crate) async fn serve(
     listen: Option<SocketAddr>,
     dev: bool,
 ) -> anyhow::Result<()> {
-    let Served {
-        config,
-        text,
-        base_dir,
-    } = served;
+    let Served { config, path } = served;
+    let base_dir = base_dir(&path);
     let mut addr = match listen {
         Some(a) => a,
         None => config
@@ -110,7 +106,6 @@ pub(crate) async fn serve(
     if let (Some(admin_addr), Some(metrics)) = (gateway.config().admin.listen, metrics) {
         let parts = portcullis::admin::AdminParts {
             gateway: gateway.clone(),
-            config_text: text,
             metrics,
             resets: resets.clone(),
         };
@@ -124,6 +119,7 @@ pub(crate) async fn serve(
         dir.limits_status(),
         shutdown.clone(),
     ));
+    tokio::spawn(watch_config(gateway.clone(), path, dev, shutdown.clone()));
     let app = portcullis::http::router(gateway.clone(), shutdown.clone(), bound);
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -146,6 +142,140 @@ pub(crate) async fn serve(
     .await;
     gateway.shutdown().await;
     result.context("the HTTP server failed")
+}
+
+/// How often the config file is read to see whether it changed.
+const CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the config on SIGHUP and whenever its file changes (an edit, `portcullis upstreams
+/// add`): a config that fails the checks a start makes is refused, logged and audited, and the
+/// running one stays.
+async fn watch_config(
+    gateway: Arc<Gateway>,
+    path: PathBuf,
+    dev: bool,
+    shutdown: CancellationToken,
+) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot watch for SIGHUP"))
+        .ok();
+    let mut tick = tokio::time::interval(CONFIG_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The text last refused, so that a broken file is reported once, not every second.
+    let mut refused: Option<String> = None;
+    loop {
+        #[cfg(unix)]
+        let hup = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<Option<()>>();
+        let asked = tokio::select! {
+            _ = tick.tick() => false,
+            _ = hup => true,
+            () = shutdown.cancelled() => return,
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                if asked {
+                    tracing::error!(file = %path.display(), error = %e, "cannot read the config file; the running config stays");
+                }
+                continue;
+            }
+        };
+        let unchanged = text == gateway.config().source.text();
+        if !asked && (unchanged || refused.as_deref() == Some(text.as_str())) {
+            continue;
+        }
+        match validated(&text, &path, dev).await {
+            Ok(config) => {
+                refused = None;
+                let reloaded = gateway.reload(config);
+                report_reload(&gateway, &reloaded);
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::error!("the config was not reloaded; the running config stays: {why}");
+                record_reload(&gateway, Err(why));
+                refused = Some(text);
+            }
+        }
+    }
+}
+
+/// The config in `text` if a start would accept it.
+pub(crate) async fn validated(text: &str, path: &Path, dev: bool) -> anyhow::Result<Config> {
+    let config = Config::from_toml(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !dev && !config.auth.any_configured() {
+        bail!(
+            "{}: auth: no authentication is configured; set `[auth] api_keys = true` or configure `[[auth.issuers]]`",
+            path.display()
+        );
+    }
+    check_apis(&config, path, Lint::AtStart).await?;
+    Ok(config)
+}
+
+fn report_reload(gateway: &Gateway, reloaded: &portcullis::gateway::Reloaded) {
+    let mut what = Vec::new();
+    if !reloaded.started.is_empty() {
+        what.push(format!(
+            "upstreams started: {}",
+            reloaded.started.join(", ")
+        ));
+    }
+    if !reloaded.stopped.is_empty() {
+        what.push(format!(
+            "upstreams stopped: {}",
+            reloaded.stopped.join(", ")
+        ));
+    }
+    if what.is_empty() {
+        what.push("no upstream changed".into());
+    }
+    let what = what.join("; ");
+    tracing::info!("config reloaded ({what})");
+    if !reloaded.needs_restart.is_empty() {
+        tracing::warn!(
+            "changes to [{}] apply only when the gateway starts again",
+            reloaded.needs_restart.join("], [")
+        );
+    }
+    record_reload(gateway, Ok(what));
+}
+
+/// The audit record of a reload, or of a refused one.
+fn record_reload(gateway: &Gateway, result: Result<String, String>) {
+    use portcullis::core::audit::{AuditRecord, Decision, Outcome};
+    let (decision, outcome, reason) = match result {
+        Ok(what) => (
+            Decision::Allowed,
+            Outcome::Ok,
+            format!("config reloaded: {what}"),
+        ),
+        Err(why) => (
+            Decision::Denied,
+            Outcome::Refused,
+            format!("config not reloaded: {why}"),
+        ),
+    };
+    gateway.recorder().event(
+        "gateway",
+        AuditRecord {
+            principal: "portcullis".into(),
+            principal_kind: "gateway",
+            method: "config/reload".into(),
+            decision,
+            outcome,
+            reason,
+            ..AuditRecord::default()
+        },
+    );
 }
 
 /// Starts the admin listener (API, console, metrics) beside the MCP endpoint.

@@ -153,6 +153,11 @@ impl AccessRules {
     pub fn group_names(&self) -> impl Iterator<Item = &str> {
         self.groups.keys().map(String::as_str)
     }
+
+    /// The groups, in name order.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &Group)> {
+        self.groups.iter().map(|(name, g)| (name.as_str(), g))
+    }
 }
 
 /// Whether `tools/list` shows `tool` to `principal`: when it may call it, and, for OAuth

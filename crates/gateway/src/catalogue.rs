@@ -35,10 +35,10 @@ impl Published {
 }
 
 pub struct CatalogueState {
-    exposure: Exposure,
-    /// Published-name prefix of each upstream.
-    prefixes: HashMap<String, String>,
-    checks: Checks,
+    /// What the running config says; replaced whole when it is reloaded.
+    setup: RwLock<Arc<Setup>>,
+    pins: Option<Arc<dyn PinStore>>,
+    recorder: Option<Recorder>,
     listings: Mutex<BTreeMap<String, UpstreamListing>>,
     offer_listings: Mutex<BTreeMap<String, OfferListing>>,
     current: RwLock<Arc<Published>>,
@@ -58,18 +58,68 @@ pub struct Checks {
     pub recorder: Option<Recorder>,
 }
 
+/// The part of the checks that comes from the config.
+struct Setup {
+    exposure: Exposure,
+    /// Published-name prefix of each upstream.
+    prefixes: HashMap<String, String>,
+    config: Config,
+    poisoning: Option<PoisonScan>,
+}
+
+impl Setup {
+    fn of(config: Config, poisoning: Option<PoisonScan>) -> Setup {
+        Setup {
+            exposure: config.exposure.clone(),
+            prefixes: config
+                .upstreams
+                .iter()
+                .map(|u| (u.name.clone(), u.prefix.clone()))
+                .collect(),
+            config,
+            poisoning,
+        }
+    }
+}
+
 impl CatalogueState {
-    pub fn new(prefixes: HashMap<String, String>, checks: Checks) -> CatalogueState {
+    pub fn new(checks: Checks) -> CatalogueState {
         CatalogueState {
-            exposure: checks.config.exposure.clone(),
-            prefixes,
-            checks,
+            setup: RwLock::new(Arc::new(Setup::of(checks.config, checks.poisoning))),
+            pins: checks.pins,
+            recorder: checks.recorder,
             listings: Mutex::default(),
             offer_listings: Mutex::default(),
             current: RwLock::default(),
             changes: tokio::sync::watch::Sender::new(0),
             told: Mutex::default(),
         }
+    }
+
+    fn setup(&self) -> Arc<Setup> {
+        self.setup
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Publishes by a new config from now on: its exposure, prefixes and checks. The listings of
+    /// upstreams it no longer has are forgotten (and one that arrives late is ignored).
+    pub fn reconfigure(&self, config: Config, poisoning: Option<PoisonScan>) {
+        let setup = Setup::of(config, poisoning);
+        {
+            let mut listings = lock(&self.listings);
+            listings.retain(|name, _| setup.prefixes.contains_key(name));
+            for (name, listing) in listings.iter_mut() {
+                listing.prefix = setup.prefixes[name].clone();
+            }
+            lock(&self.offer_listings).retain(|name, _| setup.prefixes.contains_key(name));
+            *self
+                .setup
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(setup);
+        }
+        self.republish(None);
     }
 
     pub fn current(&self) -> Arc<Published> {
@@ -87,6 +137,9 @@ impl CatalogueState {
     /// Keeps a new listing of one upstream's resources, templates and prompts; they are
     /// published with its next tool listing.
     pub fn update_offers(&self, listing: OfferListing) {
+        if !self.setup().prefixes.contains_key(&listing.upstream) {
+            return;
+        }
         lock(&self.offer_listings).insert(listing.upstream.clone(), listing);
     }
 
@@ -104,11 +157,15 @@ impl CatalogueState {
         first_seen: BTreeSet<String>,
         bridged: bool,
     ) {
+        let Some(prefix) = self.setup().prefixes.get(upstream).cloned() else {
+            // An upstream the config no longer has, listed before it stopped.
+            return;
+        };
         lock(&self.listings).insert(
             upstream.to_string(),
             UpstreamListing {
                 upstream: upstream.to_string(),
-                prefix: self.prefixes.get(upstream).cloned().unwrap_or_default(),
+                prefix,
                 tools,
                 first_seen,
                 bridged,
@@ -122,16 +179,17 @@ impl CatalogueState {
     pub fn republish(&self, changed: Option<&str>) {
         // One republication at a time, so that pins are read and written in order.
         let listings = lock(&self.listings);
+        let setup = self.setup();
         let all: Vec<UpstreamListing> = listings.values().cloned().collect();
-        let (mut catalogue, notes) = Catalogue::build(&self.exposure, &all);
+        let (mut catalogue, notes) = Catalogue::build(&setup.exposure, &all);
         for note in notes {
             tracing::warn!("{note}");
         }
-        let refused = self.refused_by_lint(&all);
+        let refused = self.refused_by_lint(&setup, &all);
         catalogue.retain(|t| !refused.contains(&t.name));
         let built: HashSet<String> = catalogue.tools().iter().map(|t| t.name.clone()).collect();
         let mut first_sight: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        catalogue.retain(|t| self.pinned(t, &all, &built, &mut first_sight));
+        catalogue.retain(|t| self.pinned(&setup, t, &all, &built, &mut first_sight));
         for (upstream, tools) in first_sight {
             self.record(
                 "catalogue/pin",
@@ -173,8 +231,8 @@ impl CatalogueState {
         );
         let offer_listings: Vec<OfferListing> =
             lock(&self.offer_listings).values().cloned().collect();
-        let mut offers = Offers::build(&self.checks.config.offers, &offer_listings);
-        self.screen_offers(&mut offers);
+        let mut offers = Offers::build(&setup.config.offers, &offer_listings);
+        self.screen_offers(&setup, &mut offers);
         *self
             .current
             .write()
@@ -192,12 +250,12 @@ impl CatalogueState {
     /// tool-poisoning scan finds critical (their descriptions are text the model reads in
     /// every listing), unless the config acknowledges it (`poisoning.<kind>:<published name>`).
     /// Without the scan, nothing is published unchecked.
-    fn screen_offers(&self, offers: &mut Offers) {
-        let Some(scan) = &self.checks.poisoning else {
+    fn screen_offers(&self, setup: &Setup, offers: &mut Offers) {
+        let Some(scan) = &setup.poisoning else {
             offers.retain(|_| false);
             return;
         };
-        let acknowledged = &self.checks.config.lint.acknowledged;
+        let acknowledged = &setup.config.lint.acknowledged;
         let mut refused = Vec::new();
         offers.retain(|item| {
             let poison = scan.scan(&item.definition, &[]).into_iter().find(|p| {
@@ -230,13 +288,13 @@ impl CatalogueState {
     }
 
     /// The published names with a critical finding the config does not acknowledge.
-    fn refused_by_lint(&self, listings: &[UpstreamListing]) -> HashSet<String> {
-        let Some(scan) = &self.checks.poisoning else {
+    fn refused_by_lint(&self, setup: &Setup, listings: &[UpstreamListing]) -> HashSet<String> {
+        let Some(scan) = &setup.poisoning else {
             // The scan could not be built: nothing is published unchecked.
-            let (all, _) = Catalogue::build(&self.exposure, listings);
+            let (all, _) = Catalogue::build(&setup.exposure, listings);
             return all.tools().iter().map(|t| t.name.clone()).collect();
         };
-        let findings = lint(&LintInput::of(&self.checks.config, listings, scan));
+        let findings = lint(&LintInput::of(&setup.config, listings, scan));
         let mut refused = HashSet::new();
         for f in findings.iter().filter(|f| f.blocks()) {
             refused.insert(f.tool.clone());
@@ -264,12 +322,13 @@ impl CatalogueState {
     /// operator), and quarantines it when it differs. A pin store that fails withholds.
     fn pinned(
         &self,
+        setup: &Setup,
         tool: &PublishedTool,
         listings: &[UpstreamListing],
         built: &HashSet<String>,
         first_sight: &mut BTreeMap<String, Vec<String>>,
     ) -> bool {
-        let Some(store) = &self.checks.pins else {
+        let Some(store) = &self.pins else {
             return true;
         };
         let Some(definition) = raw_definition(listings, tool) else {
@@ -284,7 +343,7 @@ impl CatalogueState {
             at: self.now(),
         };
         let result = store.get(&tool.name).and_then(|pin| {
-            let decision = pins::check(self.checks.config.gateway.pins, pin.as_ref(), &hash);
+            let decision = pins::check(setup.config.gateway.pins, pin.as_ref(), &hash);
             match decision {
                 PinCheck::Publish => Ok(true),
                 PinCheck::PinNow => {
@@ -365,7 +424,7 @@ impl CatalogueState {
 
     /// Pinned tools of `upstream` that its latest listing no longer publishes, told once.
     fn report_removed(&self, upstream: &str, built: &HashSet<String>) {
-        let Some(store) = &self.checks.pins else {
+        let Some(store) = &self.pins else {
             return;
         };
         let Ok(all) = store.list() else { return };
@@ -391,8 +450,7 @@ impl CatalogueState {
     }
 
     fn now(&self) -> u64 {
-        self.checks
-            .recorder
+        self.recorder
             .as_ref()
             .and_then(|r| r.clock.unix_ms().ok())
             .unwrap_or(0)
@@ -408,7 +466,7 @@ impl CatalogueState {
         refused: bool,
         reason: String,
     ) {
-        let Some(recorder) = &self.checks.recorder else {
+        let Some(recorder) = &self.recorder else {
             return;
         };
         recorder.event(

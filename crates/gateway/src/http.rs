@@ -50,12 +50,17 @@ use crate::wire;
 /// Largest response body the edge will buffer to restore stashed fields.
 const MAX_BUFFERED_RESPONSE: usize = 64 * 1024 * 1024;
 
+type Endpoint = StreamableHttpService<GatewayServer, LocalSessionManager>;
+
 struct Mcp {
     gateway: Arc<Gateway>,
     /// Who opened each legacy session: a session is served only to its own principal.
     sessions: SessionOwners,
-    main: StreamableHttpService<GatewayServer, LocalSessionManager>,
-    groups: HashMap<String, StreamableHttpService<GatewayServer, LocalSessionManager>>,
+    main: Endpoint,
+    /// The endpoint of each group served so far; a group is served while the running config
+    /// has it (a reload may add or remove groups).
+    groups: std::sync::Mutex<HashMap<String, Endpoint>>,
+    endpoint: Box<dyn Fn(Option<String>) -> Endpoint + Send + Sync>,
     max_body_bytes: usize,
     body_timeout: Duration,
 }
@@ -85,32 +90,28 @@ pub fn router(
         settings.denied_ips.clone(),
         settings.max_concurrent_requests,
     ));
-    let endpoint = |group: Option<String>| {
+    let (endpoint_gateway, max_body_bytes) = (gateway.clone(), settings.max_body_bytes);
+    let endpoint = move |group: Option<String>| {
         // The edge has checked Host and Origin before rmcp sees the request.
         let config = StreamableHttpServerConfig::default()
             .with_legacy_session_mode(true)
             .with_json_response(true)
             .with_cancellation_token(shutdown.child_token())
-            .with_max_request_body_bytes(settings.max_body_bytes)
+            .with_max_request_body_bytes(max_body_bytes)
             .disable_allowed_hosts()
             .disable_allowed_origins();
-        let factory_gateway = gateway.clone();
+        let factory_gateway = endpoint_gateway.clone();
         StreamableHttpService::new(
             move || Ok(factory_gateway.handler(group.clone())),
             Arc::new(LocalSessionManager::default()),
             config,
         )
     };
-    let groups = gateway
-        .config()
-        .access
-        .group_names()
-        .map(|g| (g.to_string(), endpoint(Some(g.to_string()))))
-        .collect();
     let mcp = Arc::new(Mcp {
         sessions: SessionOwners::default(),
         main: endpoint(None),
-        groups,
+        groups: std::sync::Mutex::default(),
+        endpoint: Box::new(endpoint),
         max_body_bytes: settings.max_body_bytes,
         body_timeout: settings.request_timeout,
         gateway: gateway.clone(),
@@ -250,20 +251,33 @@ async fn serve_group(
     Path(group): Path<String>,
     request: Request,
 ) -> Response {
-    let Some(rmcp) = mcp.groups.get(&group) else {
+    let configured = mcp
+        .gateway
+        .config()
+        .access
+        .group_names()
+        .any(|g| g == group);
+    if !configured {
         let refusal = Refusal::edge(404, "no such group", None);
         return refuse(&mcp.gateway, exchange_of(&request).as_ref(), refusal, None);
-    };
+    }
+    let rmcp = mcp
+        .groups
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(group.clone())
+        .or_insert_with(|| (mcp.endpoint)(Some(group.clone())))
+        .clone();
     if let Some(exchange) = exchange_of(&request) {
         exchange.group(&group);
     }
-    serve_mcp(&mcp, rmcp, Some(group), request).await
+    serve_mcp(&mcp, &rmcp, Some(group), request).await
 }
 
 /// Serves a request on `rmcp`, the endpoint of `group` (`None`: the main endpoint).
 async fn serve_mcp(
     mcp: &Mcp,
-    rmcp: &StreamableHttpService<GatewayServer, LocalSessionManager>,
+    rmcp: &Endpoint,
     group: Option<String>,
     request: Request,
 ) -> Response {
@@ -475,7 +489,7 @@ fn step_up(
 /// Hands `request` to rmcp, with the caller known to the handlers rmcp makes for it (so that
 /// the `Mcp-Param-*` header checks see only the tools this caller may call).
 async fn serve_rmcp(
-    rmcp: &StreamableHttpService<GatewayServer, LocalSessionManager>,
+    rmcp: &Endpoint,
     principal: &Principal,
     group: Option<&str>,
     request: Request,

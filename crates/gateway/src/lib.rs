@@ -51,4 +51,4 @@ pub mod upstream;
 pub mod webhook;
 pub mod wire;
 
-pub use server::{Gateway, GatewayServer, Ports};
+pub use server::{Gateway, GatewayServer, Generation, Ports, Reloaded};

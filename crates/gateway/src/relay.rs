@@ -136,10 +136,11 @@ impl Gateway {
         caller: &Caller,
         items: impl Iterator<Item = &'a PublishedTool>,
     ) -> Vec<&'a PublishedTool> {
+        let config = self.config();
         items
             .filter(|i| {
                 may_see(
-                    &self.config().access,
+                    &config.access,
                     &caller.principal,
                     i,
                     caller.group.as_deref(),
@@ -289,7 +290,9 @@ impl Gateway {
         relay: Relay<'_>,
         what: &str,
     ) -> Result<Value, ErrorData> {
-        self.pipeline()
+        let generation = self.generation();
+        generation
+            .pipeline
             .relay(exchange, caller, relay)
             .await
             .map_err(|refusal| relay_error(&refusal, self.authenticator(), what))

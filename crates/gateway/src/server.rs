@@ -139,19 +139,192 @@ impl Ports {
 }
 
 /// The gateway: its upstreams, the catalogue they feed, and the pipeline calls go through.
+///
+/// What comes from the config is one [`Generation`], replaced whole by [`Gateway::reload`]; a
+/// request holds the generation it started on until it ends, so a reload never changes the
+/// rules under a call in flight.
 pub struct Gateway {
-    config: Config,
+    generation: std::sync::RwLock<Arc<Generation>>,
+    /// What builds the next generation.
+    making: Making,
     auth: Authenticator,
     recorder: Recorder,
     limiter: Arc<Limiter>,
-    pipeline: Pipeline,
     catalogue: Arc<CatalogueState>,
-    upstreams: HashMap<String, Arc<Upstream>>,
     shutdown: CancellationToken,
-    supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Signs the request state of 2026-07-28 approval questions (new at each start).
     approval_key: [u8; 64],
     subscriptions: Arc<Subscriptions>,
+}
+
+/// The config the gateway runs on, with the pipeline and the upstreams made from it.
+pub struct Generation {
+    pub config: Config,
+    pub(crate) pipeline: Pipeline,
+    upstreams: HashMap<String, Arc<Running>>,
+}
+
+impl std::ops::Deref for Generation {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// An upstream whose supervisor runs until no generation holds it any more: an upstream
+/// removed by a reload stops once the calls that began before it have ended.
+struct Running {
+    upstream: Arc<Upstream>,
+    /// Its settings as written, and the offers it is asked for: what a reload compares.
+    settings: (Option<toml::Value>, String, (bool, bool)),
+    stop: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// What stays from one generation to the next and goes into each (the catalogue, the limits
+/// and the subscriptions are the gateway's own, shared).
+struct Making {
+    base_dir: PathBuf,
+    apps: HashMap<String, EmbeddedApp>,
+    credentials: Option<Arc<dyn UpstreamCredentials>>,
+    approvals: Arc<dyn ApprovalQueue>,
+    hooks: Vec<Arc<dyn CallHook>>,
+    catalogue: Arc<CatalogueState>,
+    limiter: Arc<Limiter>,
+    subscriptions: Arc<Subscriptions>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Making {
+    /// The generation `config` makes, keeping the running upstreams of `previous` whose
+    /// settings are the same.
+    fn generation(&self, config: Config, previous: Option<&Generation>) -> (Generation, Reloaded) {
+        let mut reloaded = Reloaded::default();
+        let mut upstreams = HashMap::new();
+        let mut supervisors = Vec::new();
+        for spec in &config.upstreams {
+            let wants = config.offers.wants(&spec.name);
+            let settings = (
+                config.source.upstream(&spec.name).cloned(),
+                spec.prefix.clone(),
+                wants,
+            );
+            let kept = previous
+                .and_then(|p| p.upstreams.get(&spec.name))
+                .filter(|running| running.settings == settings);
+            if let Some(running) = kept {
+                upstreams.insert(spec.name.clone(), running.clone());
+                continue;
+            }
+            let upstream = match Upstream::new(
+                spec.clone(),
+                self.base_dir.clone(),
+                self.apps.get(&spec.name).cloned(),
+                self.credentials.clone(),
+                wants,
+                self.subscriptions.clone(),
+            ) {
+                Ok(upstream) => upstream,
+                Err(e) => {
+                    tracing::error!(upstream = %spec.name, error = %e, "cannot set up the upstream; its tools stay unpublished");
+                    continue;
+                }
+            };
+            let stop = self.shutdown.child_token();
+            supervisors.push(tokio::spawn(
+                upstream
+                    .clone()
+                    .supervise(self.catalogue.clone(), stop.clone()),
+            ));
+            reloaded.started.push(spec.name.clone());
+            upstreams.insert(
+                spec.name.clone(),
+                Arc::new(Running {
+                    upstream,
+                    settings,
+                    stop,
+                }),
+            );
+        }
+        if let Some(previous) = previous {
+            reloaded.stopped = previous
+                .upstreams
+                .iter()
+                .filter(|(name, running)| {
+                    upstreams
+                        .get(*name)
+                        .is_none_or(|now| !Arc::ptr_eq(now, running))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            reloaded.stopped.sort();
+        }
+        let mut running = self
+            .supervisors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        running.retain(|handle| !handle.is_finished());
+        running.extend(supervisors);
+        drop(running);
+        let pipeline = Pipeline {
+            access: config.access.clone(),
+            limits: config.limits.clone(),
+            redaction: config.redaction.clone(),
+            upstreams: upstreams
+                .iter()
+                .map(|(n, r)| (n.clone(), r.upstream.port()))
+                .collect(),
+            rates: self.limiter.clone(),
+            guard: Arc::new(Guard::new(config.guardrail.clone())),
+            approvals: self.approvals.clone(),
+            hooks: self.hooks.clone(),
+            rules: config.rules.clone(),
+            clock: self.clock.clone(),
+        };
+        (
+            Generation {
+                config,
+                pipeline,
+                upstreams,
+            },
+            reloaded,
+        )
+    }
+}
+
+/// What a reload changed.
+#[derive(Debug, Default)]
+pub struct Reloaded {
+    /// Upstreams started (new, or whose settings changed).
+    pub started: Vec<String>,
+    /// Upstreams stopped (removed, or whose settings changed).
+    pub stopped: Vec<String>,
+    /// Sections that changed but apply only at the next start.
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// The sections a running gateway cannot apply: the listeners, how callers authenticate, how
+/// approvals wait, where audit records and traces go.
+const START_ONLY: [&str; 6] = [
+    "gateway",
+    "auth",
+    "approvals",
+    "admin",
+    "audit",
+    "telemetry",
+];
+
+fn poison_scan(config: &Config) -> Option<PoisonScan> {
+    PoisonScan::new((*config.guardrail.engine).clone())
+        .inspect_err(|e| tracing::error!(error = %e, "the tool-poisoning scan cannot start; no tool is published"))
+        .ok()
 }
 
 impl Gateway {
@@ -175,30 +348,19 @@ impl Gateway {
         auth: Authenticator,
         ports: Ports,
         shutdown: CancellationToken,
-        mut apps: HashMap<String, EmbeddedApp>,
+        apps: HashMap<String, EmbeddedApp>,
     ) -> Arc<Gateway> {
-        let prefixes = config
-            .upstreams
-            .iter()
-            .map(|u| (u.name.clone(), u.prefix.clone()))
-            .collect();
         let mut supervisors = Vec::new();
         let recorder = Recorder {
             sink: ports.audit,
             clock: ports.clock,
         };
-        let poisoning = PoisonScan::new((*config.guardrail.engine).clone())
-            .inspect_err(|e| tracing::error!(error = %e, "the tool-poisoning scan cannot start; no tool is published"))
-            .ok();
-        let catalogue = Arc::new(CatalogueState::new(
-            prefixes,
-            Checks {
-                config: config.clone(),
-                poisoning,
-                pins: ports.pins.clone(),
-                recorder: Some(recorder.clone()),
-            },
-        ));
+        let catalogue = Arc::new(CatalogueState::new(Checks {
+            poisoning: poison_scan(&config),
+            config: config.clone(),
+            pins: ports.pins.clone(),
+            recorder: Some(recorder.clone()),
+        }));
         if let Some(pins) = ports.pins {
             supervisors.push(tokio::spawn(watch_pins(
                 pins,
@@ -206,71 +368,76 @@ impl Gateway {
                 shutdown.child_token(),
             )));
         }
-        let mut upstreams = HashMap::new();
-        let subscriptions = Arc::new(Subscriptions::default());
-        for spec in &config.upstreams {
-            let upstream = match Upstream::new(
-                spec.clone(),
-                base_dir.clone(),
-                apps.remove(&spec.name),
-                ports.credentials.clone(),
-                config.offers.wants(&spec.name),
-                subscriptions.clone(),
-            ) {
-                Ok(upstream) => upstream,
-                Err(e) => {
-                    tracing::error!(upstream = %spec.name, error = %e, "cannot set up the upstream; its tools stay unpublished");
-                    continue;
-                }
-            };
-            supervisors.push(tokio::spawn(
-                upstream
-                    .clone()
-                    .supervise(catalogue.clone(), shutdown.child_token()),
-            ));
-            upstreams.insert(spec.name.clone(), upstream);
-        }
-        let limiter = Arc::new(Limiter::new(MAX_LIMIT_BUCKETS));
-        let pipeline = Pipeline {
-            access: config.access.clone(),
-            limits: config.limits.clone(),
-            redaction: config.redaction.clone(),
-            upstreams: upstreams
-                .iter()
-                .map(|(n, u)| (n.clone(), u.port()))
-                .collect(),
-            rates: limiter.clone(),
-            guard: Arc::new(Guard::new(config.guardrail.clone())),
-            approvals: match (ports.approval_queue, ports.approvals) {
-                (Some(queue), _) => queue,
-                (None, Some(store)) => Arc::new(Parking::start(
-                    store,
-                    config.approvals.clone(),
-                    recorder.clone(),
-                )),
-                (None, None) => Arc::new(NoApprovals),
-            },
-            hooks: ports.hooks,
-            rules: config.rules.clone(),
-            clock: recorder.clock.clone(),
+        let approvals = match (ports.approval_queue, ports.approvals) {
+            (Some(queue), _) => queue,
+            (None, Some(store)) => Arc::new(Parking::start(
+                store,
+                config.approvals.clone(),
+                recorder.clone(),
+            )),
+            (None, None) => Arc::new(NoApprovals),
         };
+        let limiter = Arc::new(Limiter::new(MAX_LIMIT_BUCKETS));
+        let subscriptions = Arc::new(Subscriptions::default());
+        let making = Making {
+            base_dir,
+            apps,
+            credentials: ports.credentials,
+            approvals,
+            hooks: ports.hooks,
+            catalogue: catalogue.clone(),
+            limiter: limiter.clone(),
+            subscriptions: subscriptions.clone(),
+            clock: recorder.clock.clone(),
+            shutdown: shutdown.clone(),
+            supervisors: std::sync::Mutex::new(supervisors),
+        };
+        let (first, _) = making.generation(config, None);
         Arc::new(Gateway {
-            config,
+            generation: std::sync::RwLock::new(Arc::new(first)),
+            making,
             auth,
             recorder,
             limiter,
-            pipeline,
             catalogue,
-            upstreams,
             shutdown,
-            supervisors: std::sync::Mutex::new(supervisors),
             approval_key: random_key(),
             subscriptions,
         })
     }
 
-    pub(crate) fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
+    /// Runs on `config` from now on. Upstreams whose section did not change keep their
+    /// connection (and process); the others start afresh, and those no longer configured stop
+    /// once the calls that began before the reload have ended. The catalogue is rebuilt, and
+    /// every session whose view changed is told. `config` must have passed the checks a start
+    /// makes; sections only a start applies are named in [`Reloaded::needs_restart`].
+    pub fn reload(&self, config: Config) -> Reloaded {
+        let previous = self.generation();
+        let (next, mut reloaded) = self.making.generation(config, Some(&previous));
+        reloaded.needs_restart = START_ONLY
+            .into_iter()
+            .filter(|key| previous.source.section(key) != next.source.section(key))
+            .collect();
+        let poisoning = poison_scan(&next.config);
+        let config = next.config.clone();
+        *self.write_generation() = Arc::new(next);
+        drop(previous);
+        self.catalogue.reconfigure(config, poisoning);
+        reloaded
+    }
+
+    fn write_generation(&self) -> std::sync::RwLockWriteGuard<'_, Arc<Generation>> {
+        self.generation
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The generation requests start on now; a request keeps the one it started on.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generation
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// What is published now: tools, resources, templates and prompts.
@@ -278,21 +445,29 @@ impl Gateway {
         self.catalogue.current()
     }
 
-    pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
-        self.upstreams.get(name)
+    pub(crate) fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        let generation = self.generation();
+        generation.upstreams.get(name).map(|r| r.upstream.clone())
     }
 
     /// Waits (at most `limit`) until every upstream has been listed once, so that the first
     /// client sees the whole catalogue. Upstreams still down keep reconnecting in the background.
     pub async fn wait_ready(&self, limit: Duration) {
-        let all = futures::future::join_all(self.upstreams.values().map(|u| u.wait_listed()));
+        let generation = self.generation();
+        let all = futures::future::join_all(
+            generation
+                .upstreams
+                .values()
+                .map(|r| r.upstream.wait_listed()),
+        );
         if tokio::time::timeout(limit, all).await.is_err() {
             tracing::warn!("not every upstream answered within {limit:?}; serving what is there");
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The config requests start on now (it derefs to [`Config`]).
+    pub fn config(&self) -> Arc<Generation> {
+        self.generation()
     }
 
     /// Published resources, templates and prompts, in order, with the scopes each requires.
@@ -324,7 +499,7 @@ impl Gateway {
     /// The pre-flight audit's blocking findings over what the upstreams list now (for
     /// `serve`, which refuses to start on any; call after [`Gateway::wait_ready`]).
     pub fn blocking_findings(&self) -> Result<Vec<LintFinding>, String> {
-        let found = crate::preflight::audit(&self.config, &self.catalogue.listings())?;
+        let found = crate::preflight::audit(&self.config(), &self.catalogue.listings())?;
         Ok(found.into_iter().filter(LintFinding::blocks).collect())
     }
 
@@ -341,7 +516,8 @@ impl Gateway {
                 .collect();
         }
         let mut unmatched = Vec::new();
-        for (i, rule) in self.config.exposure.rules().iter().enumerate() {
+        let config = self.config();
+        for (i, rule) in config.exposure.rules().iter().enumerate() {
             for pattern in &rule.patterns {
                 let mut alone = rule.clone();
                 alone.patterns = vec![pattern.clone()];
@@ -366,12 +542,12 @@ impl Gateway {
 
     /// Counts a request refused for its credentials against its source address.
     pub fn charge_unauthenticated(&self, source: &str) -> Result<(), Limited> {
-        self.pipeline.charge_unauthenticated(source)
+        self.generation().pipeline.charge_unauthenticated(source)
     }
 
     /// Current use of every limit.
     pub fn limit_usage(&self) -> Vec<Usage> {
-        self.limiter.usage(self.pipeline.clock.elapsed())
+        self.limiter.usage(self.recorder.clock.elapsed())
     }
 
     /// Lets the caller `who` start afresh on its own limits and budget; returns how many
@@ -382,7 +558,12 @@ impl Gateway {
 
     /// How each upstream's connection has fared, in name order.
     pub fn upstream_health(&self) -> Vec<crate::upstream::UpstreamHealth> {
-        let mut all: Vec<_> = self.upstreams.values().map(|u| u.health()).collect();
+        let generation = self.generation();
+        let mut all: Vec<_> = generation
+            .upstreams
+            .values()
+            .map(|r| r.upstream.health())
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -394,7 +575,7 @@ impl Gateway {
 
     /// Forgets limit buckets that are full again; call now and then.
     pub fn evict_idle_limits(&self) {
-        self.limiter.evict_idle(self.pipeline.clock.elapsed());
+        self.limiter.evict_idle(self.recorder.clock.elapsed());
     }
 
     /// The published tool `name`, in rmcp's typed form, if there is one.
@@ -412,7 +593,7 @@ impl Gateway {
     ) -> Option<Vec<String>> {
         let published = self.catalogue.current();
         let tool = published.tool(name)?;
-        match authorize(&self.config.access, principal, tool, group) {
+        match authorize(&self.config().access, principal, tool, group) {
             Err(Denial::MissingScopes(_)) => Some(tool.scopes.iter().cloned().collect()),
             _ => None,
         }
@@ -423,7 +604,7 @@ impl Gateway {
         let published = self.catalogue.current();
         published
             .tool(name)
-            .is_some_and(|tool| authorize(&self.config.access, principal, tool, group).is_ok())
+            .is_some_and(|tool| authorize(&self.config().access, principal, tool, group).is_ok())
     }
 
     /// Whether `name` is published and declares no `x-mcp-header` parameters (whose headers
@@ -445,7 +626,8 @@ impl Gateway {
         client: ClientPorts<'_>,
     ) -> Result<Value, Refusal> {
         let published = self.catalogue.current();
-        let mut answer = self
+        let generation = self.generation();
+        let mut answer = generation
             .pipeline
             .call_tool(
                 &published.catalogue,
@@ -479,6 +661,7 @@ impl Gateway {
         self.shutdown.cancel();
         let supervisors = std::mem::take(
             &mut *self
+                .making
                 .supervisors
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
@@ -676,8 +859,9 @@ impl GatewayServer {
         what: &str,
     ) -> Result<(Vec<T>, Option<String>), ErrorData> {
         let cursor = request.and_then(|r| r.cursor.as_deref());
-        let access = &self.gateway.config.access;
-        let (page, next) = page_of(items, cursor, self.gateway.config.gateway.page_size, |i| {
+        let config = self.gateway.config();
+        let access = &config.access;
+        let (page, next) = page_of(items, cursor, config.gateway.page_size, |i| {
             may_see(access, &caller.principal, i, caller.group.as_deref())
         })
         .map_err(|e| {
@@ -800,7 +984,8 @@ fn fingerprints(gateway: &Gateway, caller: &Caller) -> [u64; 3] {
     use std::hash::{Hash, Hasher};
     let published = gateway.current();
     let now = gateway.recorder.clock.unix_ms().unwrap_or(0);
-    let rules = &gateway.config.rules;
+    let config = gateway.config();
+    let rules = &config.rules;
     let tools = published
         .catalogue
         .tools()
@@ -1102,12 +1287,13 @@ impl ServerHandler for GatewayServer {
         let (exchange, caller) = self.caller(&context, "tools/list")?;
         let published = self.gateway.catalogue.current();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let access = &self.gateway.config.access;
-        let rules = &self.gateway.config.rules;
+        let config = self.gateway.config();
+        let access = &config.access;
+        let rules = &config.rules;
         let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
         let (page, next) = published
             .catalogue
-            .page(cursor, self.gateway.config.gateway.page_size, |t| {
+            .page(cursor, config.gateway.page_size, |t| {
                 may_see(access, &caller.principal, t, caller.group.as_deref())
                     && !rules.hides(&caller, t, now)
             })
@@ -1165,7 +1351,7 @@ impl ServerHandler for GatewayServer {
                 .map_or(0, |b| b.len());
             exchange.bytes_in(size as u64);
         }
-        let timeout = self.gateway.config.approvals.timeout;
+        let timeout = self.gateway.config().approvals.timeout;
         let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
         // A 2026-07-28 retry answers either the gateway's approval question or what the
         // upstream asked in its input-required result (a state the gateway sealed for this call).

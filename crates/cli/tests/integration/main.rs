@@ -16,6 +16,7 @@ mod lint;
 mod oauth;
 mod pins;
 mod redaction;
+mod registry;
 mod rules;
 mod sinks;
 mod stdio;

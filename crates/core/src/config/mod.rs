@@ -11,7 +11,7 @@
 //! This module never touches the file system: secrets named by path or environment variable are
 //! carried as [`SecretSource`] and resolved by the gateway.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -199,8 +199,10 @@ struct RawExpose {
 pub struct Config {
     pub gateway: GatewaySettings,
     pub auth: AuthSettings,
-    /// Upstreams in name order.
+    /// Upstreams in name order (the enabled ones).
     pub upstreams: Vec<UpstreamSpec>,
+    /// Upstreams configured with `enabled = false`: not started, their tools not published.
+    pub disabled: BTreeSet<String>,
     pub exposure: Exposure,
     /// Deny rules and groups, applied on top of exposure.
     pub access: AccessRules,
@@ -222,6 +224,41 @@ pub struct Config {
     pub audit: AuditSettings,
     /// `[telemetry]`: OpenTelemetry export, off by default.
     pub telemetry: Option<Telemetry>,
+    /// The text this config was read from, and its sections as written.
+    pub source: ConfigSource,
+}
+
+/// The text a [`Config`] was read from, parsed but not interpreted: a reload compares a
+/// section as written with the running one's (an upstream whose section did not change keeps
+/// its connection).
+#[derive(Clone, Default)]
+pub struct ConfigSource {
+    text: String,
+    table: toml::Table,
+}
+
+impl ConfigSource {
+    /// The file as it was read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The top-level section `key` (`auth`, `gateway`…) as written, if present.
+    pub fn section(&self, key: &str) -> Option<&toml::Value> {
+        self.table.get(key)
+    }
+
+    /// The section `[upstreams.NAME]` as written, if present.
+    pub fn upstream(&self, name: &str) -> Option<&toml::Value> {
+        self.table.get("upstreams")?.get(name)
+    }
+}
+
+impl fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The text may hold secret literals.
+        write!(f, "ConfigSource({} bytes)", self.text.len())
+    }
 }
 
 impl Config {
@@ -254,7 +291,15 @@ impl Config {
             })
             .collect();
         match Config::from_raw(raw, &mut problems) {
-            Some(config) if problems.is_empty() => Ok(config),
+            Some(mut config) if problems.is_empty() => {
+                // It parsed once already, so it parses again.
+                let table = text.parse().unwrap_or_default();
+                config.source = ConfigSource {
+                    text: text.to_string(),
+                    table,
+                };
+                Ok(config)
+            }
             _ => Err(ConfigError { problems }),
         }
     }
@@ -263,7 +308,15 @@ impl Config {
         let mut p = Problems(problems);
         let gateway = gateway_settings(raw.gateway, &mut p);
         let auth = auth_settings(raw.auth, &mut p);
-        let upstreams: Vec<UpstreamSpec> = raw
+        // A disabled upstream is checked like the others (enabling it cannot fail later), and
+        // entries naming it stay valid; it is left out of the config the gateway runs.
+        let disabled: BTreeSet<String> = raw
+            .upstreams
+            .iter()
+            .filter(|(_, up)| up.enabled == Some(false))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut upstreams: Vec<UpstreamSpec> = raw
             .upstreams
             .into_iter()
             .filter_map(|(name, up)| upstream_spec(name, up, &gateway.separator, &mut p))
@@ -359,7 +412,9 @@ impl Config {
         let admin = admin_settings(raw.admin, &gateway, &mut p);
         let audit = audit_settings(raw.audit, &mut p);
         let telemetry = telemetry(raw.telemetry, &mut p);
+        upstreams.retain(|u| !disabled.contains(&u.name));
         Some(Config {
+            disabled,
             admin,
             audit,
             telemetry,
@@ -375,6 +430,7 @@ impl Config {
             approvals,
             rules: call_rules,
             offers,
+            source: ConfigSource::default(),
         })
     }
 }

@@ -32,6 +32,8 @@ pub(super) struct RawUpstream {
     pub(super) roots: Option<bool>,
     pub(super) max_timeout: Option<String>,
     // all
+    /// `false` keeps the upstream configured but not started (`portcullis upstreams disable`).
+    pub(super) enabled: Option<bool>,
     pub(super) timeout: Option<String>,
     pub(super) prefix: Option<String>,
     pub(super) deny: Option<Vec<String>>,
@@ -175,6 +177,14 @@ impl fmt::Debug for SecretSource {
             Self::Value(_) => f.write_str("Value(..)"),
         }
     }
+}
+
+/// What is wrong with an upstream's address, and why it matters.
+fn in_clear(problem: &str) -> String {
+    format!(
+        "{problem}: the gateway's credentials for the upstream, and what callers send and \
+         receive, would cross the network unencrypted"
+    )
 }
 
 /// Whether `url` is http(s), and https unless its host is a loopback address.
@@ -368,6 +378,8 @@ pub(super) fn upstream_spec(
                     format!("{path}.url"),
                     "missing or not an http(s) URL; write it like `https://mcp.example.com/mcp`",
                 );
+            } else if let Some(problem) = url_problem(&url) {
+                p.add(format!("{path}.url"), in_clear(problem));
             }
             let headers = upstream_headers(raw.headers, raw.oauth.is_some(), &path, p);
             let oauth = raw
@@ -399,7 +411,11 @@ pub(super) fn upstream_spec(
                     );
                 }
                 match raw.base_url.as_deref() {
-                    Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+                    Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                        if let Some(problem) = url_problem(u) {
+                            p.add(format!("{path}.base_url"), in_clear(problem));
+                        }
+                    }
                     _ => p.add(
                         format!("{path}.base_url"),
                         "missing or not an http(s) URL; write where the API is served, like `http://127.0.0.1:8000`",

@@ -504,9 +504,11 @@ async fn reset_limits(
 }
 
 async fn config(State(state): Shared) -> ApiResult {
-    let masked = masked_config(&state.config_text)
+    let masked = masked_config(state.gateway.config().source.text())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    ok(json!({"config": masked, "note": "the config file as loaded at start, secrets masked"}))
+    ok(
+        json!({"config": masked, "note": "the config the gateway runs on, as last loaded, secrets masked"}),
+    )
 }
 
 #[derive(Deserialize, Default)]

@@ -58,8 +58,6 @@ pub struct AdminState {
     approvals: ApprovalFile,
     pins: PinFile,
     audit_log: PathBuf,
-    /// The config file's text as loaded (shown masked).
-    config_text: String,
     metrics: Arc<Metrics>,
     resets: Arc<crate::operate::Resets>,
     edge: EdgePolicy,
@@ -168,8 +166,6 @@ impl IntoResponse for ApiError {
 /// What the admin listener is made from, besides the gateway's data directory.
 pub struct AdminParts {
     pub gateway: Arc<Gateway>,
-    /// The config file's text as loaded (shown masked).
-    pub config_text: String,
     /// What the gateway's audit sink counts into (see [`Metered`]).
     pub metrics: Arc<Metrics>,
     /// The limit resets this gateway applies (also polled by its owner).
@@ -186,11 +182,10 @@ impl AdminState {
     ) -> Result<Arc<AdminState>, StoreError> {
         let AdminParts {
             gateway,
-            config_text,
             metrics,
             resets,
         } = parts;
-        let config = gateway.config().clone();
+        let config = gateway.config();
         let keys = if config.auth.api_keys {
             Some(KeyStore::open(&dir.database())?)
         } else {
@@ -217,7 +212,6 @@ impl AdminState {
             pins: PinFile::open(&dir.database())?,
             audit_log: dir.audit_log(),
             keys,
-            config_text,
             metrics,
             resets,
             edge,
