@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 mod approvals;
 mod audit;
+mod connect;
 mod eval;
 mod explain;
 mod keys;
@@ -60,6 +61,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a commented config (loopback only, API keys required, the bundled example server)
+    /// and its data directory, ready for `serve`; print the next two commands.
+    Init {
+        /// Where to write `portcullis.toml` (and `.portcullis/`).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print what to paste into an MCP client to reach this gateway: the `claude mcp add`
+    /// line for Claude Code, JSON for Cursor, VS Code (which prompts for the key) and Claude
+    /// Desktop (through `portcullis stdio`), TOML for Codex. The address is where a running
+    /// gateway on this data directory listens, else `gateway.listen`.
+    Connect {
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Which client.
+        #[arg(long, value_enum, default_value = "all")]
+        client: connect::Client,
+        /// Connect to a group's endpoint (/mcp/g/GROUP) instead of the main one.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// Issue a key for the client, named so, and put it in the snippets (else they read it
+        /// from $PORTCULLIS_API_KEY).
+        #[arg(long, value_name = "NAME")]
+        key_name: Option<String>,
+        /// The scopes of the key --key-name issues, comma-separated.
+        #[arg(long, value_delimiter = ',', requires = "key_name")]
+        scopes: Vec<String>,
+        /// The server's name in the client's config.
+        #[arg(long, default_value = "portcullis", value_parser = server_name)]
+        name: String,
+    },
     /// Serve the gateway over Streamable HTTP at /mcp (and /mcp/g/<group>): the tools, resources and prompts the config publishes.
     Serve {
         /// The configuration file (TOML).
@@ -340,6 +373,25 @@ fn dispatch(
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init { dir } => connect::init(&dir),
+        Command::Connect {
+            config,
+            client,
+            group,
+            key_name,
+            scopes,
+            name,
+        } => connect::connect(
+            connect::ConnectRun {
+                config_path: config,
+                client,
+                group,
+                key_name,
+                scopes,
+                name,
+            },
+            data_dir.as_deref(),
+        ),
         Command::ExampleServer => {
             runtime
                 .block_on(portcullis::example_server::run_stdio())
@@ -582,6 +634,20 @@ async fn start_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
     );
     gateway.wait_ready(Duration::from_secs(10)).await;
     gateway
+}
+
+/// A name for the gateway in a client's config: it goes into shell lines, JSON and TOML keys.
+fn server_name(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err("1 to 64 ASCII letters, digits, `-` or `_`".into())
+    }
 }
 
 fn parse_severity(text: &str) -> Result<portcullis::core::lint::Severity, String> {

@@ -111,6 +111,14 @@ pub(crate) async fn serve(
         };
         serve_admin(parts, dir, admin_addr, &shutdown).await?;
     }
+    let endpoint = serde_json::json!({
+        "addr": bound.to_string(),
+        "mcp": format!("http://{bound}/mcp"),
+        "pid": std::process::id(),
+    });
+    if let Err(e) = std::fs::write(dir.endpoint(), endpoint.to_string()) {
+        tracing::warn!(error = %e, "cannot record the endpoint in the data directory");
+    }
     println!("listening on {bound}");
     println!("MCP endpoint: http://{bound}/mcp");
     tokio::spawn(report_limits(
@@ -141,6 +149,7 @@ pub(crate) async fn serve(
     .with_graceful_shutdown(shutdown.clone().cancelled_owned())
     .await;
     gateway.shutdown().await;
+    let _ = std::fs::remove_file(dir.endpoint());
     result.context("the HTTP server failed")
 }
 

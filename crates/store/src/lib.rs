@@ -108,6 +108,11 @@ impl DataDir {
     pub fn audit_log(&self) -> PathBuf {
         self.path.join("audit.jsonl")
     }
+
+    /// Where a running `serve` says it listens (for `portcullis connect` and `doctor`).
+    pub fn endpoint(&self) -> PathBuf {
+        self.path.join("endpoint.json")
+    }
 }
 
 #[cfg(test)]

