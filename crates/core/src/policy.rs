@@ -70,6 +70,7 @@ impl Principal {
 pub struct Group {
     pub allow: Vec<ToolPattern>,
     pub deny: Vec<ToolPattern>,
+    pub catalogue: crate::config::CatalogueMode,
 }
 
 /// Deny rules per upstream, and the groups.
@@ -152,6 +153,18 @@ impl AccessRules {
 
     pub fn group_names(&self) -> impl Iterator<Item = &str> {
         self.groups.keys().map(String::as_str)
+    }
+
+    /// How the endpoint of `group` (`None`: the main one, whose mode is `main`) offers tools.
+    pub fn catalogue(
+        &self,
+        group: Option<&str>,
+        main: crate::config::CatalogueMode,
+    ) -> crate::config::CatalogueMode {
+        match group {
+            None => main,
+            Some(g) => self.groups.get(g).map_or(main, |g| g.catalogue),
+        }
     }
 
     /// The groups, in name order.
@@ -334,6 +347,7 @@ mod tests {
             Group {
                 allow: pats(&["demo_*"]),
                 deny: pats(&["demo_refund"]),
+                ..Group::default()
             },
         );
         let rules = AccessRules::new(deny, groups);

@@ -37,6 +37,7 @@ pub mod example_server;
 pub mod guard;
 pub mod http;
 pub mod jwt;
+pub mod meta;
 pub mod offers;
 pub mod openapi;
 pub mod preflight;

@@ -963,6 +963,69 @@ impl GatewayServer {
         Ok(())
     }
 
+    /// Whether this endpoint offers the meta-tools instead of its tools.
+    fn meta_catalogue(&self, config: &Generation) -> bool {
+        config
+            .access
+            .catalogue(self.group.as_deref(), config.gateway.catalogue)
+            == portcullis_core::config::CatalogueMode::Meta
+    }
+
+    /// `search_tools` and `describe_tool`, over exactly the tools `tools/list` would show.
+    fn answer_meta(
+        &self,
+        exchange: &Exchange,
+        caller: &Caller,
+        which: &str,
+        arguments: Option<&Value>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        exchange.tool(which);
+        let published = self.gateway.current();
+        let config = self.gateway.config();
+        let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
+        let visible: Vec<&PublishedTool> = published
+            .catalogue
+            .tools()
+            .iter()
+            .filter(|t| {
+                may_see(
+                    &config.access,
+                    &caller.principal,
+                    t,
+                    caller.group.as_deref(),
+                ) && !config.rules.hides(caller, t, now)
+            })
+            .collect();
+        let answer = if which == crate::meta::SEARCH {
+            crate::meta::search(&visible, arguments)
+        } else {
+            crate::meta::name_of(arguments).and_then(|name| {
+                visible
+                    .iter()
+                    .find(|t| t.name == name)
+                    .and_then(|t| published.typed.get(&t.name))
+                    .map(crate::meta::describe)
+                    // A tool the caller may not see reads as unknown, like any other.
+                    .ok_or_else(|| ErrorData::invalid_params(format!("unknown tool: {name}"), None))
+            })
+        };
+        match answer {
+            Ok(result) => {
+                exchange.settle(
+                    Decision::Allowed,
+                    Outcome::Ok,
+                    format!("{which} answered"),
+                    0,
+                );
+                typed::<CallToolResult>(result).map(CallToolResponse::Complete)
+            }
+            Err(e) => {
+                exchange.settle(Decision::Denied, Outcome::Refused, e.message.to_string(), 0);
+                Err(e)
+            }
+        }
+    }
+
     fn render(&self, refusal: &Refusal) -> wire::Rendered {
         wire::render(refusal, &self.gateway.auth)
     }
@@ -1285,9 +1348,18 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (exchange, caller) = self.caller(&context, "tools/list")?;
+        let config = self.gateway.config();
+        if self.meta_catalogue(&config) {
+            exchange.settle(
+                Decision::Allowed,
+                Outcome::Ok,
+                "listed the meta-tools".into(),
+                0,
+            );
+            return Ok(ListToolsResult::with_all_items(crate::meta::tools()));
+        }
         let published = self.gateway.catalogue.current();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let config = self.gateway.config();
         let access = &config.access;
         let rules = &config.rules;
         let now = self.gateway.recorder.clock.unix_ms().unwrap_or(0);
@@ -1343,6 +1415,22 @@ impl ServerHandler for GatewayServer {
                 token,
             });
         let arguments = request.arguments.map(Value::Object);
+        // On a meta endpoint, search and describe are answered here, and `call_tool` calls the
+        // tool it names as if that tool had been called.
+        let (name, arguments) = if self.meta_catalogue(&self.gateway.config()) {
+            match request.name.as_ref() {
+                crate::meta::SEARCH | crate::meta::DESCRIBE => {
+                    return self.answer_meta(&exchange, &caller, &request.name, arguments.as_ref());
+                }
+                crate::meta::CALL => crate::meta::target(arguments).inspect_err(|e| {
+                    exchange.tool(crate::meta::CALL);
+                    exchange.settle(Decision::Denied, Outcome::Refused, e.message.to_string(), 0);
+                })?,
+                _ => (request.name.to_string(), arguments),
+            }
+        } else {
+            (request.name.to_string(), arguments)
+        };
         if let Identity::Stdio(_) = self.identity {
             // Over HTTP the edge counts the body; here the message is already parsed.
             let size = arguments
@@ -1358,7 +1446,7 @@ impl ServerHandler for GatewayServer {
         // Only a 2026-07-28 request carries or receives such a state.
         let stateless = context.meta.protocol_version().is_some();
         let binding = if stateless {
-            call_hash(&request.name, arguments.as_ref(), &caller.principal.id, "")
+            call_hash(&name, arguments.as_ref(), &caller.principal.id, "")
         } else {
             String::new()
         };
@@ -1388,7 +1476,7 @@ impl ServerHandler for GatewayServer {
                         Outcome::Refused,
                         "a request state the gateway did not seal for this call".into(),
                     );
-                    exchange.tool(&request.name);
+                    exchange.tool(&name);
                     exchange.refuse(&refusal);
                     let result = self.render(&refusal).into_mcp()?;
                     return typed::<CallToolResult>(result).map(CallToolResponse::Complete);
@@ -1430,14 +1518,14 @@ impl ServerHandler for GatewayServer {
             recorder: &self.gateway.recorder,
             caller: &caller,
             transport: caller.transport,
-            tool: &request.name,
+            tool: &name,
         };
         let call = self
             .gateway
             .call_tool(
                 &exchange,
                 &caller,
-                &request.name,
+                &name,
                 arguments,
                 ClientPorts {
                     progress: progress.as_ref().map(|p| p as &dyn ProgressSink),
@@ -1446,7 +1534,7 @@ impl ServerHandler for GatewayServer {
                     resume: resume.as_ref(),
                 },
             )
-            .instrument(call_span(&context, "tools/call", &request.name));
+            .instrument(call_span(&context, "tools/call", &name));
         // A client that cancels or goes away cancels the call: the pipeline's future is
         // dropped, which tells the upstream and leaves the record as cancelled.
         let outcome = tokio::select! {
@@ -1477,7 +1565,7 @@ impl ServerHandler for GatewayServer {
         serde_json::from_value::<CallToolResult>(result)
             .map(CallToolResponse::Complete)
             .or_else(|e| {
-                tracing::warn!(tool = %request.name, error = %e, "upstream sent an invalid tool result");
+                tracing::warn!(tool = %name, error = %e, "upstream sent an invalid tool result");
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![
                     ContentBlock::text("the upstream sent an invalid tool result"),
                 ])))

@@ -176,3 +176,150 @@ fn json_blocks(text: &str) -> Vec<serde_json::Value> {
     }
     blocks
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meta_tools_find_describe_and_call_only_what_the_caller_may_see() {
+    let extra = r#"
+[[expose]]
+upstream = "demo"
+tools = ["delete_user"]
+destructive = true
+scopes = ["users:admin"]
+approval = "none"
+
+[groups.big]
+tools = ["demo_*"]
+catalogue = "meta"
+"#;
+    let gateway = Gateway::start_plain(&example_config(extra), |_| {});
+    let (_, token) = create_key(&gateway.config_path(), "agent", "", &[]);
+    let url = format!("http://{}/mcp/g/big", gateway.addr);
+    let transport = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token.clone());
+    let client = ().serve(StreamableHttpClientTransport::from_config(transport)).await.unwrap();
+    let mut listed: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["call_tool", "describe_tool", "search_tools"]);
+
+    let found = |result: &rmcp::model::CallToolResult| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&text_of(result)).unwrap();
+        assert_eq!(result.structured_content.as_ref(), Some(&v));
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let everything = client
+        .call_tool(call("search_tools", json!({"query": "", "limit": 50})))
+        .await
+        .unwrap();
+    let everything = found(&everything);
+    assert!(
+        everything.contains(&"demo_echo".to_string()),
+        "{everything:?}"
+    );
+    assert!(
+        !everything.iter().any(|n| n == "demo_delete_user"),
+        "{everything:?}"
+    );
+    let users = client
+        .call_tool(call("search_tools", json!({"query": "delete user"})))
+        .await
+        .unwrap();
+    assert!(found(&users).is_empty(), "{users:?}");
+    let invoices = client
+        .call_tool(call("search_tools", json!({"query": "invoice"})))
+        .await
+        .unwrap();
+    assert_eq!(found(&invoices)[0], "demo_get_invoice");
+
+    let described = client
+        .call_tool(call("describe_tool", json!({"name": "demo_echo"})))
+        .await
+        .unwrap();
+    let definition: serde_json::Value = serde_json::from_str(&text_of(&described)).unwrap();
+    assert_eq!(definition["name"], "demo_echo");
+    assert!(
+        definition["inputSchema"]["properties"]["text"].is_object(),
+        "{definition}"
+    );
+    let hidden = client
+        .call_tool(call("describe_tool", json!({"name": "demo_delete_user"})))
+        .await
+        .unwrap_err()
+        .to_string();
+    let absent = client
+        .call_tool(call("describe_tool", json!({"name": "demo_nothing"})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        hidden.replace("demo_delete_user", "NAME"),
+        absent.replace("demo_nothing", "NAME"),
+        "a hidden tool must read as one that does not exist"
+    );
+
+    let echoed = client
+        .call_tool(call(
+            "call_tool",
+            json!({"name": "demo_echo", "arguments": {"text": "through the meta-tool"}}),
+        ))
+        .await
+        .unwrap();
+    assert!(text_of(&echoed).contains("through the meta-tool"));
+    let refused = client
+        .call_tool(call(
+            "call_tool",
+            json!({"name": "demo_delete_user", "arguments": {"user_id": "u1"}}),
+        ))
+        .await;
+    let refused = format!("{refused:?}");
+    assert!(refused.contains("unknown tool"), "{refused}");
+    // The whole pipeline runs: the guardrail withholds the poisoned page here too.
+    let page = client
+        .call_tool(call(
+            "call_tool",
+            json!({"name": "demo_fetch_page", "arguments": {"product": "kettle"}}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(page.is_error, Some(true), "{page:?}");
+    client.cancel().await.unwrap();
+
+    // Audited as the real tools.
+    let audit = gateway.audit_lines();
+    let calls: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|r| r["method"] == "tools/call")
+        .map(|r| {
+            (
+                r["tool"].as_str().unwrap_or(""),
+                r["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(calls.contains(&("demo_echo", "ok")), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .any(|(tool, outcome)| *tool == "demo_delete_user" && *outcome != "ok"),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|(tool, _)| *tool == "demo_fetch_page"),
+        "{calls:?}"
+    );
+    // The main endpoint still lists the tools themselves.
+    let transport = StreamableHttpClientTransportConfig::with_uri(gateway.url()).auth_header(token);
+    let main = ().serve(StreamableHttpClientTransport::from_config(transport)).await.unwrap();
+    let tools = main.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "demo_echo"));
+    main.cancel().await.unwrap();
+}

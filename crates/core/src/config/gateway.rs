@@ -24,6 +24,7 @@ pub(super) struct RawGateway {
     pub(super) max_concurrent_requests: Option<usize>,
     pub(super) request_timeout: Option<String>,
     pub(super) pins: Option<String>,
+    pub(super) catalogue: Option<String>,
 }
 
 /// `[gateway]`: how the gateway serves its clients.
@@ -53,6 +54,35 @@ pub struct GatewaySettings {
     /// Whether a tool seen for the first time is pinned and published (`first-sight`, the
     /// default) or waits for an operator (`strict`).
     pub pins: PinMode,
+    /// What `/mcp` lists: every tool the caller may see, or the three meta-tools.
+    pub catalogue: CatalogueMode,
+}
+
+/// How an endpoint offers its tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CatalogueMode {
+    /// `tools/list` lists every tool the caller may see.
+    #[default]
+    Full,
+    /// `tools/list` lists `search_tools`, `describe_tool` and `call_tool`, which find, describe
+    /// and call the same tools under the same policy (for catalogues too large to list).
+    Meta,
+}
+
+impl CatalogueMode {
+    pub(super) fn parse(text: Option<String>, path: &str, p: &mut Problems<'_>) -> CatalogueMode {
+        match text.as_deref() {
+            None | Some("full") => CatalogueMode::Full,
+            Some("meta") => CatalogueMode::Meta,
+            Some(other) => {
+                p.add(
+                    path.to_string(),
+                    format!("unknown catalogue `{other}`; use \"full\" (list every tool) or \"meta\" (search_tools, describe_tool, call_tool)"),
+                );
+                CatalogueMode::Full
+            }
+        }
+    }
 }
 
 pub(super) fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> GatewaySettings {
@@ -131,6 +161,7 @@ pub(super) fn gateway_settings(raw: RawGateway, p: &mut Problems<'_>) -> Gateway
         })
     });
     GatewaySettings {
+        catalogue: CatalogueMode::parse(raw.catalogue, "gateway.catalogue", p),
         pins,
         listen,
         separator,

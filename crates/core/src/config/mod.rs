@@ -176,6 +176,7 @@ struct RawGroup {
     tools: Vec<String>,
     #[serde(default)]
     deny: Vec<String>,
+    catalogue: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,7 +394,15 @@ impl Config {
             }
             let allow = patterns(&g.tools, &format!("{path}.tools"), &mut p);
             let deny = patterns(&g.deny, &format!("{path}.deny"), &mut p);
-            groups.insert(name, Group { allow, deny });
+            let catalogue = CatalogueMode::parse(g.catalogue, &format!("{path}.catalogue"), &mut p);
+            groups.insert(
+                name,
+                Group {
+                    allow,
+                    deny,
+                    catalogue,
+                },
+            );
         }
         let access = AccessRules::new(
             upstreams
