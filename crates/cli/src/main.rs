@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 mod approvals;
 mod audit;
 mod connect;
+mod doctor;
 mod eval;
 mod explain;
 mod keys;
@@ -184,6 +185,18 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Is this setup ready to serve? Checks the config, the data directory and its
+    /// permissions, the store and the audit chain, the clock, the listener addresses, each
+    /// upstream (started and listed) and each token issuer's JWKS; prints each problem with its
+    /// fix. Exits 0 when all is well, 1 on warnings, 2 on errors.
+    Doctor {
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print one JSON object (`worst`, `findings`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -300,6 +313,7 @@ fn run() -> anyhow::Result<ExitCode> {
     // ignored: a closed pipe is an error they handle, not a reason to die.
     let talks_to_upstreams = match &cli.command {
         Command::Serve { .. } | Command::Stdio { .. } | Command::ExampleServer => true,
+        Command::Doctor { .. } => true,
         Command::Check { live, .. }
         | Command::Lint { live, .. }
         | Command::Explain { live, .. } => *live,
@@ -333,7 +347,13 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    init_logging(traces.as_ref());
+    // Commands that report for themselves log only what goes wrong.
+    let level = match &cli.command {
+        Command::Doctor { .. } => "off",
+        Command::Upstreams(_) => "warn",
+        _ => "info",
+    };
+    init_logging(traces.as_ref(), level);
     let done = dispatch(cli.command, loaded, cli.data_dir, &runtime);
     if let Some(provider) = traces {
         // What is left of the spans goes out before the process ends.
@@ -374,6 +394,9 @@ fn dispatch(
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { dir } => connect::init(&dir),
+        Command::Doctor { config, json } => {
+            doctor::doctor(&config, data_dir.as_deref(), json, runtime)
+        }
         Command::Connect {
             config,
             client,
@@ -527,14 +550,14 @@ fn dispatch(
 
 /// Logs to stderr, filtered by `PORTCULLIS_LOG`; with `traces`, the spans of calls and their
 /// phases also go to the OTLP exporter (whatever the log filter says).
-fn init_logging(traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
+fn init_logging(traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>, default_level: &str) {
     use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::{Layer as _, filter};
     // rmcp logs whole messages, arguments included, below `warn`; they stay out of the logs
     // unless the filter names rmcp explicitly.
-    let mut wanted = std::env::var("PORTCULLIS_LOG").unwrap_or_else(|_| "info".into());
+    let mut wanted = std::env::var("PORTCULLIS_LOG").unwrap_or_else(|_| default_level.into());
     if !wanted.contains("rmcp") {
         wanted.push_str(",rmcp=warn");
     }
@@ -621,19 +644,24 @@ async fn check_live(config: &Config, path: &Path) {
 /// The gateway with its upstreams started and listed, serving no one, recording nothing and
 /// pinning nothing (for `check --live` and `lint --live`).
 async fn start_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
+    let gateway = spawn_unserved(config, base);
+    gateway.wait_ready(Duration::from_secs(10)).await;
+    gateway
+}
+
+/// Like [`start_unserved`], without waiting for the upstreams.
+fn spawn_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
     let clock: Arc<dyn portcullis::core::ports::Clock> =
         Arc::new(portcullis::gateway::context::SystemClock::new());
     let auth = portcullis::gateway::auth::Authenticator::new(None, clock.clone(), false);
     let ports = portcullis::Ports::new(Arc::new(portcullis::gateway::context::Discard), clock);
-    let gateway = Gateway::start(
+    Gateway::start(
         config.clone(),
         base.to_path_buf(),
         auth,
         ports,
         CancellationToken::new(),
-    );
-    gateway.wait_ready(Duration::from_secs(10)).await;
-    gateway
+    )
 }
 
 /// A name for the gateway in a client's config: it goes into shell lines, JSON and TOML keys.

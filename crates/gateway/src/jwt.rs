@@ -161,6 +161,16 @@ impl TokenVerifier {
         self.issuers.iter().map(|i| i.settings.issuer.as_str())
     }
 
+    /// Fetches every issuer's keys once: each issuer with how it went (for `doctor`).
+    pub async fn fetch_now(&self) -> Vec<(String, Result<(), String>)> {
+        let mut fetched = Vec::new();
+        for issuer in &self.issuers {
+            let result = issuer.fetch(&self.client).await;
+            fetched.push((issuer.settings.issuer.clone(), result));
+        }
+        fetched
+    }
+
     /// Fetches every issuer's keys now and then every `refresh`, until `shutdown`.
     pub fn keep_fresh(self: &Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         for issuer in &self.issuers {

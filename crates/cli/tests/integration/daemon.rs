@@ -323,3 +323,127 @@ catalogue = "meta"
     assert!(tools.iter().any(|t| t.name == "demo_echo"));
     main.cancel().await.unwrap();
 }
+
+fn doctor(config: &std::path::Path) -> (i32, serde_json::Value) {
+    let out = Command::new(BIN)
+        .args(["doctor", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap(), report)
+}
+
+#[test]
+fn doctor_passes_a_sound_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\n{}",
+            example_config("")
+        ),
+    )
+    .unwrap();
+    let (code, report) = doctor(&config);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["worst"], "ok");
+    let checks: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    for check in [
+        "config",
+        "data directory",
+        "store",
+        "audit log",
+        "clock",
+        "gateway.listen",
+        "upstream demo",
+    ] {
+        assert!(checks.contains(&check), "{check} not checked: {checks:?}");
+    }
+}
+
+#[test]
+fn doctor_finds_each_problem_of_a_broken_setup_and_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[gateway]
+listen = "{}"
+
+[[auth.issuers]]
+issuer = "https://sso.test"
+jwks_url = "http://{closed}/jwks"
+
+[upstreams.gone]
+kind = "stdio"
+command = "/bin/false"
+
+[upstreams.web]
+kind = "http"
+url = "http://{closed}/mcp"
+{}"#,
+            busy.local_addr().unwrap(),
+            example_config("")
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join(".portcullis");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        data.join("audit.jsonl"),
+        "{\"seq\":1,\"prev\":\"0\",\"hash\":\"forged\"}\n",
+    )
+    .unwrap();
+    let (code, report) = doctor(&config);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(report["worst"], "error");
+    let findings = report["findings"].as_array().unwrap();
+    let of = |check: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} in {report:#}"))
+    };
+    for (check, severity) in [
+        ("gateway.listen", "error"),
+        ("upstream gone", "error"),
+        ("upstream web", "error"),
+        ("upstream demo", "ok"),
+        ("audit log", "error"),
+        ("data directory", "warning"),
+        ("issuer https://sso.test", "error"),
+    ] {
+        let f = of(check);
+        assert_eq!(f["severity"], severity, "{f}");
+        if severity != "ok" {
+            assert!(f["fix"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
+        }
+    }
+    assert!(
+        of("data directory")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("chmod 700")
+    );
+    // A config that does not parse: said with its path, and the rest is not guessed at.
+    std::fs::write(&config, "[upstreams.x]\nkind = \"carrier-pigeon\"\n").unwrap();
+    let (code, report) = doctor(&config);
+    assert_eq!(code, 2);
+    let detail = report["findings"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("upstreams.x.kind"), "{detail}");
+}
