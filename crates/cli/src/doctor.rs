@@ -86,8 +86,9 @@ pub(crate) fn doctor(
         Some(config) => {
             let dir = DataDir::choose(data_dir, path);
             check_listeners(&mut report, config, &dir);
-            runtime.block_on(check_upstreams(&mut report, config, path));
+            runtime.block_on(check_upstreams(&mut report, config, path, &dir));
             runtime.block_on(check_issuers(&mut report, config));
+            check_logins(&mut report, config, &dir, path);
         }
         None => report.problem(
             "upstreams and listeners",
@@ -304,7 +305,7 @@ fn check_listeners(report: &mut Report, config: &Config, dir: &Path) {
 }
 
 /// Each upstream starts, initialises and lists its tools.
-async fn check_upstreams(report: &mut Report, config: &Config, path: &Path) {
+async fn check_upstreams(report: &mut Report, config: &Config, path: &Path, dir: &Path) {
     if config.upstreams.is_empty() {
         report.problem(
             "upstreams",
@@ -314,7 +315,12 @@ async fn check_upstreams(report: &mut Report, config: &Config, path: &Path) {
         );
         return;
     }
-    let gateway = spawn_unserved(config, &base_dir(path));
+    let logins = DataDir::open(dir.to_path_buf())
+        .ok()
+        .and_then(|dir| portcullis::login::open_logins(config, &dir, &base_dir(path)).ok())
+        .flatten()
+        .map(|s| s as Arc<dyn portcullis::core::ports::LoginStore>);
+    let gateway = spawn_unserved(config, &base_dir(path), logins);
     // Until each upstream has listed its tools or failed once (10 s at most).
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     for _ in 0..100 {
@@ -378,6 +384,37 @@ async fn check_upstreams(report: &mut Report, config: &Config, path: &Path) {
         ),
     }
     gateway.shutdown().await;
+}
+
+/// Each upstream login is there and usable.
+fn check_logins(report: &mut Report, config: &Config, dir: &Path, path: &Path) {
+    let store = DataDir::open(dir.to_path_buf())
+        .map_err(|e| e.to_string())
+        .and_then(|d| portcullis::login::open_logins(config, &d, &base_dir(path)));
+    let store = match store {
+        Ok(store) => store,
+        Err(e) => {
+            report.problem(
+                "tokens.key",
+                Severity::Error,
+                e,
+                "name a key of 32 random bytes or more in [tokens] key",
+            );
+            return;
+        }
+    };
+    for (upstream, status) in portcullis::login::statuses(config, store.as_deref()) {
+        let check = format!("login {upstream}");
+        match status {
+            Ok(status) => report.ok(check, status),
+            Err(problem) => report.problem(
+                check,
+                Severity::Error,
+                problem,
+                format!("portcullis login {upstream} --config {}", path.display()),
+            ),
+        }
+    }
 }
 
 /// Each token issuer's JWKS can be fetched.

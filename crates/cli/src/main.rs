@@ -197,6 +197,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Log in to a hosted upstream that needs OAuth (its section has `login`): find its
+    /// authorization server, register a client unless one is configured, and run the
+    /// authorization code flow with PKCE through a loopback redirect (or, with --device, the
+    /// device flow). The tokens are kept encrypted in the data directory (`[tokens] key`) and
+    /// refreshed by the gateway; they are never logged or shown.
+    Login {
+        /// The upstream's name.
+        upstream: String,
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Use the device flow (enter a code on another device) instead of a browser redirect.
+        #[arg(long)]
+        device: bool,
+    },
+    /// Forget an upstream's login (its tokens are deleted; the gateway's calls to it then fail
+    /// until the next `login`).
+    Logout {
+        /// The upstream's name.
+        upstream: String,
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Issue, list, inspect, rotate and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -394,6 +418,14 @@ fn dispatch(
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { dir } => connect::init(&dir),
+        Command::Login {
+            upstream,
+            config,
+            device,
+        } => login(&upstream, &config, device, data_dir.as_deref(), runtime),
+        Command::Logout { upstream, config } => {
+            logout(&upstream, &config, data_dir.as_deref(), runtime)
+        }
         Command::Doctor { config, json } => {
             doctor::doctor(&config, data_dir.as_deref(), json, runtime)
         }
@@ -644,17 +676,25 @@ async fn check_live(config: &Config, path: &Path) {
 /// The gateway with its upstreams started and listed, serving no one, recording nothing and
 /// pinning nothing (for `check --live` and `lint --live`).
 async fn start_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
-    let gateway = spawn_unserved(config, base);
+    let gateway = spawn_unserved(config, base, None);
     gateway.wait_ready(Duration::from_secs(10)).await;
     gateway
 }
 
-/// Like [`start_unserved`], without waiting for the upstreams.
-fn spawn_unserved(config: &Config, base: &Path) -> Arc<Gateway> {
+/// Like [`start_unserved`], without waiting for the upstreams, with upstream logins from
+/// `logins`.
+fn spawn_unserved(
+    config: &Config,
+    base: &Path,
+    logins: Option<Arc<dyn portcullis::core::ports::LoginStore>>,
+) -> Arc<Gateway> {
     let clock: Arc<dyn portcullis::core::ports::Clock> =
         Arc::new(portcullis::gateway::context::SystemClock::new());
     let auth = portcullis::gateway::auth::Authenticator::new(None, clock.clone(), false);
-    let ports = portcullis::Ports::new(Arc::new(portcullis::gateway::context::Discard), clock);
+    let ports = portcullis::Ports {
+        logins,
+        ..portcullis::Ports::new(Arc::new(portcullis::gateway::context::Discard), clock)
+    };
     Gateway::start(
         config.clone(),
         base.to_path_buf(),
@@ -726,6 +766,106 @@ fn with_audit<T>(
     let done = act(&recorder);
     runtime.block_on(portcullis::core::ports::AuditSink::flush(audit.as_ref()));
     done
+}
+
+fn login(
+    upstream: &str,
+    path: &Path,
+    device: bool,
+    data_dir: Option<&Path>,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    use portcullis::login::{Flow, login_upstream, open_logins};
+    let config = load_config(path)?;
+    let (_, url, settings) = login_upstream(&config, upstream).map_err(anyhow::Error::msg)?;
+    let dir = open_data_dir(data_dir, Some(path))?;
+    let store = open_logins(&config, &dir, &base_dir(path))
+        .map_err(anyhow::Error::msg)?
+        .context("tokens.key: the config names no key to encrypt the tokens with")?;
+    let flow = if device { Flow::Device } else { Flow::Browser };
+    let say = |text: &str| println!("{text}");
+    let result = runtime.block_on(portcullis::login::login(
+        url,
+        settings,
+        &base_dir(path),
+        flow,
+        &say,
+    ));
+    let reason = match &result {
+        Ok(login) => format!(
+            "logged in to `{upstream}` at {} ({})",
+            login.issuer,
+            login.status(now_secs())
+        ),
+        Err(e) => format!("the login to `{upstream}` failed: {e}"),
+    };
+    record_login(
+        &dir,
+        runtime,
+        "upstream/login",
+        upstream,
+        result.is_ok(),
+        &reason,
+    )?;
+    let login = result.map_err(anyhow::Error::msg)?;
+    store.store(upstream, &login)?;
+    println!("{reason}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn logout(
+    upstream: &str,
+    path: &Path,
+    data_dir: Option<&Path>,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    portcullis::login::login_upstream(&config, upstream).map_err(anyhow::Error::msg)?;
+    let dir = open_data_dir(data_dir, Some(path))?;
+    let store = portcullis::login::open_logins(&config, &dir, &base_dir(path))
+        .map_err(anyhow::Error::msg)?
+        .context("tokens.key: the config names no key")?;
+    let forgotten = store.forget(upstream)?;
+    let reason = if forgotten {
+        format!("forgot the login of `{upstream}`")
+    } else {
+        format!("`{upstream}` had no login to forget")
+    };
+    record_login(&dir, runtime, "upstream/logout", upstream, true, &reason)?;
+    println!("{reason}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The audit record of a login or logout (never a token).
+fn record_login(
+    dir: &DataDir,
+    runtime: &tokio::runtime::Runtime,
+    method: &str,
+    upstream: &str,
+    ok: bool,
+    reason: &str,
+) -> anyhow::Result<()> {
+    use portcullis::core::audit::{AuditRecord, Decision, Outcome};
+    with_audit(dir, runtime, |recorder| {
+        recorder.event(
+            "cli",
+            AuditRecord {
+                principal: operator(None),
+                principal_kind: "operator",
+                method: method.into(),
+                upstream: Some(upstream.into()),
+                decision: if ok {
+                    Decision::Allowed
+                } else {
+                    Decision::Denied
+                },
+                outcome: if ok { Outcome::Ok } else { Outcome::Refused },
+                reason: reason.into(),
+                ..AuditRecord::default()
+            },
+        );
+        Ok(())
+    })
 }
 
 /// Who makes an operator's decision, for the record: `by`, else `$USER`.

@@ -27,6 +27,7 @@ pub(crate) async fn serve(
             .context("gateway.listen is not an address")?,
     };
     let (mut auth, mut ports) = portcullis::local_state(&config, dir)?;
+    ports.logins = open_logins(&config, dir, &base_dir)?;
     // The admin listener's metrics count every audit record on its way to the log.
     let metrics = config.admin.listen.map(|_| {
         let metrics = Arc::new(portcullis::admin::Metrics::new());
@@ -151,6 +152,23 @@ pub(crate) async fn serve(
     gateway.shutdown().await;
     let _ = std::fs::remove_file(dir.endpoint());
     result.context("the HTTP server failed")
+}
+
+/// The login store, when the config names a tokens key; says how each upstream login stands.
+fn open_logins(
+    config: &Config,
+    dir: &DataDir,
+    base_dir: &Path,
+) -> anyhow::Result<Option<Arc<dyn portcullis::core::ports::LoginStore>>> {
+    let store =
+        portcullis::login::open_logins(config, dir, base_dir).map_err(anyhow::Error::msg)?;
+    for (upstream, status) in portcullis::login::statuses(config, store.as_deref()) {
+        match status {
+            Ok(status) => tracing::info!(upstream, "upstream login: {status}"),
+            Err(problem) => tracing::warn!(upstream, "upstream login: {problem}"),
+        }
+    }
+    Ok(store.map(|s| s as Arc<dyn portcullis::core::ports::LoginStore>))
 }
 
 /// How often the config file is read to see whether it changed.
@@ -413,7 +431,8 @@ pub(crate) async fn stdio(config: Config, base_dir: PathBuf, dir: &DataDir) -> a
              --config FILE (issue one with `portcullis keys create`)"
         );
     }
-    let (auth, ports) = portcullis::local_state(&config, dir)?;
+    let (auth, mut ports) = portcullis::local_state(&config, dir)?;
+    ports.logins = open_logins(&config, dir, &base_dir)?;
     if let Some(token) = &token
         && let Err(failure) = auth.token(token)
     {

@@ -435,3 +435,64 @@ pub struct NewPin<'a> {
     /// Unix milliseconds.
     pub at: u64,
 }
+
+/// What `portcullis login` obtained for one upstream: kept encrypted by the store, refreshed
+/// by the gateway, sent to that upstream only.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpstreamLogin {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires (Unix seconds), if the server said.
+    pub expires_at: Option<u64>,
+    pub token_endpoint: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// The upstream's URL, sent as the RFC 8707 `resource`.
+    pub resource: String,
+    pub scope: Option<String>,
+    pub issuer: String,
+    /// When the login (or the last refresh) happened (Unix seconds).
+    pub obtained_at: u64,
+    /// Why the gateway can no longer use it (the server refused a refresh): log in again.
+    pub broken: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the tokens or the secret.
+        f.debug_struct("UpstreamLogin")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .field("refreshable", &self.refresh_token.is_some())
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpstreamLogin {
+    /// One line for `serve`, `doctor` and `login status`, at `now` (Unix seconds).
+    pub fn status(&self, now: u64) -> String {
+        if let Some(why) = &self.broken {
+            return format!("login needed: {why}");
+        }
+        let refresh = if self.refresh_token.is_some() {
+            "refreshed unattended"
+        } else {
+            "no refresh token: log in again when it expires"
+        };
+        match self.expires_at {
+            Some(at) if at <= now => format!("access token expired {} s ago; {refresh}", now - at),
+            Some(at) => format!("access token valid for {} s more; {refresh}", at - now),
+            None => format!("access token without an expiry; {refresh}"),
+        }
+    }
+}
+
+/// Where upstream logins are kept (encrypted at rest by the store).
+pub trait LoginStore: Send + Sync {
+    fn get(&self, upstream: &str) -> Result<Option<UpstreamLogin>, StoreFailure>;
+    fn put(&self, upstream: &str, login: &UpstreamLogin) -> Result<(), StoreFailure>;
+    /// Forgets the login; false when there was none.
+    fn remove(&self, upstream: &str) -> Result<bool, StoreFailure>;
+}

@@ -25,8 +25,8 @@ use portcullis_core::pipeline::Pipeline;
 use portcullis_core::poisoning::PoisonScan;
 use portcullis_core::policy::Denial;
 use portcullis_core::ports::{
-    ApprovalQueue, ApprovalStore, AuditSink, BoxFuture, CallHook, ClientPorts, Clock, NoApprovals,
-    PinStore, ProgressSink, Resume, UpstreamCredentials, UserPrompt,
+    ApprovalQueue, ApprovalStore, AuditSink, BoxFuture, CallHook, ClientPorts, Clock, LoginStore,
+    NoApprovals, PinStore, ProgressSink, Resume, UpstreamCredentials, UserPrompt,
 };
 use portcullis_core::{
     Caller, Config, Exchange, Principal, PublishedTool, Refusal, authorize, may_see,
@@ -120,6 +120,9 @@ pub struct Ports {
     pub hooks: Vec<Arc<dyn CallHook>>,
     /// An embedder's computed upstream credentials.
     pub credentials: Option<Arc<dyn UpstreamCredentials>>,
+    /// Where upstream logins (`portcullis login`) are kept; `None`: an upstream with `login`
+    /// cannot connect.
+    pub logins: Option<Arc<dyn LoginStore>>,
 }
 
 impl Ports {
@@ -134,6 +137,7 @@ impl Ports {
             approval_queue: None,
             hooks: Vec::new(),
             credentials: None,
+            logins: None,
         }
     }
 }
@@ -192,6 +196,7 @@ struct Making {
     base_dir: PathBuf,
     apps: HashMap<String, EmbeddedApp>,
     credentials: Option<Arc<dyn UpstreamCredentials>>,
+    logins: Option<Arc<dyn LoginStore>>,
     approvals: Arc<dyn ApprovalQueue>,
     hooks: Vec<Arc<dyn CallHook>>,
     catalogue: Arc<CatalogueState>,
@@ -228,6 +233,7 @@ impl Making {
                 self.base_dir.clone(),
                 self.apps.get(&spec.name).cloned(),
                 self.credentials.clone(),
+                self.logins.clone(),
                 wants,
                 self.subscriptions.clone(),
             ) {
@@ -383,6 +389,7 @@ impl Gateway {
             base_dir,
             apps,
             credentials: ports.credentials,
+            logins: ports.logins,
             approvals,
             hooks: ports.hooks,
             catalogue: catalogue.clone(),

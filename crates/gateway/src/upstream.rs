@@ -27,7 +27,7 @@ use portcullis_core::{UpstreamSpec, UpstreamTransport};
 
 use crate::client_credentials::TokenSource;
 use crate::secrets::{resolve_headers, with_credentials};
-use portcullis_core::ports::UpstreamCredentials;
+use portcullis_core::ports::{LoginStore, UpstreamCredentials};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
@@ -60,6 +60,8 @@ pub struct Upstream {
     bridge: Option<Arc<Bridge>>,
     /// The embedder's computed credentials, asked at each connect (HTTP upstreams).
     credentials: Option<Arc<dyn UpstreamCredentials>>,
+    /// Where `portcullis login` keeps its tokens (HTTP upstreams with `login`).
+    logins: Option<Arc<dyn LoginStore>>,
     connection: RwLock<Option<Arc<Connection>>>,
     /// What the connected upstream said it serves (`initialize`'s `capabilities`).
     capabilities: RwLock<Value>,
@@ -115,12 +117,13 @@ impl Health {
 
 impl Upstream {
     /// `app` is the embedding app's API, for an embedded OpenAPI upstream; `credentials`, the
-    /// embedder's computed headers, if any.
+    /// embedder's computed headers, if any; `logins`, where upstream logins are kept.
     pub fn new(
         spec: UpstreamSpec,
         base_dir: PathBuf,
         app: Option<EmbeddedApp>,
         credentials: Option<Arc<dyn UpstreamCredentials>>,
+        logins: Option<Arc<dyn LoginStore>>,
         wants: (bool, bool),
         subscriptions: Arc<Subscriptions>,
     ) -> Result<Arc<Upstream>, String> {
@@ -139,6 +142,7 @@ impl Upstream {
             base_dir,
             bridge,
             credentials,
+            logins,
             connection: RwLock::new(None),
             capabilities: RwLock::new(Value::Null),
             relist: Arc::default(),
@@ -717,7 +721,18 @@ impl Upstream {
                 url,
                 headers,
                 oauth,
+                login,
             } => {
+                let token = match (oauth, login) {
+                    (Some(o), _) => Some(TokenSource::new(o, &self.base_dir)?),
+                    (None, Some(_)) => {
+                        let store = self.logins.clone().ok_or(
+                            "its login's tokens are kept encrypted: set `[tokens] key` in the config",
+                        )?;
+                        Some(TokenSource::login(&self.spec.name, store)?)
+                    }
+                    (None, None) => None,
+                };
                 let map = with_credentials(
                     &resolve_headers(headers, &self.base_dir)?,
                     &self.spec.name,
@@ -734,10 +749,7 @@ impl Upstream {
                     url: reqwest::Url::parse(url)
                         .map_err(|e| format!("`{url}` is not a URL: {e}"))?,
                     headers: map,
-                    token: oauth
-                        .as_ref()
-                        .map(|o| TokenSource::new(o, &self.base_dir))
-                        .transpose()?,
+                    token,
                     session: Default::default(),
                     protocol_version: Default::default(),
                 }));

@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod embed;
 pub mod forward;
+pub mod login;
 pub mod operate;
 pub mod telemetry;
 

@@ -20,6 +20,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Invalid(String),
     #[error("no key with id `{0}`")]
     NotFound(String),
     #[error("no pin for a tool named `{0}`; `portcullis pins list` shows them")]

@@ -10,12 +10,14 @@ pub mod approvals;
 pub mod audit;
 pub mod follow;
 pub mod keys;
+pub mod logins;
 pub mod pins;
 pub mod resets;
 
 pub use approvals::ApprovalFile;
 pub use audit::AuditFile;
 pub use keys::{IssuedKey, KeyStore, StoreError};
+pub use logins::LoginFile;
 pub use pins::PinFile;
 pub use portcullis_core::keys::{KeyInfo, KeyRejection, TOKEN_PREFIX};
 pub use resets::LimitResets;

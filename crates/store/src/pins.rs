@@ -49,7 +49,7 @@ fn row_to_pin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Pin> {
     })
 }
 
-fn failure(e: impl std::fmt::Display) -> StoreFailure {
+pub(crate) fn failure(e: impl std::fmt::Display) -> StoreFailure {
     StoreFailure(e.to_string())
 }
 

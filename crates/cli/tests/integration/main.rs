@@ -14,6 +14,7 @@ mod harness;
 mod holes;
 mod limits;
 mod lint;
+mod login;
 mod oauth;
 mod pins;
 mod redaction;

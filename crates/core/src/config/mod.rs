@@ -120,6 +120,12 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     telemetry: RawTelemetry,
+    tokens: Option<RawTokens>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawTokens {
+    key: RawSecret,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,6 +231,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// `[telemetry]`: OpenTelemetry export, off by default.
     pub telemetry: Option<Telemetry>,
+    /// `[tokens] key`: the key that encrypts upstream login tokens at rest.
+    pub tokens_key: Option<SecretSource>,
     /// The text this config was read from, and its sections as written.
     pub source: ConfigSource,
 }
@@ -421,8 +429,25 @@ impl Config {
         let admin = admin_settings(raw.admin, &gateway, &mut p);
         let audit = audit_settings(raw.audit, &mut p);
         let telemetry = telemetry(raw.telemetry, &mut p);
+        let tokens_key = raw.tokens.and_then(|t| secret(t.key, "tokens.key", &mut p));
+        let logins: Vec<&str> = upstreams
+            .iter()
+            .filter(|u| matches!(&u.transport, UpstreamTransport::Http { login: Some(_), .. }))
+            .map(|u| u.name.as_str())
+            .collect();
+        if let (Some(first), None) = (logins.first(), &tokens_key) {
+            p.add(
+                "tokens.key",
+                format!(
+                    "upstreams.{first}.login keeps OAuth tokens, encrypted at rest: name the key, \
+                     [tokens] key = {{ env = \"PORTCULLIS_TOKEN_KEY\" }} (or {{ file = \"…\" }}), 32 \
+                     random bytes or more, as from `openssl rand -hex 32`"
+                ),
+            );
+        }
         upstreams.retain(|u| !disabled.contains(&u.name));
         Some(Config {
+            tokens_key,
             disabled,
             admin,
             audit,

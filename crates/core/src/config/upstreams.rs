@@ -19,6 +19,7 @@ pub(super) struct RawUpstream {
     pub(super) url: Option<String>,
     pub(super) headers: Option<BTreeMap<String, RawSecret>>,
     pub(super) oauth: Option<RawClientCredentials>,
+    pub(super) login: Option<RawLogin>,
     // openapi
     pub(super) spec: Option<String>,
     pub(super) base_url: Option<String>,
@@ -37,6 +38,13 @@ pub(super) struct RawUpstream {
     pub(super) timeout: Option<String>,
     pub(super) prefix: Option<String>,
     pub(super) deny: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawLogin {
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<RawSecret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,9 +135,24 @@ pub enum UpstreamTransport {
         headers: Vec<(String, SecretSource)>,
         /// A bearer token the gateway obtains for itself, if configured.
         oauth: Option<ClientCredentials>,
+        /// A hosted server that needs a user's OAuth login (`portcullis login NAME`).
+        login: Option<LoginSettings>,
     },
     /// An HTTP API described by an OpenAPI 3.0/3.1 document, its operations bridged to tools.
     OpenApi(OpenApiSpec),
+}
+
+/// `login = { … }`: the upstream needs an OAuth login by a user. `portcullis login NAME` finds
+/// its authorization server (RFC 9728, RFC 8414), registers a client (RFC 7591) unless one is
+/// configured, and runs the authorization code flow with PKCE (or the device flow); the tokens
+/// are kept encrypted in the data directory and refreshed by the gateway.
+#[derive(Debug, Clone, Default)]
+pub struct LoginSettings {
+    /// Scopes asked for; default: those the server's metadata lists.
+    pub scopes: Vec<String>,
+    /// A client registered beforehand (else one is registered dynamically).
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretSource>,
 }
 
 /// `kind = "openapi"`: where the document is, where the API is, and how to reach it.
@@ -241,7 +264,7 @@ pub(super) fn upstream_headers(
         if oauth && h.eq_ignore_ascii_case("authorization") {
             p.add(
                 hpath.clone(),
-                "`oauth` sets Authorization; remove one of them",
+                "`oauth` or `login` sets Authorization; remove one of them",
             );
         }
         headers.extend(secret(s, &hpath, p).map(|source| (h, source)));
@@ -324,6 +347,9 @@ pub(super) fn upstream_spec(
             not_for(p, key, present, "openapi");
         }
     }
+    if raw.kind != "http" {
+        not_for(p, "login", raw.login.is_some(), &raw.kind);
+    }
     if raw.kind != "openapi" {
         for (key, present) in [
             ("spec", raw.spec.is_some()),
@@ -381,14 +407,44 @@ pub(super) fn upstream_spec(
             } else if let Some(problem) = url_problem(&url) {
                 p.add(format!("{path}.url"), in_clear(problem));
             }
-            let headers = upstream_headers(raw.headers, raw.oauth.is_some(), &path, p);
+            if raw.oauth.is_some() && raw.login.is_some() {
+                p.add(
+                    format!("{path}.login"),
+                    "`oauth` (the gateway's own client credentials) and `login` (a user's login) both set Authorization; keep one",
+                );
+            }
+            let headers = upstream_headers(
+                raw.headers,
+                raw.oauth.is_some() || raw.login.is_some(),
+                &path,
+                p,
+            );
             let oauth = raw
                 .oauth
                 .and_then(|o| client_credentials(o, &format!("{path}.oauth"), p));
+            let login = raw.login.map(|l| {
+                let lpath = format!("{path}.login");
+                if l.client_secret.is_some() && l.client_id.is_none() {
+                    p.add(
+                        format!("{lpath}.client_secret"),
+                        "a client secret without `client_id`; set both, or neither (a client is then registered)",
+                    );
+                }
+                let scopes = l.scopes.unwrap_or_default();
+                super::check_scopes(&scopes, &lpath, p);
+                LoginSettings {
+                    scopes,
+                    client_id: l.client_id,
+                    client_secret: l
+                        .client_secret
+                        .and_then(|s| secret(s, &format!("{lpath}.client_secret"), p)),
+                }
+            });
             UpstreamTransport::Http {
                 url,
                 headers,
                 oauth,
+                login,
             }
         }
         "openapi" => {
