@@ -46,6 +46,9 @@ pub(crate) enum UpstreamsCommand {
         /// `K=ENV:VAR` or `K=FILE:PATH` (never a literal secret on the command line).
         #[arg(long = "header", value_name = "K=ENV:VAR")]
         headers: Vec<String>,
+        /// The server needs a user's OAuth login (`portcullis login NAME` after adding it).
+        #[arg(long, requires = "url")]
+        login: bool,
         /// A variable of the gateway's environment passed to the stdio server (which otherwise
         /// starts with an empty environment).
         #[arg(long = "inherit-env", value_name = "VAR")]
@@ -165,6 +168,7 @@ pub(crate) fn upstreams(
             args,
             url,
             headers,
+            login,
             inherit_env,
             expose,
             read_only,
@@ -177,6 +181,7 @@ pub(crate) fn upstreams(
                 command,
                 args,
                 url,
+                login,
                 headers: &headers,
                 inherit_env,
                 expose,
@@ -188,6 +193,12 @@ pub(crate) fn upstreams(
                 added.apply(doc)
             })?;
             println!("added upstream `{name}` to {}", file.config.display());
+            if login {
+                println!(
+                    "log in to it with `portcullis login {name} --config {}`",
+                    file.config.display()
+                );
+            }
             if done.is_empty() {
                 println!(
                     "nothing of it is published yet: add --expose GLOB (deny by default); \
@@ -332,6 +343,7 @@ struct NewUpstream<'a> {
     command: Option<String>,
     args: Vec<String>,
     url: Option<String>,
+    login: bool,
     headers: &'a [String],
     inherit_env: Vec<String>,
     expose: Vec<String>,
@@ -380,6 +392,9 @@ impl NewUpstream<'_> {
                 }
                 table.insert("kind", value("http"));
                 table.insert("url", value(url.as_str()));
+                if self.login {
+                    table.insert("login", value(InlineTable::new()));
+                }
             }
             (None, None) => bail!("say how to reach it: --command CMD [ARGS…] or --url URL"),
         }

@@ -317,15 +317,30 @@ pub struct Reloaded {
 }
 
 /// The sections a running gateway cannot apply: the listeners, how callers authenticate, how
-/// approvals wait, where audit records and traces go.
-const START_ONLY: [&str; 6] = [
+/// approvals wait, where audit records and traces go, the key of upstream logins.
+const START_ONLY: [&str; 7] = [
     "gateway",
     "auth",
     "approvals",
     "admin",
     "audit",
     "telemetry",
+    "tokens",
 ];
+
+/// The keys of `[gateway]` a reload applies (the rest are the listener's).
+const GATEWAY_LIVE: [&str; 4] = ["catalogue", "page_size", "pins", "separator"];
+
+/// Section `key` of `source` as far as only a start applies it.
+fn start_only(source: &portcullis_core::config::ConfigSource, key: &str) -> Option<toml::Value> {
+    let mut section = source.section(key)?.clone();
+    if key == "gateway"
+        && let Some(table) = section.as_table_mut()
+    {
+        table.retain(|k, _| !GATEWAY_LIVE.contains(&k));
+    }
+    Some(section)
+}
 
 fn poison_scan(config: &Config) -> Option<PoisonScan> {
     PoisonScan::new((*config.guardrail.engine).clone())
@@ -423,7 +438,7 @@ impl Gateway {
         let (next, mut reloaded) = self.making.generation(config, Some(&previous));
         reloaded.needs_restart = START_ONLY
             .into_iter()
-            .filter(|key| previous.source.section(key) != next.source.section(key))
+            .filter(|key| start_only(&previous.source, key) != start_only(&next.source, key))
             .collect();
         let poisoning = poison_scan(&next.config);
         let config = next.config.clone();

@@ -420,6 +420,25 @@ async fn sighup_under_load_fails_no_call_and_keeps_unchanged_upstreams() {
         ["demo_echo"]
     );
     grouped.cancel().await.unwrap();
+    assert!(
+        !gateway.log().contains("apply only when"),
+        "{}",
+        gateway.log()
+    );
+    // A change only a start applies is named as such; the rest of the reload applies.
+    std::fs::write(
+        &path,
+        format!("[gateway]\nallowed_hosts = [\"gw.test\"]\ncatalogue = \"meta\"\n{original}"),
+    )
+    .unwrap();
+    while !gateway
+        .log()
+        .contains("changes to [gateway] apply only when the gateway starts again")
+    {
+        tokio::task::yield_now().await;
+    }
+    let meta = gateway.tool_names().await;
+    assert_eq!(meta, ["call_tool", "describe_tool", "search_tools"]);
 }
 
 #[test]
