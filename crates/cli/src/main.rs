@@ -187,8 +187,8 @@ enum Command {
     },
     /// Is this setup ready to serve? Checks the config, the data directory and its
     /// permissions, the store and the audit chain, the clock, the listener addresses, each
-    /// upstream (started and listed) and each token issuer's JWKS; prints each problem with its
-    /// fix. Exits 0 when all is well, 1 on warnings, 2 on errors.
+    /// upstream (started and listed), each token issuer's JWKS and each upstream login; prints
+    /// each problem with its fix. Exits 0 when all is well, 1 on warnings, 2 on errors.
     Doctor {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]
