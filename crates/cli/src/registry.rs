@@ -215,25 +215,19 @@ pub(crate) fn upstreams(
                 .into_iter()
                 .map(|name| upstream_summary(&doc, &name))
                 .collect();
-            if json {
-                println!("{}", Value::Array(listed));
-            } else if listed.is_empty() {
-                println!("no upstreams");
-            } else {
-                for u in &listed {
-                    println!(
-                        "{:<20} {:<8} {:<9} exposed: {}",
-                        u["name"].as_str().unwrap_or_default(),
-                        u["kind"].as_str().unwrap_or_default(),
-                        if u["enabled"] == true {
-                            "enabled"
-                        } else {
-                            "disabled"
-                        },
-                        join_strings(&u["exposed"], "(nothing)")
-                    );
-                }
-            }
+            print_listing(listed, json, "no upstreams", |u| {
+                format!(
+                    "{:<20} {:<8} {:<9} exposed: {}",
+                    u["name"].as_str().unwrap_or_default(),
+                    u["kind"].as_str().unwrap_or_default(),
+                    if u["enabled"] == true {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    join_strings(&u["exposed"], "(nothing)")
+                )
+            });
             Ok(ExitCode::SUCCESS)
         }
         UpstreamsCommand::Show { name, file } => {
@@ -615,6 +609,19 @@ fn upstream_summary(doc: &DocumentMut, name: &str) -> Value {
     })
 }
 
+/// `listed` as one JSON array, or a line each (`empty` when there are none).
+fn print_listing(listed: Vec<Value>, json: bool, empty: &str, line: impl Fn(&Value) -> String) {
+    if json {
+        println!("{}", Value::Array(listed));
+    } else if listed.is_empty() {
+        println!("{empty}");
+    } else {
+        for item in &listed {
+            println!("{}", line(item));
+        }
+    }
+}
+
 fn join_strings(list: &Value, empty: &str) -> String {
     let items: Vec<&str> = list
         .as_array()
@@ -736,20 +743,14 @@ pub(crate) fn groups(
                     })
                 })
                 .collect();
-            if json {
-                println!("{}", Value::Array(listed));
-            } else if listed.is_empty() {
-                println!("no groups");
-            } else {
-                for g in &listed {
-                    println!(
-                        "{:<20} tools: {}  deny: {}",
-                        g["name"].as_str().unwrap_or_default(),
-                        join_strings(&g["tools"], "-"),
-                        join_strings(&g["deny"], "-")
-                    );
-                }
-            }
+            print_listing(listed, json, "no groups", |g| {
+                format!(
+                    "{:<20} tools: {}  deny: {}",
+                    g["name"].as_str().unwrap_or_default(),
+                    join_strings(&g["tools"], "-"),
+                    join_strings(&g["deny"], "-")
+                )
+            });
             Ok(ExitCode::SUCCESS)
         }
         GroupsCommand::Members {

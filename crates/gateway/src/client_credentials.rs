@@ -38,6 +38,22 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
+impl TokenResponse {
+    /// The token endpoint's answer, if it is a bearer token.
+    pub fn parse(body: &[u8]) -> Result<TokenResponse, String> {
+        let token: TokenResponse = serde_json::from_slice(body)
+            .map_err(|e| format!("the token endpoint's answer is not a token: {e}"))?;
+        if token
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err("the token endpoint issued a token that is not a bearer token".into());
+        }
+        Ok(token)
+    }
+}
+
 /// A bearer token for one upstream, kept fresh.
 pub struct TokenSource {
     grant: Grant,
@@ -231,9 +247,7 @@ impl TokenSource {
                 "the token endpoint answered the refresh of `{upstream}` with HTTP {status}"
             )));
         }
-        let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-            Refresh::Failed(format!("the token endpoint's answer is not a token: {e}"))
-        })?;
+        let token = TokenResponse::parse(&body).map_err(Refresh::Failed)?;
         let now = now_secs();
         Ok(UpstreamLogin {
             access_token: token.access_token,
@@ -276,15 +290,7 @@ impl TokenSource {
         let body = crate::bounded::read_body(response, MAX_TOKEN_RESPONSE_BYTES)
             .await
             .map_err(|e| format!("the token endpoint's answer: {e}"))?;
-        let token: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| format!("the token endpoint's answer is not a token: {e}"))?;
-        if token
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
-            return Err("the token endpoint issued a token that is not a bearer token".into());
-        }
+        let token = TokenResponse::parse(&body)?;
         let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.access_token))
             .map_err(|_| "the token endpoint issued an unusable token".to_string())?;
         value.set_sensitive(true);

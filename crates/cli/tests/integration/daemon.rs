@@ -5,7 +5,6 @@ use std::process::{Command, Stdio};
 
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
 
 use crate::harness::*;
@@ -39,9 +38,7 @@ async fn init_writes_a_config_that_serve_runs_as_it_is() {
 
     let (_, token) = create_key(&config, "me", "invoices:read", &[]);
     let gateway = Gateway::serve_in(dir, &[], &[]);
-    let mut transport = StreamableHttpClientTransportConfig::with_uri(gateway.url());
-    transport = transport.auth_header(token);
-    let client = ().serve(StreamableHttpClientTransport::from_config(transport)).await.unwrap();
+    let client = gateway.rmcp_client_at(&gateway.url(), &token).await;
     let echoed = client
         .call_tool(call("demo_echo", json!({"text": "hello from init"})))
         .await
@@ -194,8 +191,7 @@ catalogue = "meta"
     let gateway = Gateway::start_plain(&example_config(extra), |_| {});
     let (_, token) = create_key(&gateway.config_path(), "agent", "", &[]);
     let url = format!("http://{}/mcp/g/big", gateway.addr);
-    let transport = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token.clone());
-    let client = ().serve(StreamableHttpClientTransport::from_config(transport)).await.unwrap();
+    let client = gateway.rmcp_client_at(&url, &token).await;
     let mut listed: Vec<String> = client
         .list_all_tools()
         .await
@@ -317,8 +313,7 @@ catalogue = "meta"
         "{calls:?}"
     );
     // The main endpoint still lists the tools themselves.
-    let transport = StreamableHttpClientTransportConfig::with_uri(gateway.url()).auth_header(token);
-    let main = ().serve(StreamableHttpClientTransport::from_config(transport)).await.unwrap();
+    let main = gateway.rmcp_client_at(&gateway.url(), &token).await;
     let tools = main.list_all_tools().await.unwrap();
     assert!(tools.iter().any(|t| t.name == "demo_echo"));
     main.cancel().await.unwrap();

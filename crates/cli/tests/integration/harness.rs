@@ -249,6 +249,15 @@ impl Gateway {
             .unwrap()
     }
 
+    /// Connects the official Rust SDK client to `url` (an endpoint of this gateway) with
+    /// `token`.
+    pub async fn rmcp_client_at(&self, url: &str, token: &str) -> RunningService<RoleClient, ()> {
+        let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .unwrap()
+    }
+
     /// Connects the official Rust SDK client with `token` (or none).
     pub async fn rmcp_client_with(
         &self,

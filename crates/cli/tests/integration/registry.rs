@@ -411,9 +411,9 @@ async fn sighup_under_load_fails_no_call_and_keeps_unchanged_upstreams() {
     );
     // The last group is served.
     let url = format!("http://{}/mcp/g/g4", gateway.addr);
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url);
-    config = config.auth_header(gateway.dev_key.clone().unwrap());
-    let grouped = ().serve(StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    let grouped = gateway
+        .rmcp_client_at(&url, gateway.dev_key.as_deref().unwrap())
+        .await;
     let tools = grouped.list_all_tools().await.unwrap();
     assert_eq!(
         tools.iter().map(|t| t.name.to_string()).collect::<Vec<_>>(),
