@@ -101,12 +101,75 @@ async fn browse(start: &str) {
     panic!("too many redirects");
 }
 
-/// Runs `portcullis login`, plays the browser with the address it prints, and returns what
-/// it printed once it ends.
-async fn log_in(config: &Path) -> (bool, String) {
+/// Plays the user of the device flow: opens the verification address, posts its form (the
+/// confirmation), and follows the redirects through the login to the success page.
+async fn confirm_device(address: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut cookies: HashMap<String, String> = HashMap::new();
+    let mut url = reqwest::Url::parse(address).unwrap();
+    let mut form: Option<Vec<(String, String)>> = None;
+    for _ in 0..20 {
+        let jar: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let request = match form.take() {
+            Some(fields) => http.post(url.clone()).form(&fields),
+            None => http.get(url.clone()),
+        };
+        let response = request
+            .header("cookie", jar.join("; "))
+            .send()
+            .await
+            .unwrap();
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            if let Some((k, v)) = pair.split_once('=') {
+                cookies.insert(k.trim().to_string(), v.to_string());
+            }
+        }
+        if response.status().is_redirection() {
+            let location = response.headers()["location"].to_str().unwrap().to_string();
+            url = url.join(&location).unwrap();
+            continue;
+        }
+        let page = response.text().await.unwrap();
+        if page.contains("device logged in") {
+            return;
+        }
+        // The confirmation page: one form, its hidden fields, posted where it says.
+        let attribute = |tag: &str, name: &str| {
+            let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(tag[start..].split('"').next()?.to_string())
+        };
+        let action = page
+            .split("<form")
+            .nth(1)
+            .and_then(|f| attribute(f, "action"))
+            .unwrap_or_else(|| panic!("no form in {page}"));
+        let fields: Vec<(String, String)> = page
+            .split("<input")
+            .skip(1)
+            .filter_map(|tag| {
+                Some((
+                    attribute(tag, "name")?,
+                    attribute(tag, "value").unwrap_or_default(),
+                ))
+            })
+            .collect();
+        url = url.join(&action).unwrap();
+        form = Some(fields);
+    }
+    panic!("the device confirmation did not end");
+}
+
+/// Runs `portcullis login` (with `--device` when `device`), plays the user with the address
+/// it prints, and returns what it printed once it ends.
+async fn log_in(config: &Path, device: bool) -> (bool, String) {
     let mut child = Command::new(BIN)
         .args(["login", "hosted", "--config"])
         .arg(config)
+        .args(device.then_some("--device"))
         .env("PORTCULLIS_TOKEN_KEY", KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -118,8 +181,12 @@ async fn log_in(config: &Path) -> (bool, String) {
         let mut all = String::new();
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
-            if line.trim_start().starts_with("http://") {
-                let _ = tx.send(line.trim().to_string());
+            let found = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_string);
+            if let Some(address) = found {
+                let _ = tx.send(address);
             }
             all.push_str(&line);
             all.push('\n');
@@ -131,7 +198,11 @@ async fn log_in(config: &Path) -> (bool, String) {
             .await
             .unwrap()
             .expect("login printed no address to open");
-    browse(&address).await;
+    if device {
+        confirm_device(&address).await;
+    } else {
+        browse(&address).await;
+    }
     let status = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
@@ -157,26 +228,7 @@ async fn an_upstream_login_is_used_refreshed_and_ends_when_revoked() {
     let (_server, issuer, events) = authorization_server(dir.path());
     let (_upstream, url, tokens) = protected_upstream(dir.path(), &issuer);
     let config = dir.path().join("portcullis.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[tokens]
-key = {{ env = "PORTCULLIS_TOKEN_KEY" }}
-
-[upstreams.hosted]
-kind = "http"
-url = "{url}"
-login = {{}}
-
-[[expose]]
-upstream = "hosted"
-tools = ["plain"]
-read_only = true
-{}"#,
-            example_config("")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, login_config(&url)).unwrap();
     let path = config.to_str().unwrap();
     let doctor = |expect: &str| {
         let out = Command::new(BIN)
@@ -200,7 +252,7 @@ read_only = true
     };
     assert_eq!(doctor("not logged in")["severity"], "error");
 
-    let (ok, out) = log_in(&config).await;
+    let (ok, out) = log_in(&config, false).await;
     assert!(ok, "{out}");
     assert!(out.contains("logged in to `hosted`"), "{out}");
     assert_eq!(grants(&events), ["authorization_code"]);
@@ -307,6 +359,57 @@ read_only = true
     assert!(out.contains("forgot the login"), "{out}");
     let audit = gateway.audit_lines();
     assert!(audit.iter().any(|r| r["method"] == "upstream/logout"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_device_flow_logs_in_a_host_without_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, issuer, events) = authorization_server(dir.path());
+    let (_upstream, url, _tokens) = protected_upstream(dir.path(), &issuer);
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(&config, login_config(&url)).unwrap();
+    let (ok, out) = log_in(&config, true).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("enter the code"), "{out}");
+    assert!(out.contains("logged in to `hosted`"), "{out}");
+    assert_eq!(
+        grants(&events),
+        ["urn:ietf:params:oauth:grant-type:device_code"]
+    );
+    // The gateway uses it like any login.
+    let kept = tempfile::tempdir().unwrap();
+    std::fs::copy(&config, kept.path().join("portcullis.toml")).unwrap();
+    copy_dir(
+        &dir.path().join(".portcullis"),
+        &kept.path().join(".portcullis"),
+    );
+    let gateway = Gateway::serve_in(kept, &[("PORTCULLIS_TOKEN_KEY", KEY)], &["--dev"]);
+    let client = gateway.rmcp_client().await;
+    let plain = client
+        .call_tool(call("hosted_plain", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&plain), "plain answer");
+    client.cancel().await.unwrap();
+}
+
+fn login_config(url: &str) -> String {
+    format!(
+        r#"[tokens]
+key = {{ env = "PORTCULLIS_TOKEN_KEY" }}
+
+[upstreams.hosted]
+kind = "http"
+url = "{url}"
+login = {{}}
+
+[[expose]]
+upstream = "hosted"
+tools = ["plain"]
+read_only = true
+{}"#,
+        example_config("")
+    )
 }
 
 #[test]
