@@ -301,6 +301,8 @@ async fn two_serves_and_a_stdio_gateway_on_one_data_directory_keep_one_chain() {
         assert_eq!(answer["result"]["isError"], false, "{answer}");
     }
     assert_eq!(stdio.join().unwrap(), CALLS);
+    // Each gateway writes its records in its own time: a barrier through each.
+    b.audit_lines();
     let lines = a.audit_lines();
     let by_transport = |t: &str| {
         lines
