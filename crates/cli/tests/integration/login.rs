@@ -266,13 +266,7 @@ async fn an_upstream_login_is_used_refreshed_and_ends_when_revoked() {
 
     // The gateway calls the upstream with the login's token. Access tokens live 20 s, inside
     // the gateway's 30 s renewal margin: it refreshes before using one.
-    let kept = tempfile::tempdir().unwrap();
-    std::fs::copy(&config, kept.path().join("portcullis.toml")).unwrap();
-    copy_dir(
-        &dir.path().join(".portcullis"),
-        &kept.path().join(".portcullis"),
-    );
-    let gateway = Gateway::serve_in(kept, &[("PORTCULLIS_TOKEN_KEY", KEY)], &["--dev"]);
+    let gateway = serve_logged_in(dir.path());
     let client = gateway.rmcp_client().await;
     let plain = client
         .call_tool(call("hosted_plain", json!({})))
@@ -377,13 +371,7 @@ async fn the_device_flow_logs_in_a_host_without_a_browser() {
         ["urn:ietf:params:oauth:grant-type:device_code"]
     );
     // The gateway uses it like any login.
-    let kept = tempfile::tempdir().unwrap();
-    std::fs::copy(&config, kept.path().join("portcullis.toml")).unwrap();
-    copy_dir(
-        &dir.path().join(".portcullis"),
-        &kept.path().join(".portcullis"),
-    );
-    let gateway = Gateway::serve_in(kept, &[("PORTCULLIS_TOKEN_KEY", KEY)], &["--dev"]);
+    let gateway = serve_logged_in(dir.path());
     let client = gateway.rmcp_client().await;
     let plain = client
         .call_tool(call("hosted_plain", json!({})))
@@ -430,6 +418,19 @@ fn a_login_config_without_a_tokens_key_is_refused_with_the_fix() {
         err.contains("tokens.key") && err.contains("openssl rand"),
         "{err}"
     );
+}
+
+/// `portcullis serve --dev` of the config and the state (with the login) in `dir`, copied to a
+/// directory of its own (the gateway harness owns its directory).
+fn serve_logged_in(dir: &Path) -> Gateway {
+    let kept = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join("portcullis.toml"),
+        kept.path().join("portcullis.toml"),
+    )
+    .unwrap();
+    copy_dir(&dir.join(".portcullis"), &kept.path().join(".portcullis"));
+    Gateway::serve_in(kept, &[("PORTCULLIS_TOKEN_KEY", KEY)], &["--dev"])
 }
 
 fn copy_dir(from: &Path, to: &Path) {
