@@ -192,15 +192,10 @@ catalogue = "meta"
     let (_, token) = create_key(&gateway.config_path(), "agent", "", &[]);
     let url = format!("http://{}/mcp/g/big", gateway.addr);
     let client = gateway.rmcp_client_at(&url, &token).await;
-    let mut listed: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    listed.sort();
-    assert_eq!(listed, ["call_tool", "describe_tool", "search_tools"]);
+    assert_eq!(
+        tool_names_of(&client).await,
+        ["call_tool", "describe_tool", "search_tools"]
+    );
 
     let found = |result: &rmcp::model::CallToolResult| -> Vec<String> {
         let v: serde_json::Value = serde_json::from_str(&text_of(result)).unwrap();

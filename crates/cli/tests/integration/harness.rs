@@ -235,10 +235,8 @@ impl Gateway {
     /// The names of the tools the dev key sees, sorted (one session, then closed).
     pub async fn tool_names(&self) -> Vec<String> {
         let client = self.rmcp_client().await;
-        let tools = client.list_all_tools().await.unwrap();
+        let names = tool_names_of(&client).await;
         client.cancel().await.unwrap();
-        let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
-        names.sort();
         names
     }
 
@@ -337,6 +335,21 @@ pub fn modern_post(
         r = r.header("mcp-name", n);
     }
     r
+}
+
+/// The names of every tool `client` is listed, sorted.
+pub async fn tool_names_of<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Runs the `portcullis` command; returns (success, stdout, stderr).

@@ -65,51 +65,16 @@ fn protected_upstream(dir: &Path, issuer: &str) -> (Killed, String, PathBuf) {
     )
 }
 
-/// Plays the browser: follows the authorization URL's redirects (keeping the server's
-/// cookies) until the loopback redirect, and loads that.
-async fn browse(start: &str) {
+/// Plays the user's browser from `start`: follows redirects (keeping the server's cookies),
+/// posts the one form of a page that has one (the device flow's confirmation), and ends on the
+/// page that says the login succeeded (the loopback redirect's, or the device flow's).
+async fn play_browser(start: &str) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let mut cookies: HashMap<String, String> = HashMap::new();
     let mut url = reqwest::Url::parse(start).unwrap();
-    for _ in 0..20 {
-        let jar: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let response = http
-            .get(url.clone())
-            .header("cookie", jar.join("; "))
-            .send()
-            .await
-            .unwrap();
-        for value in response.headers().get_all("set-cookie") {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            if let Some((k, v)) = pair.split_once('=') {
-                cookies.insert(k.trim().to_string(), v.to_string());
-            }
-        }
-        if !response.status().is_redirection() {
-            let status = response.status();
-            let page = response.text().await.unwrap();
-            assert!(status.is_success(), "{status}: {page}");
-            assert!(page.contains("logged in"), "{page}");
-            return;
-        }
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        url = url.join(&location).unwrap();
-    }
-    panic!("too many redirects");
-}
-
-/// Plays the user of the device flow: opens the verification address, posts its form (the
-/// confirmation), and follows the redirects through the login to the success page.
-async fn confirm_device(address: &str) {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut cookies: HashMap<String, String> = HashMap::new();
-    let mut url = reqwest::Url::parse(address).unwrap();
     let mut form: Option<Vec<(String, String)>> = None;
     for _ in 0..20 {
         let jar: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -133,11 +98,13 @@ async fn confirm_device(address: &str) {
             url = url.join(&location).unwrap();
             continue;
         }
+        let status = response.status();
         let page = response.text().await.unwrap();
-        if page.contains("device logged in") {
+        assert!(status.is_success(), "{status}: {page}");
+        if page.contains("logged in") {
             return;
         }
-        // The confirmation page: one form, its hidden fields, posted where it says.
+        // A page with a form: its hidden fields, posted where it says.
         let attribute = |tag: &str, name: &str| {
             let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
             Some(tag[start..].split('"').next()?.to_string())
@@ -160,7 +127,7 @@ async fn confirm_device(address: &str) {
         url = url.join(&action).unwrap();
         form = Some(fields);
     }
-    panic!("the device confirmation did not end");
+    panic!("the login did not end within 20 pages");
 }
 
 /// Runs `portcullis login` (with `--device` when `device`), plays the user with the address
@@ -198,11 +165,7 @@ async fn log_in(config: &Path, device: bool) -> (bool, String) {
             .await
             .unwrap()
             .expect("login printed no address to open");
-    if device {
-        confirm_device(&address).await;
-    } else {
-        browse(&address).await;
-    }
+    play_browser(&address).await;
     let status = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()

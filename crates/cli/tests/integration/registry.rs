@@ -56,18 +56,6 @@ async fn told_client(
     (client, lists_rx, progress_rx)
 }
 
-async fn names(client: &RunningService<RoleClient, Told>) -> Vec<String> {
-    let mut names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Waits for list_changed notifications until the client's tools pass `done`.
 async fn until_tools(
     client: &RunningService<RoleClient, Told>,
@@ -78,7 +66,7 @@ async fn until_tools(
     let wait = async {
         loop {
             told.recv().await.expect("the client went away");
-            let now = names(client).await;
+            let now = tool_names_of(client).await;
             if done(&now) {
                 return now;
             }
@@ -88,7 +76,7 @@ async fn until_tools(
         Ok(now) => now,
         Err(_) => panic!(
             "no list_changed brought {what}; tools now: {:?}",
-            names(client).await
+            tool_names_of(client).await
         ),
     }
 }
@@ -107,7 +95,12 @@ async fn upstreams_added_and_removed_reach_a_running_gateway_and_a_call_in_fligh
     let gateway = Gateway::start(&example_config(""));
     let web = HttpUpstream::start();
     let (client, mut told, mut progress) = told_client(&gateway).await;
-    assert!(!names(&client).await.iter().any(|n| n.starts_with("two_")));
+    assert!(
+        !tool_names_of(&client)
+            .await
+            .iter()
+            .any(|n| n.starts_with("two_"))
+    );
 
     // A stdio upstream.
     let (ok, out, err) = registry(
