@@ -381,5 +381,16 @@ fn main() -> Result<(), String> {
     );
     report("validation", &val, &scorer)?;
     report("development (hand-written)", &dev, &scorer)?;
-    report("test (held out)", &test, &scorer)
+    report("test (held out)", &test, &scorer)?;
+    // Sources held out whole (scripts/scorer/external.py): text by authors never trained on.
+    for (name, file) in [
+        ("others (held out whole)", "others.jsonl"),
+        ("blind (held out whole)", "blind.jsonl"),
+    ] {
+        let path = dir.join(file);
+        if path.exists() {
+            report(name, &load(&path)?, &scorer)?;
+        }
+    }
+    Ok(())
 }

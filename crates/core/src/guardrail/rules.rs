@@ -392,6 +392,15 @@ const PLAIN: &[Rule] = &[
         r"\b(curl|wget|invoke-webrequest|iwr|nc|ncat|netcat)\b[^\n]*(\$\( ?(cat|env|printenv|base64|tar|ls|whoami|hostname|history)\b|`(cat|env|printenv)\b|/etc/passwd|/etc/shadow|~/\.ssh|id_rsa|\.aws/credentials|\.env\b|--post-file|--upload-file)",
     ),
     (
+        // A document that tells its reader to print the environment or a secret file: harmless
+        // to a person at a terminal, an exfiltration step for an agent whose output is read.
+        // Medium: troubleshooting guides do say "check that `$TOKEN` is set".
+        "exfiltration.reveal_secrets",
+        Exfiltration,
+        Medium,
+        r#"`(printenv|env|set)( ?\|[^`\n]*)?`|\b(run|type|execute) (`|')?(printenv|env)\b|print ?\( ?(dict ?\( ?)?os\.environ\b|\bos\.environ\.items ?\(|\b(echo|print|printf|cat) ?\$\{?[a-z0-9_]*(key|secret|token|passw(or)?d|credential)|\bcat [^\n`]*(\.env\b|\.aws/credentials|\.ssh/id_|\.netrc|\.git-credentials|secret|credentials)|\bopen ?\( ?['\"][^'\"\n]*(secret|credential|\.env\b|id_rsa)"#,
+    ),
+    (
         "exfiltration.pipe_to_shell",
         Exfiltration,
         Low,
