@@ -124,6 +124,7 @@ fn words_in(token: &str) -> usize {
     let spaceless =
         |c: char| matches!(c as u32, 0x2E80..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3FFFF);
     match token.chars().next() {
+        Some(c) if token.is_ascii() => usize::from(c.is_ascii_alphanumeric() || c == '_'),
         Some(c) if c.is_alphanumeric() || c == '_' => {
             token.chars().filter(|&c| spaceless(c)).count().max(1)
         }
