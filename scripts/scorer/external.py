@@ -71,11 +71,15 @@ def wheel_path(cache: Path, name: str, version: str):
 
 
 def members(cache: Path, name: str, pattern: str):
-    """(path, text) of the files of a package's wheel whose path matches `pattern`."""
+    """(path, text) of the files of a package's wheel whose path matches `pattern`; `.gz`
+    files are decompressed."""
     with zipfile.ZipFile(wheel_path(cache, name, PACKAGES[name])) as z:
         for path in sorted(z.namelist()):
             if re.search(pattern, path):
-                yield path, z.read(path).decode("utf-8", errors="replace")
+                data = z.read(path)
+                if path.endswith(".gz"):
+                    data = gzip.decompress(data)
+                yield path, data.decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------- attacks
@@ -180,24 +184,18 @@ def spikee_payloads(cache: Path, rng: random.Random, n=400):
 def agent_environment(cache: Path):
     """Benign agent-environment data: inspect_evals' tau2 domains (knowledge-base documents,
     database records, the agents' policies) as a tool returns them. Yields (domain, text)."""
-    with zipfile.ZipFile(wheel_path(cache, "inspect-evals", PACKAGES["inspect-evals"])) as z:
-        for path in sorted(z.namelist()):
-            m = re.search(r"tau2/data/domains/(\w+)/(documents|db)\.json(\.gz)?$", path)
-            policy = re.search(r"tau2/data/domains/(\w+)/policy\.(md|txt)$", path)
-            if policy:
-                yield policy.group(1), z.read(path).decode("utf-8", errors="replace")
-            if not m:
-                continue
-            data = z.read(path)
-            if path.endswith(".gz"):
-                data = gzip.decompress(data)
-            text = data.decode("utf-8", errors="replace")
-            for record in records(json.loads(text)):
-                if isinstance(record, dict) and "content" in record:
-                    yield m.group(1), f"# {record.get('title', '')}\n\n{record['content']}"
-                else:
-                    small = len(json.dumps(record)) < 600
-                    yield m.group(1), json.dumps(record, ensure_ascii=False, indent=2 if small else None)
+    pattern = r"tau2/data/domains/\w+/((documents|db)\.json(\.gz)?|policy\.(md|txt))$"
+    for path, text in members(cache, "inspect-evals", pattern):
+        domain = path.split("/")[-2]
+        if re.search(r"/policy\.\w+$", path):
+            yield domain, text
+            continue
+        for record in records(json.loads(text)):
+            if isinstance(record, dict) and "content" in record:
+                yield domain, f"# {record.get('title', '')}\n\n{record['content']}"
+            else:
+                small = len(json.dumps(record)) < 600
+                yield domain, json.dumps(record, ensure_ascii=False, indent=2 if small else None)
 
 
 def records(value, depth=0):
