@@ -23,24 +23,55 @@ use unicode_normalization::UnicodeNormalization;
 
 /// The canonical form of `text` (see the module documentation).
 pub fn normalize(text: &str) -> String {
-    let cleaned: String = if text.is_ascii() {
-        text.to_ascii_lowercase()
+    if text.is_ascii() {
+        // Most text: walked as bytes, with no decoding into characters.
+        let units = canonical(text.bytes().map(|b| b.to_ascii_lowercase()));
+        // ASCII in, ASCII out: the lossy branch is never taken.
+        String::from_utf8(units)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     } else {
         let visible = text.chars().filter_map(reveal);
-        visible
+        let cleaned = visible
             .nfkd()
             .flat_map(char::to_lowercase)
             .filter(|c| !is_latin_diacritic(*c))
-            .nfc()
-            .collect()
-    };
-    let joined = join_spaced(&collapse_space(&cleaned));
-    let folded = if joined.is_ascii() {
-        joined
-    } else {
-        fold_confusables(&joined)
-    };
-    leet(&folded)
+            .nfc();
+        canonical(cleaned).into_iter().collect()
+    }
+}
+
+/// A unit of text the later steps walk: a byte of ASCII text, or a character.
+trait Unit: Copy + Into<char> + From<u8> {
+    fn char(self) -> char {
+        self.into()
+    }
+}
+
+impl Unit for u8 {}
+impl Unit for char {}
+
+/// Steps 3 to 6, on text that is already lower case and visible.
+fn canonical<T: Unit>(units: impl Iterator<Item = T>) -> Vec<T> {
+    let mut units = join_spaced(collapse_space(units));
+    if units.iter().any(|u| !u.char().is_ascii()) {
+        fold_confusables(&mut units);
+    }
+    leet(&mut units);
+    units
+}
+
+/// [`char::is_alphanumeric`], answered without a table search for the scripts most text
+/// beyond ASCII is written in (Cyrillic, Chinese, Japanese, Korean), whose letters are in
+/// these ranges and are all alphabetic.
+pub fn is_alphanumeric(c: char) -> bool {
+    match c {
+        '\u{0410}'..='\u{044F}'
+        | '\u{3041}'..='\u{3096}'
+        | '\u{30A1}'..='\u{30FA}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{AC00}'..='\u{D7A3}' => true,
+        c => c.is_alphanumeric(),
+    }
 }
 
 /// Whether `c` is invisible: removed before matching.
@@ -101,36 +132,26 @@ fn look_alike(c: char) -> Option<char> {
     })
 }
 
-/// Folds look-alikes in words that also hold Latin letters (mixed-script spoofs).
-fn fold_confusables(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (is_word, part) in words(text) {
-        if is_word
-            && part.chars().any(|c| c.is_ascii_alphabetic())
-            && part.chars().any(|c| look_alike(c).is_some())
-        {
-            out.extend(part.chars().map(|c| look_alike(c).unwrap_or(c)));
-        } else {
-            out.push_str(part);
-        }
-    }
-    out
+/// The words of `units` (runs of letters and digits), each as a mutable slice.
+fn words<T: Unit>(units: &mut [T]) -> impl Iterator<Item = &mut [T]> {
+    units
+        .chunk_by_mut(|a, b| is_alphanumeric(a.char()) == is_alphanumeric(b.char()))
+        .filter(|part| is_alphanumeric(part[0].char()))
 }
 
-/// Splits `text` into alternating word and non-word parts, in order.
-fn words(text: &str) -> impl Iterator<Item = (bool, &str)> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        let first = rest.chars().next()?;
-        let is_word = first.is_alphanumeric();
-        let end = rest
-            .char_indices()
-            .find(|(_, c)| c.is_alphanumeric() != is_word)
-            .map_or(rest.len(), |(i, _)| i);
-        let (part, tail) = rest.split_at(end);
-        rest = tail;
-        Some((is_word, part))
-    })
+/// Folds look-alikes in words that also hold Latin letters (mixed-script spoofs).
+fn fold_confusables<T: Unit>(units: &mut [T]) {
+    for word in words(units) {
+        if word.iter().any(|c| c.char().is_ascii_alphabetic())
+            && word.iter().any(|c| look_alike(c.char()).is_some())
+        {
+            for c in word {
+                if let Some(latin) = look_alike(c.char()) {
+                    *c = T::from(latin as u8);
+                }
+            }
+        }
+    }
 }
 
 /// Joins spaced-out words. Two passes: characters each standing alone between single spaces
@@ -138,27 +159,15 @@ fn words(text: &str) -> impl Iterator<Item = (bool, &str)> {
 /// `*` or `/` (`i.g.n.o.r.e`). A run needs three characters, or two when wider gaps (two
 /// spaces, a line break, or the text's ends) frame it on both sides (`a n` in
 /// `i s  a n  a i`).
-fn join_spaced(text: &str) -> String {
-    let spaced = join_runs(text, |c| !c.is_whitespace(), &[' ']);
-    join_runs(&spaced, char::is_alphanumeric, &['.', '-', '_', '*', '/'])
+fn join_spaced<T: Unit>(units: Vec<T>) -> Vec<T> {
+    let spaced = join_units(units, |c| !c.is_whitespace(), &[' ']);
+    join_units(spaced, is_alphanumeric, &['.', '-', '_', '*', '/'])
 }
 
-fn join_runs(text: &str, member: impl Fn(char) -> bool, spacers: &[char]) -> String {
-    // ASCII text (most of it) is walked as bytes, other text as characters: no copy of it.
-    if text.is_ascii() {
-        join_units(text.as_bytes(), member, spacers)
-    } else {
-        join_units(&text.chars().collect::<Vec<char>>(), member, spacers)
-    }
-}
-
-fn join_units<T: Copy + Into<char>>(
-    units: &[T],
-    member: impl Fn(char) -> bool,
-    spacers: &[char],
-) -> String {
+/// `units` with each run of spaced-out members joined; `units` itself when there is none.
+fn join_units<T: Unit>(units: Vec<T>, member: impl Fn(char) -> bool, spacers: &[char]) -> Vec<T> {
     let n = units.len();
-    let c = |i: usize| -> char { units[i].into() };
+    let c = |i: usize| -> char { units[i].char() };
     let stands_alone = |i: usize| -> bool {
         member(c(i)) && (i == 0 || !member(c(i - 1))) && (i + 1 == n || !member(c(i + 1)))
     };
@@ -176,42 +185,57 @@ fn join_units<T: Copy + Into<char>>(
             _ => false,
         }
     };
-    let mut out = String::with_capacity(n);
-    let mut i = 0;
+    // Allocated at the first join; what lies between joins is copied in slices.
+    let mut out: Option<Vec<T>> = None;
+    let (mut i, mut copied) = (0, 0);
+    // Whether the unit before `i` is a member: each unit is tested once on the common path.
+    let mut after_member = false;
     while i < n {
-        if stands_alone(i) {
+        let here = member(c(i));
+        if here && !after_member && (i + 1 == n || !member(c(i + 1))) {
             let mut end = i;
             while end + 2 < n && spacers.contains(&c(end + 1)) && stands_alone(end + 2) {
                 end += 2;
             }
             let count = (end - i) / 2 + 1;
             if count >= 3 || (count == 2 && wide_gap(i, true) && wide_gap(end, false)) {
-                out.extend((i..=end).step_by(2).map(c));
+                let out = out.get_or_insert_with(|| Vec::with_capacity(n));
+                out.extend_from_slice(&units[copied..i]);
+                out.extend((i..=end).step_by(2).map(|k| units[k]));
                 i = end + 1;
+                copied = i;
+                after_member = true;
                 continue;
             }
         }
-        out.push(c(i));
+        after_member = here;
         i += 1;
     }
-    out
+    match out {
+        None => units,
+        Some(mut out) => {
+            out.extend_from_slice(&units[copied..]);
+            out
+        }
+    }
 }
 
 /// A white-space run holding a line break becomes `\n`; one horizontal space character
 /// becomes a space, and a longer run two (so spaced-out words stay apart).
-fn collapse_space(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+fn collapse_space<T: Unit>(units: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(units.size_hint().0);
     let mut run = (0usize, false);
-    let flush = |out: &mut String, run: &mut (usize, bool)| {
+    let flush = |out: &mut Vec<T>, run: &mut (usize, bool)| {
         match *run {
             (0, _) => {}
-            (_, true) => out.push('\n'),
-            (1, false) => out.push(' '),
-            _ => out.push_str("  "),
+            (_, true) => out.push(T::from(b'\n')),
+            (1, false) => out.push(T::from(b' ')),
+            _ => out.extend([T::from(b' '); 2]),
         }
         *run = (0, false);
     };
-    for c in text.chars() {
+    for u in units {
+        let c = u.char();
         if c.is_whitespace() {
             run.0 += 1;
             run.1 |= matches!(
@@ -220,7 +244,7 @@ fn collapse_space(text: &str) -> String {
             );
         } else {
             flush(&mut out, &mut run);
-            out.push(c);
+            out.push(u);
         }
     }
     flush(&mut out, &mut run);
@@ -240,19 +264,19 @@ fn leet_letter(c: char) -> Option<char> {
 }
 
 /// Leet digits become letters in words that hold at least one ASCII letter.
-fn leet(text: &str) -> String {
-    if !text.bytes().any(|b| leet_letter(b as char).is_some()) {
-        return text.to_string();
+fn leet<T: Unit>(units: &mut [T]) {
+    if !units.iter().any(|u| leet_letter(u.char()).is_some()) {
+        return;
     }
-    let mut out = String::with_capacity(text.len());
-    for (is_word, part) in words(text) {
-        if is_word && part.chars().any(|c| c.is_ascii_alphabetic()) {
-            out.extend(part.chars().map(|c| leet_letter(c).unwrap_or(c)));
-        } else {
-            out.push_str(part);
+    for word in words(units) {
+        if word.iter().any(|c| c.char().is_ascii_alphabetic()) {
+            for c in word {
+                if let Some(letter) = leet_letter(c.char()) {
+                    *c = T::from(letter as u8);
+                }
+            }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -293,11 +317,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_quick_alphanumeric_test_agrees_with_the_standard_one() {
+        let differ = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|&c| is_alphanumeric(c) != c.is_alphanumeric())
+            .count();
+        assert_eq!(differ, 0);
+    }
+
     proptest! {
         #[test]
         fn normalising_is_idempotent(text in "\\PC{0,64}") {
             let once = normalize(&text);
             prop_assert_eq!(normalize(&once), once);
+        }
+
+        #[test]
+        fn ascii_reads_the_same_as_bytes_and_as_characters(text in "[ -~\t\n\r]{0,64}") {
+            let bytes: Vec<u8> = canonical(text.bytes());
+            let chars: String = canonical(text.chars()).into_iter().collect();
+            prop_assert_eq!(String::from_utf8(bytes).unwrap(), chars);
         }
 
         #[test]

@@ -398,7 +398,7 @@ const PLAIN: &[Rule] = &[
         "exfiltration.reveal_secrets",
         Exfiltration,
         Medium,
-        r#"`(printenv|env|set)( ?\|[^`\n]*)?`|\b(run|type|execute) (`|')?(printenv|env)\b|print ?\( ?(dict ?\( ?)?os\.environ\b|\bos\.environ\.items ?\(|\b(echo|print|printf|cat) ?\$\{?[a-z0-9_]*(key|secret|token|passw(or)?d|credential)|\bcat [^\n`]*(\.env\b|\.aws/credentials|\.ssh/id_|\.netrc|\.git-credentials|secret|credentials)|\bopen ?\( ?['\"][^'\"\n]*(secret|credential|\.env\b|id_rsa)"#,
+        r#"`printenv\b[^`\n]*`|`(env|set) ?\|[^`\n]*`|\b(run|type|execute) (`|')?(printenv|env)(`|'|\||[.,;:!]|\n|$)|print ?\( ?(dict ?\( ?)?os\.environ\b|\bos\.environ\.items ?\(|\b(echo|print|printf|cat) ?\$\{?[a-z0-9_]*(key|secret|token|passw(or)?d|credential)|\bcat [^\n`]*(\.env\b|\.aws/credentials|\.ssh/id_|\.netrc|\.git-credentials|secret|credentials)|\bopen ?\( ?['\"][^'\"\n]*(secret|credential|\.env\b|id_rsa)"#,
     ),
     (
         "exfiltration.pipe_to_shell",

@@ -16,6 +16,7 @@
 //! a category: findings never carry text.
 
 use super::Category;
+use super::normalize::is_alphanumeric;
 
 /// Tokens per window.
 pub const WINDOW: usize = 128;
@@ -102,19 +103,33 @@ impl<'a> Iterator for Tokens<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
+        let word = |c: char| is_alphanumeric(c) || c == '_';
         let rest = &self.text[self.at..];
-        let start = rest.find(|c: char| !c.is_whitespace())?;
-        let word = |c: char| c.is_alphanumeric() || c == '_';
-        let first = rest[start..].chars().next()?;
+        // ASCII, as most text is, is read byte by byte; other characters one by one.
+        let start = match rest
+            .bytes()
+            .position(|b| !(b.is_ascii_whitespace() || b == 0x0B))?
+        {
+            i if rest.as_bytes()[i].is_ascii() => i,
+            i => i + rest[i..].find(|c: char| !c.is_whitespace())?,
+        };
+        let tail = &rest[start..];
+        let first = tail.chars().next()?;
         let len = if word(first) {
-            rest[start..]
-                .find(|c: char| !word(c))
-                .unwrap_or(rest.len() - start)
+            // The ASCII run, then any letters beyond ASCII (`naïve`).
+            let ascii = tail
+                .bytes()
+                .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+                .unwrap_or(tail.len());
+            ascii
+                + tail[ascii..]
+                    .find(|c: char| !word(c))
+                    .unwrap_or(tail.len() - ascii)
         } else {
             first.len_utf8()
         };
         self.at += start + len;
-        Some(&rest[start..start + len])
+        Some(&tail[..len])
     }
 }
 
@@ -125,7 +140,7 @@ fn words_in(token: &str) -> usize {
         |c: char| matches!(c as u32, 0x2E80..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3FFFF);
     match token.chars().next() {
         Some(c) if token.is_ascii() => usize::from(c.is_ascii_alphanumeric() || c == '_'),
-        Some(c) if c.is_alphanumeric() || c == '_' => {
+        Some(c) if is_alphanumeric(c) || c == '_' => {
             token.chars().filter(|&c| spaceless(c)).count().max(1)
         }
         _ => 0,
@@ -215,20 +230,22 @@ impl History {
 /// The hashed features of `token` after `history`: the token, its pair with each of the
 /// [`REACH`] tokens before it, and the character 4-grams of the word padded with `^` and `$`.
 pub fn token_features(history: &History, token: &str, out: &mut Vec<u32>) {
-    features_of(history, fnv(0, token.as_bytes()), token, out);
+    features_of(history, fnv(0, token.as_bytes()), token, &mut |h| {
+        out.push(h)
+    });
 }
 
 /// [`token_features`] for a token whose bytes were hashed already (`base`).
-fn features_of(history: &History, base: u32, token: &str, out: &mut Vec<u32>) {
-    out.push(mix(base, 1));
+fn features_of(history: &History, base: u32, token: &str, out: &mut impl FnMut(u32)) {
+    out(mix(base, 1));
     for (d, seeds) in history.0.iter().enumerate() {
-        out.push(mix(seeds.0[d], base));
+        out(mix(seeds.0[d], base));
     }
     grams(token, out);
 }
 
 /// The character 4-grams of `^token$`.
-fn grams(token: &str, out: &mut Vec<u32>) {
+fn grams(token: &str, out: &mut impl FnMut(u32)) {
     if token.is_ascii() {
         // Most tokens: the 4-grams are byte windows of `^token$`, on the stack.
         let word = &token.as_bytes()[..token.len().min(MAX_GRAM_WORD)];
@@ -238,7 +255,7 @@ fn grams(token: &str, out: &mut Vec<u32>) {
             padded[1..=word.len()].copy_from_slice(word);
             padded[word.len() + 1] = b'$';
             for gram in padded[..word.len() + 2].windows(4) {
-                out.push(fnv(3, gram));
+                out(fnv(3, gram));
             }
         }
         return;
@@ -255,7 +272,7 @@ fn grams(token: &str, out: &mut Vec<u32>) {
             for c in gram {
                 len += c.encode_utf8(&mut buf[len..]).len();
             }
-            out.push(fnv(3, &buf[..len]));
+            out(fnv(3, &buf[..len]));
         }
     }
 }
@@ -416,22 +433,20 @@ impl Scorer {
                 });
             }
         };
-        let mut features = Vec::new();
         let mut history = History::default();
         let (mut n, mut words) = (0, 0);
         for token in Tokens::new(normalized) {
             words += words_in(token);
-            features.clear();
             let base = fnv(0, token.as_bytes());
-            features_of(&history, base, token, &mut features);
-            let s: i64 = features
-                .iter()
-                .map(|&h| i64::from(self.weights[(h & mask) as usize]))
-                .sum();
+            let (mut s, mut k) = (0i64, 0usize);
+            features_of(&history, base, token, &mut |h| {
+                s += i64::from(self.weights[(h & mask) as usize]);
+                k += 1;
+            });
             let slot = &mut ring[n % WINDOW];
             sum += s - slot.0;
-            count = count + features.len() - slot.1;
-            *slot = (s, features.len());
+            count = count + k - slot.1;
+            *slot = (s, k);
             n += 1;
             if n >= WINDOW && (n - WINDOW).is_multiple_of(STRIDE) {
                 consider(sum, count, n);
