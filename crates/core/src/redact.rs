@@ -8,11 +8,15 @@
 //! - **Values**: detectors find emails, phone numbers, US SSNs, payment cards (Luhn-checked, also
 //!   when held as a JSON number), IBANs (checksum), JWTs, PEM private keys and well-known
 //!   credential formats in any string, and custom patterns from the config.
+//! - **Opt-in** ([`OPT_IN`], `detect` in the config): personal names and postal addresses, in
+//!   text and under name and address fields (see `personal`).
 //!
 //! A mask names what it hid (`[redacted:email]`). JSON stays valid and keeps its shape: a
 //! masked value becomes a string in the same place, and numbers that hide nothing stay numbers.
 //! Patterns are compiled when the config loads, so a bad one stops the gateway from starting
 //! rather than letting data through.
+
+mod personal;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -83,6 +87,8 @@ pub const DETECTORS: &[&str] = &[
     "phone",
 ];
 
+pub use personal::OPT_IN;
+
 /// How many values of each kind were masked.
 pub type Counts = BTreeMap<String, u64>;
 
@@ -111,6 +117,8 @@ pub struct Redactor {
     /// Every detector's pattern, to find in one pass which detectors a text needs at all.
     any: RegexSet,
     cards_in_numbers: bool,
+    /// The field names of the opt-in detectors that are on, with the kind of their masks.
+    personal_keys: Vec<(&'static [&'static str], &'static str)>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -139,6 +147,8 @@ pub struct RedactionSettings {
     pub disabled: Vec<String>,
     /// Custom detectors: (kind, regex).
     pub patterns: Vec<(String, String)>,
+    /// Opt-in detectors switched on, by name (see [`OPT_IN`]).
+    pub detect: Vec<String>,
 }
 
 impl RedactionSettings {
@@ -562,6 +572,34 @@ impl Redactor {
                 });
             }
         }
+        for d in &settings.detect {
+            if !OPT_IN.iter().any(|(name, _)| name == d) {
+                return Err(format!(
+                    "unknown opt-in detector `{d}`; `detect` takes {}",
+                    OPT_IN
+                        .iter()
+                        .map(|(name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let mut personal_keys = Vec::new();
+        for &(name, kind) in OPT_IN
+            .iter()
+            .filter(|(n, _)| settings.detect.iter().any(|d| d == n))
+        {
+            for (pattern, check) in personal::patterns(name) {
+                let regex = Regex::new(&pattern).map_err(|e| format!("detector `{name}`: {e}"))?;
+                detectors.push(Detector {
+                    kind: kind.to_string(),
+                    group: regex.capture_names().any(|n| n == Some("v")),
+                    regex,
+                    check,
+                });
+            }
+            personal_keys.push((personal::keys(name), kind));
+        }
         for (kind, pattern) in &settings.patterns {
             let regex = Regex::new(pattern).map_err(|e| format!("pattern `{kind}`: {e}"))?;
             detectors.push(Detector {
@@ -584,6 +622,7 @@ impl Redactor {
             cards_in_numbers: !settings.disabled.iter().any(|d| d == "card"),
             detectors,
             any,
+            personal_keys,
         })
     }
 
@@ -597,6 +636,26 @@ impl Redactor {
         } else {
             self.keys.is_match(normalize_key(key).as_bytes())
         }
+    }
+
+    /// The kind of personal data an opt-in detector that is on finds under `key`, for a value
+    /// that is one (`address` under a key that holds a host is not).
+    fn personal_kind(&self, key: &str, value: Option<&Value>) -> Option<&'static str> {
+        if self.personal_keys.is_empty() {
+            return None;
+        }
+        let key = normalize_key(key);
+        let &(_, kind) = self
+            .personal_keys
+            .iter()
+            .find(|(keys, _)| keys.contains(&key.as_str()))?;
+        let fits = match value {
+            None => true,
+            Some(Value::Null) => false,
+            Some(v) if kind == "address" => personal::is_postal(v),
+            Some(_) => true,
+        };
+        fits.then_some(kind)
     }
 
     /// Masks what the detectors find in `text`.
@@ -677,6 +736,7 @@ impl Redactor {
                     .find(|(names, _)| names.contains(&name.as_str()))
                     .map(|(_, kind)| *kind)
                     .or_else(|| self.is_sensitive_key(&name).then_some("secret"))
+                    .or_else(|| self.personal_kind(&name, None))
             })
             .collect();
         if columns.iter().all(Option::is_none) {
@@ -814,9 +874,14 @@ impl Redactor {
 
     fn redact_object(&self, members: &mut Map<String, Value>, counts: &mut Counts) {
         for (key, v) in members.iter_mut() {
-            if self.is_sensitive_key(key) && !matches!(v, Value::Null) {
-                *v = Value::String(mask("secret"));
-                *counts.entry("secret".into()).or_default() += 1;
+            let kind = if self.is_sensitive_key(key) && !matches!(v, Value::Null) {
+                Some("secret")
+            } else {
+                self.personal_kind(key, Some(v))
+            };
+            if let Some(kind) = kind {
+                *v = Value::String(mask(kind));
+                *counts.entry(kind.into()).or_default() += 1;
             } else {
                 self.redact_value(v, counts);
             }
@@ -1101,12 +1166,70 @@ mod tests {
     }
 
     #[test]
+    fn names_and_addresses_are_masked_only_when_asked_for() {
+        let letter = "Dear Mrs. Okafor,\nPriya Raman will ship it to 742 Evergreen Terrace, \
+                      Springfield, OR 97403 or Bergmannstraße 44, 10961 Berlin.\nRegards,\nLaura";
+        assert_eq!(text(letter), letter, "off by default");
+        let on = Redactor::new(&RedactionSettings {
+            detect: vec!["names".into(), "addresses".into()],
+            ..RedactionSettings::defaults()
+        })
+        .unwrap();
+        let mut counts = Counts::new();
+        assert_eq!(
+            on.redact_text(letter, &mut counts),
+            "Dear Mrs. [redacted:name],\n[redacted:name] will ship it to [redacted:address] \
+             or [redacted:address].\nRegards,\n[redacted:name]"
+        );
+        assert_eq!(counts["name"], 3);
+        assert_eq!(counts["address"], 2);
+        // A given name alone, places, products and headings stay.
+        for keep in [
+            "Ask Dan about the invoice",
+            "The Jordan River flows south past Victoria Station.",
+            "Claude Code and Julia Computing",
+            "### Client Example Program",
+            "Dear Hiring Manager,",
+            "Take Route 66 west, then exit 4B.",
+        ] {
+            assert_eq!(on.redact_text(keep, &mut counts), keep);
+        }
+        // Fields: a name's parts, an address as text or object; an address field that holds a
+        // listening address is not a postal one.
+        let mut v = json!({"first_name": "Aiko", "lastName": "Tanaka",
+            "shipping_address": {"line1": "55 Water St", "zip": "11201"},
+            "address": "0.0.0.0:8080", "name": "read_file"});
+        on.redact_value(&mut v, &mut counts);
+        assert_eq!(
+            v,
+            json!({"first_name": "[redacted:name]", "lastName": "[redacted:name]",
+                "shipping_address": "[redacted:address]", "address": "0.0.0.0:8080",
+                "name": "read_file"})
+        );
+        let table = "id,full_name,street\n1,Fatima Al-Sayed,Kerkstraat 7";
+        assert_eq!(
+            on.redact_text(table, &mut counts),
+            "id,full_name,street\n1,[redacted:name],[redacted:address]"
+        );
+        let unknown = Redactor::new(&RedactionSettings {
+            detect: vec!["faces".into()],
+            ..RedactionSettings::defaults()
+        });
+        assert!(
+            unknown
+                .unwrap_err()
+                .contains("`detect` takes addresses, names")
+        );
+    }
+
+    #[test]
     fn detectors_can_be_switched_off_and_patterns_added() {
         let r = Redactor::new(&RedactionSettings {
             default_keys: true,
             disabled: vec!["phone".into()],
             patterns: vec![("employee_id".into(), r"\bEMP-\d{6}\b".into())],
             keys: vec!["Balance".into()],
+            detect: Vec::new(),
         })
         .unwrap();
         let mut counts = Counts::new();

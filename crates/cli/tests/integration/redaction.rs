@@ -139,3 +139,89 @@ fn eval_redaction_reports_recall_and_keep_rate_on_the_shipped_corpora() {
     let (ok, _, err) = portcullis(&["eval", "redaction", "--corpus", "/nonexistent.jsonl"]);
     assert!(!ok && err.contains("cannot read"), "{err}");
 }
+
+/// Names and postal addresses are opt-in: the shipped defaults pass them, `detect` masks them
+/// in text, in JSON held in text and in the audit's counts.
+#[tokio::test]
+async fn names_and_addresses_are_masked_when_the_config_asks_for_them() {
+    let letter = "Ship to Priya Raman, 742 Evergreen Terrace, Springfield, OR 97403.";
+    let record = "{\"full_name\": \"Aiko Tanaka\", \"shipping_address\": \"55 Water St, Brooklyn, NY 11201\", \"items\": 3}";
+    let defaults = Gateway::start(&example_config(""));
+    let client = defaults.rmcp_client().await;
+    let echoed = client
+        .call_tool(call("demo_echo", json!({"text": letter})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&echoed), letter, "kept by default");
+    client.cancel().await.unwrap();
+
+    let gw = Gateway::start(&example_config(
+        "[redaction]\ndetect = [\"names\", \"addresses\"]\n",
+    ));
+    let client = gw.rmcp_client().await;
+    let echoed = client
+        .call_tool(call("demo_echo", json!({"text": letter})))
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&echoed),
+        "Ship to [redacted:name], [redacted:address]."
+    );
+    let echoed = client
+        .call_tool(call("demo_echo", json!({"text": record})))
+        .await
+        .unwrap();
+    let parsed: serde_json::Value =
+        serde_json::from_str(&text_of(&echoed)).expect("the text is still JSON");
+    assert_eq!(
+        parsed,
+        json!({"full_name": "[redacted:name]", "shipping_address": "[redacted:address]", "items": 3})
+    );
+    client.cancel().await.unwrap();
+    let audit = std::fs::read_to_string(gw.dir.path().join(".portcullis/audit.jsonl")).unwrap();
+    for personal in ["Priya", "Evergreen", "Tanaka", "Water St"] {
+        assert!(!audit.contains(personal), "{personal} in the audit log");
+    }
+    let counts: Vec<serde_json::Value> = gw
+        .audit_lines()
+        .into_iter()
+        .filter(|r| r["tool"] == "demo_echo")
+        .map(|r| r["redactions"].clone())
+        .collect();
+    assert!(
+        counts.contains(&json!({"name": 1, "address": 1})),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn eval_redaction_measures_the_opt_in_detectors_with_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        "[redaction]\ndetect = [\"names\", \"addresses\"]\n",
+    )
+    .unwrap();
+    for name in [
+        "redaction-personal.jsonl",
+        "redaction-personal-holdout.jsonl",
+        "redaction-personal-holdout-2.jsonl",
+    ] {
+        let corpus = repo_root().join("tests/corpus").join(name);
+        let report = |extra: &[&str]| -> serde_json::Value {
+            let mut args = vec!["eval", "redaction", "--corpus", corpus.to_str().unwrap()];
+            args.extend(extra);
+            args.push("--json");
+            let (ok, out, err) = portcullis(&args);
+            assert!(ok, "{err}");
+            serde_json::from_str(&out).unwrap()
+        };
+        let on = report(&["--config", config.to_str().unwrap()]);
+        assert!(on["recall"].as_f64().unwrap() >= 0.9, "{name}: {on}");
+        assert!(on["keep_rate"].as_f64().unwrap() >= 0.95, "{name}: {on}");
+        // The shipped defaults leave names and addresses alone.
+        let off = report(&[]);
+        assert!(off["recall"].as_f64().unwrap() < 0.2, "{name}: {off}");
+    }
+}

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::guardrail::scorer::{Scorer, Thresholds};
+use crate::redact::OPT_IN;
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawGuardrail {
@@ -32,6 +33,7 @@ pub(super) struct RawRedaction {
     pub(super) keys: Option<Vec<String>>,
     pub(super) default_keys: Option<bool>,
     pub(super) disable: Option<Vec<String>>,
+    pub(super) detect: Option<Vec<String>>,
     pub(super) patterns: Option<Vec<RawPattern>>,
 }
 
@@ -162,10 +164,23 @@ pub(super) fn redaction(raw: RawRedaction, p: &mut Problems<'_>) -> Option<Arc<R
         }
         patterns.push((pat.name, pat.regex));
     }
+    let mut detect = raw.detect.unwrap_or_default();
+    detect.retain(|d| {
+        let known = OPT_IN.iter().any(|(name, _)| name == d);
+        if !known {
+            let names: Vec<&str> = OPT_IN.iter().map(|(name, _)| *name).collect();
+            p.add(
+                "redaction.detect",
+                format!("unknown detector `{d}`; it takes {}", names.join(", ")),
+            );
+        }
+        known
+    });
     let settings = RedactionSettings {
         keys: raw.keys.unwrap_or_default(),
         default_keys: raw.default_keys.unwrap_or(true),
         disabled: raw.disable.unwrap_or_default(),
+        detect,
         patterns,
     };
     match Redactor::new(&settings) {
@@ -188,6 +203,7 @@ mod tests {
             r#"
             [redaction]
             disable = ["phone", "telepathy"]
+            detect = ["names", "faces"]
             [[redaction.patterns]]
             name = "bad name"
             regex = "("
@@ -201,6 +217,11 @@ mod tests {
         );
         assert!(
             joined.contains("redaction: unknown detector `telepathy`"),
+            "{joined}"
+        );
+        assert!(
+            joined
+                .contains("redaction.detect: unknown detector `faces`; it takes addresses, names"),
             "{joined}"
         );
     }
