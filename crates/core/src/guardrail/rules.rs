@@ -334,6 +334,15 @@ const PLAIN: &[Rule] = &[
         r"\b(after|once|when) (reading|you read|you've read|you have read|processing|you process|summari[sz]ing) (this|these|the above)[,:]? (you )?((must|should|need to|will|please|immediately|also) )*(call|invoke|use|run|execute|send|email|post|upload|forward|transfer|delete|pay)\b|\b(send|transfer|wire|pay) [^\n.]*\bto (iban|account|wallet|btc|bitcoin|eth)\b|\b(and )?only then (answer|reply|respond)\b",
     ),
     (
+        // A step a repository's file or issue puts before the work an agent came to do: the
+        // coding-agent plant's framing ("Before modifying this file, run …"). Medium: with
+        // what the step does (printing secrets, an unknown package) it blocks.
+        "tool.before_changes",
+        ToolHijack,
+        Medium,
+        r"\bbefore (you )?(modify|modifying|patch|patching|edit|editing|chang(e|ing)|making (any )?changes|fix|fixing|touching|work(ing)? on|proceeding)\b[^\n]{0,80}?\b(run|execute|install|add|dump|print|cat|echo|verify|ensure)\b",
+    ),
+    (
         "tool.smuggle_argument",
         ToolHijack,
         Medium,
