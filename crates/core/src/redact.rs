@@ -104,6 +104,17 @@ struct Detector {
     group: bool,
 }
 
+impl Detector {
+    fn new(kind: String, regex: Regex, check: Option<Check>) -> Detector {
+        Detector {
+            kind,
+            group: regex.capture_names().any(|n| n == Some("v")),
+            regex,
+            check,
+        }
+    }
+}
+
 /// A compiled set of redaction rules.
 pub struct Redactor {
     /// Sensitive key names and globs, matched in one pass.
@@ -564,12 +575,7 @@ impl Redactor {
         for &name in DETECTORS.iter().filter(|n| on(n)) {
             for &(pattern, check) in built_in(name) {
                 let regex = Regex::new(pattern).map_err(|e| format!("detector `{name}`: {e}"))?;
-                detectors.push(Detector {
-                    kind: name.to_string(),
-                    group: regex.capture_names().any(|n| n == Some("v")),
-                    regex,
-                    check,
-                });
+                detectors.push(Detector::new(name.to_string(), regex, check));
             }
         }
         for d in &settings.detect {
@@ -591,23 +597,13 @@ impl Redactor {
         {
             for (pattern, check) in personal::patterns(name) {
                 let regex = Regex::new(&pattern).map_err(|e| format!("detector `{name}`: {e}"))?;
-                detectors.push(Detector {
-                    kind: kind.to_string(),
-                    group: regex.capture_names().any(|n| n == Some("v")),
-                    regex,
-                    check,
-                });
+                detectors.push(Detector::new(kind.to_string(), regex, check));
             }
             personal_keys.push((personal::keys(name), kind));
         }
         for (kind, pattern) in &settings.patterns {
             let regex = Regex::new(pattern).map_err(|e| format!("pattern `{kind}`: {e}"))?;
-            detectors.push(Detector {
-                kind: kind.clone(),
-                group: regex.capture_names().any(|n| n == Some("v")),
-                regex,
-                check: None,
-            });
+            detectors.push(Detector::new(kind.clone(), regex, None));
         }
         let pairs = on("secret")
             .then(|| Ok::<_, regex::Error>((Regex::new(URL_PASSWORD)?, Regex::new(PAIRS)?)))
