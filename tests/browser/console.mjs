@@ -57,7 +57,8 @@ try {
   await page.selectOption('#audit-filter select[name=outcome]', 'ok');
   await page.fill('#audit-filter input[name=since]', '1h');
   await page.click('#audit-filter button[type=submit]');
-  await page.waitForSelector('#audit-results tbody tr');
+  // The rows drawn for this filter, not those of the first, unfiltered load.
+  await page.waitForSelector('#audit-results[data-query*="outcome=ok"] tbody tr');
   const outcomes = await page.$$eval('#audit-results tbody tr td:nth-child(5)', (tds) => tds.map((t) => t.textContent));
   if (outcomes.some((o) => o !== 'ok')) fail('the filter let through ' + outcomes.join(','));
   seen.audit_rows = outcomes.length;

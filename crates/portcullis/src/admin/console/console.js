@@ -144,11 +144,17 @@ async function auditView(view) {
     for (const [k, v] of new FormData(form)) if (v) p.set(k, v);
     return p;
   };
+  // The first load and a filter submitted before it answers run at once; only the newest
+  // request may draw, or a stale unfiltered answer would overwrite the filtered one.
+  let latest = 0;
   const load = async () => {
     detail.replaceChildren();
+    const ticket = ++latest;
     try {
       const p = params(); p.set('limit', '200');
       const data = await api('GET', '/api/v1/audit?' + p);
+      if (ticket !== latest) return;
+      results.dataset.query = p.toString();
       results.replaceChildren(el('p', {}, `${data.matched} matching records; the newest ${data.returned} shown. Click one for its detail.`),
         table([
           { title: 'Time', cell: (r) => r.time },
@@ -158,7 +164,7 @@ async function auditView(view) {
           { title: 'Outcome', cell: (r) => r.outcome },
           { title: 'Reason', cell: (r) => r.reason },
         ], data.records, (r) => detail.replaceChildren(el('h3', {}, 'Record ' + r.request_id), pretty(r))));
-    } catch (e) { if (e.status !== 401) message(results, e); }
+    } catch (e) { if (e.status !== 401 && ticket === latest) message(results, e); }
   };
   const exportAs = async (format) => {
     try {
