@@ -38,7 +38,7 @@ pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
             "override.ignore_previous",
             Override,
             High,
-            "\\b{DROP} (all |any |every |each )?(of )?(the |your |these |those |this |that |its )?(previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|hidden)( [0-9a-z_]+)?( [0-9a-z_]+)? {ORDERS}\\b",
+            "\\b{DROP} (all |any |every |each )?(of )?(the |your |these |those |this |that |its )?(previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|hidden)( \\b[0-9a-z_]+)?( \\b[0-9a-z_]+)? {ORDERS}\\b",
         ),
         (
             "override.ignore_all",
@@ -78,7 +78,41 @@ pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
         .collect();
     out.extend(PLAIN.iter().map(|&(id, c, s, p)| (id, c, s, p.to_string())));
     out.extend(exfiltration());
+    out.extend(addressed());
     out
+}
+
+/// Who an instruction planted in a document addresses: an AI by name or role. Bare
+/// "assistant", "agent" and "model" are not enough (a support agent, an assistant manager).
+const AI: &str = r"(ai|a\.i\.|llms?|large language models?|language models?|chatbots?|copilot|codex|claude|chatgpt|gpt|gemini|(ai|llm|automated|autonomous|coding|browsing|browser|email|e-mail|scheduling|screening|shopping) (assistant|agent|model|system|helper|bot|reader|reviewer|summari[sz]er|screener|grader|tool)s?)( (assistant|agent|model|system|helper|bot|reader|reviewer|summari[sz]er|screener|grader|tool)s?)?( [a-z-]+ing( [a-z'-]+){0,2})?";
+
+/// What the planted instruction wants done: acts against the user, the data or the record.
+/// Milder asks ("run the tests", "report bugs here") are left to `override.note_to_ai`, since
+/// repositories do write notes for coding agents.
+const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click)\b";
+
+/// Messages addressed to the model inside data: a note or vocative naming an AI, or an AI as
+/// the subject of "must"/"should", followed by an act against the user.
+fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
+    let then = r"( |, ?)((please|kindly|now|also|immediately|first|then|just|instead|actually|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
+    let note = format!(
+        r"\b(note|message|notice|reminder|instructions?|p\.? ?s\.?|attention|memo|heads-? ?up|warning|request|n\.b\.)( to| for)?( the| any| all| every| whichever| whatever| our| your)?( [a-z-]+){{0,2}} {AI}( \(?(whoever|whatever) you are\)?)? ?([:,-]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
+    );
+    let vocative = format!(
+        r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|/\* ?|# ?)((hey|hi|hello|dear|attention|ok|okay),? )?(the |any |all |dear )?{AI} ?([:,]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
+    );
+    let subject = format!(
+        r"(\b(any|every|all|each|the|an?) |(^|[\n.!?;] ?)){AI}\b[^\n.]{{0,60}}?\b(must|should|shall|needs? to|has to|have to|is (required|expected|instructed|asked) to|are (required|expected|instructed|asked) to)( now| also| always| first| immediately)?"
+    );
+    let conditional = format!(
+        r"\bif (an?|the|any) {AI} (is|are)\b[^\n.]{{0,80}}?, (it|they|you) (must|should|shall|needs? to|has to|have to)( now| also| always| first)?"
+    );
+    vec![(
+        "override.addressed_order",
+        Override,
+        High,
+        format!("({note}|{vocative}|{subject}|{conditional}){then}{HARM}"),
+    )]
 }
 
 fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
@@ -173,7 +207,28 @@ const PLAIN: &[Rule] = &[
         Medium,
         r"\b(attention|note to|note for|message to|message for|instructions? for|instructions? to|hey|dear|important for) (the |all |any )?(ai|llm|ai assistant|ai agent|chatbot|language model|assistant|agent|model)s?\b\s*[:,!]|\b(written|intended|meant) for (ai|llms?|language models?|ai assistants?|ai agents?|chatbots?)\b",
     ),
+    (
+        // The same notes in other languages ("Nota para el asistente:", "Hinweis an die KI:").
+        "override.note_to_ai.intl",
+        Override,
+        Medium,
+        r"\b(nota|aviso|mensaje|mensagem|atencion|atencao|instrucciones|instrucoes)( para| al| a| ao)( el| la| o| a)? (asistente|assistente|ia|ai|modelo|agente)( de ia| ia| ai)?\s*[:,]|\b(hinweis|nachricht|achtung|anweisung)( an| fur)( die| den)? (ki|ai|assistenten|ki-assistenten|sprachmodell)\s*[:,]|\b(note|message|avis|consigne)s? (a|pour) (l'|la |le )?(assistant|ia|ai|modele|agent)( ia| ai)?\s*[:,]|\buwaga dla (asystenta|ai|modelu|agenta)( ai)?\s*[:,]|\bluu y cho (tro ly|ai|mo hinh)( ai)?\s*[:,]|\bcatatan untuk (asisten|ai|model)( ai)?\s*[:,]",
+    ),
     // --- role and mode hijacks ---
+    (
+        "role.no_restrictions_hypothetical",
+        Role,
+        High,
+        r"\b(if|imagine|suppose|pretend|assume) (that )?you (had|have|were|are|was|operated|could operate) (no|without|free of|free from|not bound by|unbound by) (any )?(restrictions|rules|filters|limits|limitations|guidelines|censorship|content polic(y|ies)|safety (guidelines|rules|filters|measures)|ethical (guidelines|constraints)|constraints|guardrails|programming)( at all| whatsoever)?( ?[,.;:!?]| and| what| how| could| would| you would)",
+    ),
+    (
+        // A fake system banner planted in data: `=== SYSTEM MESSAGE ===`, `[assistant instruction]`
+        // (not a Markdown link's text: `[Assistant overrides](…)`).
+        "template.system_banner",
+        Template,
+        High,
+        r"(^|\n) ?(={2,}|-{3,}|\*{2,}|#{2,}|\[{1,2}|<{2}|\({2}) ?(system|admin|administrator|developer|root|operator) (message|prompt|notice|instructions?|override|update|directive|command|alert)s? ?(={2,}|-{3,}|\*{2,}|#{2,}|\]{1,2}|>{2}|\){2})|\[ ?(assistant|ai|model|llm|agent|system) (instructions?|directives?|note|override|command|task)s? ?\]( [^(\x20\n]|$)",
+    ),
     (
         "role.you_are_now",
         Role,
@@ -346,7 +401,7 @@ const PLAIN: &[Rule] = &[
         "tool.smuggle_argument",
         ToolHijack,
         Medium,
-        r"\bpass (it|its content|its contents|them|the contents?|the file|the key|the token) (as|in|into|through) (the )?.{0,3}[a-z_]+.{0,3} (argument|parameter|field|param)\b",
+        r"\b(pass|put|place|include|insert|add|copy|write|paste|embed|smuggle) (it|its content|its contents|them|their values?|the contents?|the file|the keys?|the tokens?|the values?|the secrets?|the credentials?|the passwords?) (as|in|into|through|inside) (the )?.{0,3}[a-z_]+.{0,3} (argument|parameter|field|param)\b",
     ),
     (
         "tool.read_secret_file",
@@ -567,7 +622,7 @@ const PLAIN: &[Rule] = &[
         "override.ignore_previous.zh",
         Override,
         High,
-        r"(忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(收到的|得到的|之前|以上|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)",
+        r"(忽略|忽视|忽視|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(收到的|得到的|之前|以上|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)|(忽略|忽视|忽視|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|放弃|放棄)(掉)?(你的|您的|你们的)(所有|全部|一切)?(的)?(指令|指示|规则|規則|命令|设定|設定|限制|安全规则|准则|準則)",
     ),
     (
         "role.you_are_now.zh",
@@ -610,6 +665,38 @@ const PLAIN: &[Rule] = &[
         Override,
         High,
         r"(تجاهل|انس|تجاهلي|انسى)\s*(جميع|كل)?\s*(التعليمات|الأوامر|الاوامر|القواعد)",
+    ),
+    (
+        // "Ignore your rules": the possessive stands where English needs "previous".
+        "override.ignore_yours.es_pt_it",
+        Override,
+        High,
+        r"\b(ignora|ignore|ignorar|ignoren|olvida|olvide|olvidar|descarta|omite|esqueca|esquece|desconsidere|desconsidera|dimentica|trascura)( todas| todos| tutte| tutti)?( as| os| le| i)? (tus|sus|suas|tuas|tue|sue) (instrucciones|instrucoes|istruzioni|reglas|regras|regole|directrices|diretrizes|direttive|indicaciones|ordenes|ordens|restricciones|restricoes|restrizioni|normas|configuraciones|configuracoes)\b",
+    ),
+    (
+        "override.ignore_previous.pl_cs",
+        Override,
+        High,
+        r"\b(zignoruj|zignorujcie|ignoruj|ignorujcie|zapomnij|zapomnijcie|ignorujte|zapomen|zapomente)( o| na)?(( wszystkie| wszystkich| vsechny| vsechna)( swoje| twoje| poprzednie| wczesniejsze| dotychczasowe| predchozi| dosavadni| puvodni| systemowe)?|( swoje| twoje| poprzednie| wczesniejsze| dotychczasowe| predchozi| dosavadni| puvodni| systemowe)) (polecenia|polecen|instrukcje|instrukcji|zasady|zasad|regu(l|ł)y|regu(l|ł)|wytyczne|wytycznych|pokyny|prikazy|pravidla|instrukce)\b",
+    ),
+    (
+        // Turkish puts the verb last: "önceki tüm talimatları yok say".
+        "override.ignore_previous.tr",
+        Override,
+        High,
+        r"\b(onceki|yukaridaki|tum|butun|sistem)( tum| butun)? (talimat|kural|komut|yonerge|yonerg|emir)([a-z]|ı)* (yok say|gormezden gel|unut|dikkate alma|umursama)",
+    ),
+    (
+        "override.ignore_previous.vi_id",
+        Override,
+        High,
+        r"\b(bo qua|phot lo|quen|lo)( het| tat ca| moi| toan bo)( cac| nhung)? (huong dan|chi dan|lenh|quy tac|chi thi|quy đinh|quy dinh)|\b(bo qua|phot lo|quen)( cac| nhung)? (huong dan|chi dan|lenh|quy tac|chi thi)( truoc( (đo|do))?| ban dau| he thong| cua ban)|\b(abaikan|lupakan|acuhkan|hiraukan)( semua| seluruh| segala)( instruksi| perintah| aturan| arahan| petunjuk)|\b(abaikan|lupakan|acuhkan|hiraukan) (instruksi|perintah|aturan|arahan|petunjuk)( sebelumnya| di atas| awal| sistem| anda| kamu)",
+    ),
+    (
+        "override.ignore_previous.nordic",
+        Override,
+        High,
+        r"\b(ignorera|glom|bortse fran|ignorer|glem|se bort fra)(( alla| alle)( tidigare| foregaende| ovanstaende| dina| tidligere| forrige| ovenstaende| dine| (o|ø)vrige)?|( tidigare| foregaende| ovanstaende| dina| tidligere| forrige| ovenstaende| dine)) (instruktioner|instruktionerna|instruksjoner|instruksjonene|instrukser|regler|reglerna|reglene|anvisningar|anvisninger|direktiv)\b",
     ),
     (
         "override.ignore_previous.hi",
