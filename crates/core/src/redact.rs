@@ -16,6 +16,7 @@
 //! Patterns are compiled when the config loads, so a bad one stops the gateway from starting
 //! rather than letting data through.
 
+mod json_text;
 mod personal;
 
 use std::borrow::Cow;
@@ -65,6 +66,9 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "master_key",
     "connection_string",
     "*_connection_string",
+    "sig",
+    "x_amz_signature",
+    "x_goog_signature",
     "jsessionid",
     "phpsessid",
     "ssn",
@@ -507,6 +511,38 @@ fn mask(kind: &str) -> String {
     format!("[redacted:{kind}]")
 }
 
+/// The values of a `Cookie:` header's cookies (or of a `Set-Cookie:` header's one cookie, not
+/// its attributes), from `start` to the end of the line: masked under a sensitive name, or
+/// when they are not a plain word or small number (`theme=dark` stays, `sid=8f14e4…` goes).
+fn cookie_values(
+    text: &str,
+    start: usize,
+    set_cookie: bool,
+    redactor: &Redactor,
+    spans: &mut Vec<std::ops::Range<usize>>,
+) {
+    let line = text[start..].split(['\n', '\r']).next().unwrap_or_default();
+    let mut at = start;
+    for (i, part) in line.split(';').enumerate() {
+        if let Some((name, value)) = part.split_once('=')
+            && !(set_cookie && i > 0)
+        {
+            let value_start = at + name.len() + 1;
+            let trimmed = value.trim();
+            let plain = (trimmed.len() <= 12 && trimmed.chars().all(char::is_alphabetic))
+                || (trimmed.len() <= 5 && trimmed.bytes().all(|b| b.is_ascii_digit()));
+            if !trimmed.is_empty()
+                && !trimmed.starts_with("[redacted:")
+                && (redactor.is_sensitive_key(name.trim()) || !plain)
+            {
+                let lead = value.len() - value.trim_start().len();
+                spans.push(value_start + lead..value_start + lead + trimmed.len());
+            }
+        }
+        at += part.len() + 1;
+    }
+}
+
 /// `text` with each of `spans` (in order, not overlapping) replaced by a mask of `kind`, each
 /// counted; `None` when there are none.
 fn masked(
@@ -719,12 +755,17 @@ impl Redactor {
         let delimiter = [',', '\t', ';', '|']
             .into_iter()
             .find(|d| header.contains(*d))?;
-        if header.contains('"') {
+        // A header names columns: no quotes, assignments or code (`const KEY = 'v';`), and at
+        // most one cell left empty (an index column).
+        let names: Vec<&str> = header.split(delimiter).collect();
+        if header.contains(['"', '\'', '=', '(', '{', '<'])
+            || names.iter().filter(|n| n.trim().is_empty()).count() > 1
+        {
             return None;
         }
         // Which columns, and the mask each gets.
-        let columns: Vec<Option<&'static str>> = header
-            .split(delimiter)
+        let columns: Vec<Option<&'static str>> = names
+            .iter()
             .map(|name| {
                 let name = normalize_key(name);
                 COLUMN_KINDS
@@ -790,9 +831,16 @@ impl Redactor {
                     });
                 // The last segment names the value: `spring.datasource.password`.
                 let name = key.as_str().rsplit('.').next().unwrap_or_default();
-                (!prose && self.is_sensitive_key(name))
-                    .then_some(v)
-                    .flatten()
+                let header = c.name("sep").is_some_and(|s| s.as_str() == ":");
+                match (header, bare, normalize_key(name).as_str()) {
+                    (true, Some(b), kind @ ("cookie" | "set_cookie")) => {
+                        cookie_values(text, b.start(), kind == "set_cookie", self, &mut spans);
+                        None
+                    }
+                    _ => (!prose && self.is_sensitive_key(name))
+                        .then_some(v)
+                        .flatten(),
+                }
             } else {
                 None
             };
@@ -800,6 +848,9 @@ impl Redactor {
                 spans.push(v.range());
             }
         }
+        // A cookie header's values are also matched as pairs of their own.
+        spans.sort_by_key(|r| r.start);
+        spans.dedup_by(|later, kept| later.start < kept.end);
         match masked(text, &spans, "secret", counts) {
             Some(out) => Cow::Owned(out),
             None => Cow::Borrowed(text),
@@ -843,7 +894,8 @@ impl Redactor {
 
     /// Text that is a JSON object or array (a file a server read, an API's body) is redacted
     /// as the structured value it holds, exactly as `structuredContent` is, so the two always
-    /// agree; the text stays JSON (compact or indented as it was; members sorted by key).
+    /// agree; the text stays JSON, with its own layout (key order, spacing, number spellings):
+    /// only the values redaction changed are rewritten.
     /// `None` when the text is not JSON.
     fn redact_json_text<'a>(&self, text: &'a str, counts: &mut Counts) -> Option<Cow<'a, str>> {
         let trimmed = text.trim();
@@ -858,12 +910,14 @@ impl Redactor {
         if found.is_empty() {
             return Some(Cow::Borrowed(text));
         }
-        let out = if trimmed.contains('\n') {
-            serde_json::to_string_pretty(&parsed)
-        } else {
-            serde_json::to_string(&parsed)
-        }
-        .ok()?;
+        // The text keeps its layout: only what changed is rewritten where it stands.
+        let original: Value = serde_json::from_str(trimmed).ok()?;
+        let start = text.len() - text.trim_start().len();
+        let out = match json_text::rewrite(trimmed, &original, &parsed) {
+            Some(json) => format!("{}{json}{}", &text[..start], &text[start + trimmed.len()..]),
+            None if trimmed.contains('\n') => serde_json::to_string_pretty(&parsed).ok()?,
+            None => serde_json::to_string(&parsed).ok()?,
+        };
         add(counts, found);
         Some(Cow::Owned(out))
     }
@@ -952,6 +1006,14 @@ mod tests {
             "token": "[redacted:secret]", "items": [{"password": "[redacted:secret]"}], "cvv": null}})
         );
         assert_eq!(counts["secret"], 3);
+        // The text keeps its own layout: key order, spacing and number spellings.
+        let file = "{\n    \"zone\": \"eu\",\n    \"ratio\": 1.50,\n    \"api_key\": \"k-123\",\n    \"ok\": true\n}\n";
+        let mut block = Value::String(file.to_string());
+        engine().redact_value(&mut block, &mut Counts::new());
+        assert_eq!(
+            block,
+            "{\n    \"zone\": \"eu\",\n    \"ratio\": 1.50,\n    \"api_key\": \"[redacted:secret]\",\n    \"ok\": true\n}\n"
+        );
     }
 
     #[test]
@@ -1085,8 +1147,31 @@ mod tests {
             "sku,qty,price\n100-200-3000,4,19.99",
             "a,b\n1,2",
             "just one line, with commas",
+            // Code is not a table, though `;` splits it and a name in it is sensitive.
+            "const API_KEY_HEADER = 'X-API-Key';\nconst TOKEN_TTL = 900;",
+            "let token_ttl = 30; let retries = 3;\nlet a = 1; let b = 2;",
         ] {
             assert_eq!(text(keep), keep);
+        }
+    }
+
+    #[test]
+    fn cookie_headers_lose_their_session_values_and_keep_preferences() {
+        for (input, expected) in [
+            (
+                "Cookie: theme=dark; sessionid=8f14e45fceea167a; lang=en; _ga=GA1.2.1784.1700",
+                "Cookie: theme=dark; sessionid=[redacted:secret]; lang=en; _ga=[redacted:secret]",
+            ),
+            (
+                "Set-Cookie: sid=Zm9vYmFy0123; Path=/; HttpOnly; Max-Age=3600",
+                "Set-Cookie: sid=[redacted:secret]; Path=/; HttpOnly; Max-Age=3600",
+            ),
+            (
+                "set-cookie: auth_token=yes; Secure\nHost: a.example",
+                "set-cookie: auth_token=[redacted:secret]; Secure\nHost: a.example",
+            ),
+        ] {
+            assert_eq!(text(input), expected, "{input}");
         }
     }
 

@@ -113,7 +113,11 @@ async fn a_result_text_that_holds_json_is_masked_like_structured_content() {
 
 #[test]
 fn eval_redaction_reports_recall_and_keep_rate_on_the_shipped_corpora() {
-    for name in ["redaction.jsonl", "redaction-holdout.jsonl"] {
+    for name in [
+        "redaction.jsonl",
+        "redaction-holdout.jsonl",
+        "redaction-holdout-2.jsonl",
+    ] {
         let corpus = repo_root().join("tests/corpus").join(name);
         let (ok, out, err) = portcullis(&[
             "eval",
