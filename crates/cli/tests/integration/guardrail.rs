@@ -251,6 +251,7 @@ fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_co
         ("guardrail-holdout-3.jsonl", 0.3, 0.05),
         ("guardrail-holdout-4.jsonl", 0.45, 0.1),
         ("guardrail-holdout-5.jsonl", 0.75, 0.05),
+        ("guardrail-holdout-6.jsonl", 0.85, 0.06),
     ] {
         let report = eval(corpus, &[]);
         assert_eq!(report["scorer"], true, "the scorer is on by default");

@@ -269,12 +269,14 @@ impl Rule {
     }
 }
 
-/// Encoded runs worth decoding: base64 (standard or URL-safe), hex, and text holding escapes.
+/// Encoded runs worth decoding: base64 (standard or URL-safe), hex, text holding escapes, and
+/// text that names ROT13 (the whole text is read rotated too).
 #[derive(Clone)]
 struct Decoders {
     base64: Regex,
     hex: Regex,
     escapes: Regex,
+    rot13: Regex,
 }
 
 /// No encoded run the decoders look for is shorter: three `%xx` escapes.
@@ -367,6 +369,7 @@ impl Guardrail {
                 .map_err(|e| e.to_string())?,
             escapes: Regex::new(r"%[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]{1,6};|\\u[0-9a-fA-F]{4}")
                 .map_err(|e| e.to_string())?,
+            rot13: Regex::new(r"(?i)\brot[ _-]?13\b").map_err(|e| e.to_string())?,
         };
         Ok(Guardrail {
             rules,
@@ -579,6 +582,9 @@ impl Guardrail {
                 layers.push((decoded, under("escapes")));
             }
         }
+        if self.decoders.rot13.is_match(text) {
+            layers.push((rot13(text), under("rot13")));
+        }
         if depth == MAX_DECODE_DEPTH {
             // Readable text under more layers than are peeled: hiding that deep is the signal.
             *too_deep |= !layers.is_empty();
@@ -741,6 +747,17 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
         .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         .count();
     (total >= 4 && control * 20 <= total).then_some(text)
+}
+
+/// `text` with each ASCII letter moved 13 places along the alphabet.
+fn rot13(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'a'..='m' | 'A'..='M' => char::from(c as u8 + 13),
+            'n'..='z' | 'N'..='Z' => char::from(c as u8 - 13),
+            _ => c,
+        })
+        .collect()
 }
 
 fn decode_base64(run: &str) -> Option<String> {

@@ -89,21 +89,22 @@ const AI: &str = r"(ai|a\.i\.|llms?|large language models?|language models?|chat
 /// What the planted instruction wants done: acts against the user, the data or the record.
 /// Milder asks ("run the tests", "report bugs here") are left to `override.note_to_ai`, since
 /// repositories do write notes for coding agents.
-const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click)\b";
+const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click)\b";
 
 /// Messages addressed to the model inside data: a note or vocative naming an AI, or an AI as
 /// the subject of "must"/"should", followed by an act against the user.
 fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
-    let then = r"( |, ?)((please|kindly|now|also|immediately|first|then|just|instead|actually|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
+    let then = r"( |, ?)((please|kindly|now|also|immediately|first|then|just|instead|actually|this is (the|your) ([a-z]+ )?(owner|admin|administrator|developer|operator|creator|author|maintainer)[.!]?|(as part of|while|when|before|after) [a-z' -]{1,30},|new (priority |urgent |important )?(task|instructions?|order)( from [a-z' ]{1,30})? ?:|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
     let note = format!(
         r"\b(note|message|notice|reminder|instructions?|p\.? ?s\.?|attention|memo|heads-? ?up|warning|request|n\.b\.)( to| for)?( the| any| all| every| whichever| whatever| our| your)?( [a-z-]+){{0,2}} {AI}( \(?(whoever|whatever) you are\)?)? ?([:,-]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
     let vocative = format!(
-        r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|/\* ?|# ?)((hey|hi|hello|dear|attention|ok|okay),? )?(the |any |all |dear )?{AI} ?([:,]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
+        r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|/\* ?|# ?)((hey|hi|hello|dear|attention|ok|okay),? )?(the |any |all |dear |@)?{AI}( ?([:,]|—|–)| -)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
     let subject = format!(
         r"(\b(any|every|all|each|the|an?) |(^|[\n.!?;] ?)){AI}\b[^\n.]{{0,60}}?\b(must|should|shall|needs? to|has to|have to|is (required|expected|instructed|asked) to|are (required|expected|instructed|asked) to)( now| also| always| first| immediately)?"
     );
+    let only = format!(r"\b(for|to) (the |any |all )?{AI} only\b[\])]?( ?[:,.-])?");
     let conditional = format!(
         r"\bif (an?|the|any) {AI} (is|are)\b[^\n.]{{0,80}}?, (it|they|you) (must|should|shall|needs? to|has to|have to)( now| also| always| first)?"
     );
@@ -111,7 +112,7 @@ fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
         "override.addressed_order",
         Override,
         High,
-        format!("({note}|{vocative}|{subject}|{conditional}){then}{HARM}"),
+        format!("({note}|{vocative}|{subject}|{only}|{conditional}){then}{HARM}"),
     )]
 }
 
@@ -157,7 +158,35 @@ const PLAIN: &[Rule] = &[
         "override.forget_everything",
         Override,
         High,
-        r"\b(forget|ignore|disregard|erase) (everything|all|anything)( that)? (you (were|have been|'ve been|are|got) (told|taught|instructed|given|trained)|(was|were|is|has been|i) (said|written|stated|told|wrote|gave you) (above|before|earlier|previously|so far)|above|before this|prior to this|you know|up to (this|now))|\b(forget|ignore|disregard) (what|whatever|everything) the user (asked|said|wants|wanted|requested|told you)",
+        r"\b(forget|ignore|disregard|erase) (everything|all|anything)( that)? (you (were|have been|'ve been|are|got) (told|taught|instructed|given|trained)|(was|were|is|has been|i) (said|written|stated|told|wrote|gave you) (above|before|earlier|previously|so far)|above|before this|prior to this|you know|up to (this|now))",
+    ),
+    (
+        // Data that tells the model to drop what its user asked: the user's task is the one
+        // instruction a tool result has no business overriding.
+        "override.ignore_user",
+        Override,
+        High,
+        r"\b(forget|ignore|disregard|skip|set aside|drop) (what|whatever|everything) the (user|customer|human|requester) (asked|asked for|said|wants|wanted|requested|typed|wrote|searched for|is asking|is asking for|is looking for|told you)\b|\b(forget|ignore|disregard|set aside) (the |this )?(user|customer|human|requester)'?s? (original |actual |real |current |initial )?(request|question|query|search|task|prompt|message|instructions?|ask)\b|\bignorier(e|en|t)? (die|den|das) (anfrage|frage|aufgabe|bitte|anweisungen?|nachricht|suche) (des|der) (nutzers|benutzers|users|anwenders|kunden|nutzerin)\b|\b(ignora|ignore|ignorad|olvida|descarta) (la (peticion|pregunta|solicitud|consulta|tarea) del (usuario|cliente)|lo que (pidio|dijo|pregunto|quiere) el (usuario|cliente))\b|\b(ignore|ignora|esqueca|descarte) (o pedido|a pergunta|a solicitacao|a consulta|a tarefa|a mensagem) do (usuario|utilizador|cliente)\b|\b(ignore|ignorez|oublie|oubliez) (la demande|la question|la requete|la tache|le message) de l' ?(utilisateur|client)\b|\b(ignora|ignorate|dimentica) (la richiesta|la domanda|il compito|il messaggio) (dell' ?|del )(utente|cliente)\b|(忽略|忽视|忽視|无视|無視|不要理会|不要理會)(用户|用戶|使用者)的?(问题|問題|请求|請求|要求|指令|提问|提問|任务|任務)",
+    ),
+    (
+        // A document that tells its grader the grade: résumés, papers, reviews.
+        "override.dictated_grade",
+        Override,
+        Medium,
+        r"\b(score|rate|rank|grade|evaluate|mark) (this|the|my) (candidate|applicant|submission|resume|cv|paper|application|essay|proposal|bid|vendor|product)s? (as |at )?(10/10|10 out of 10|a 10|100/100|five stars|5 stars|5/5|highly|first|highest|top|as the (best|strongest|top|most qualified))|\b(state|say|report|conclude|write) that (she|he|they|this (candidate|applicant|paper|submission|product)) (is|are) the (strongest|best|most qualified|top|ideal)\b",
+    ),
+    (
+        // The task swapped for a fixed answer: "don't translate anything, just reply with X".
+        "override.fixed_reply",
+        Override,
+        Medium,
+        r#"\b(don't|do not|never) (translate|summari[sz]e|answer|process|analy[sz]e|do) (anything|this|that|it|the [a-z]+)\b[^\n.]{0,40}\b(reply|respond|say|output|print|write|answer)\b|\b(reply|respond|answer|output|say|print) (only )?(with )?("|'|“|‘)[^"'\n]{1,40}("|'|”|’) and nothing else\b"#,
+    ),
+    (
+        "override.filters_off",
+        Override,
+        Medium,
+        r"\b((your|all( of)? (your|the)) (content |safety |output |ethical )?(filters|restrictions|guardrails|safeguards|guidelines|rules)|(content|safety|output|ethical) (filters|restrictions|guardrails|safeguards|policies|guidelines))( have been| are| were| is| has been)( now| temporarily| all)? (disabled|off|removed|lifted|turned off|deactivated|suspended|bypassed|switched off)\b",
     ),
     (
         "override.stop_obeying",
@@ -193,7 +222,7 @@ const PLAIN: &[Rule] = &[
         "override.if_you_are_ai",
         Override,
         High,
-        r"\b(if|when) you('re| are) (an? )?(ai|llm|large language model|language model|ai assistant|ai agent|chatbot|automated assistant|assistant reading|model reading|agent reading|ai model)\b|\b(ai|llm|language model|ai assistant|ai agent|chatbot|chatgpt|claude|gemini|copilot|agent|model)s? (that is |that are |who is |who are )?(reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing) (this|these)\b",
+        r"\b(if|when) you('re| are) (an? )?(ai|llm|large language model|language model|ai assistant|ai agent|chatbot|automated assistant|assistant reading|model reading|agent reading|ai model)s?( ?[,.:;)!-]| (reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing|crawling|indexing|that|who|and|or|like|such|please|you|then|do|don't|must|should|here|looking|tasked|asked|working)\b|$)|\b(ai|llm|language model|ai assistant|ai agent|chatbot|chatgpt|claude|gemini|copilot|agent|model)s? (that is |that are |who is |who are )?(reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing) (this|these)\b",
     ),
     (
         "override.model_must",
@@ -212,7 +241,7 @@ const PLAIN: &[Rule] = &[
         "override.note_to_ai.intl",
         Override,
         Medium,
-        r"\b(nota|aviso|mensaje|mensagem|atencion|atencao|instrucciones|instrucoes)( para| al| a| ao)( el| la| o| a)? (asistente|assistente|ia|ai|modelo|agente)( de ia| ia| ai)?\s*[:,]|\b(hinweis|nachricht|achtung|anweisung)( an| fur)( die| den)? (ki|ai|assistenten|ki-assistenten|sprachmodell)\s*[:,]|\b(note|message|avis|consigne)s? (a|pour) (l'|la |le )?(assistant|ia|ai|modele|agent)( ia| ai)?\s*[:,]|\buwaga dla (asystenta|ai|modelu|agenta)( ai)?\s*[:,]|\bluu y cho (tro ly|ai|mo hinh)( ai)?\s*[:,]|\bcatatan untuk (asisten|ai|model)( ai)?\s*[:,]",
+        r"\b(nota|aviso|mensaje|mensagem|atencion|atencao|instrucciones|instrucoes)( para| al| a| ao)( el| la| o| a)? (asistente|assistente|ia|ai|modelo|agente)( de ia| ia| ai)?\s*[:,]|\b(hinweis|nachricht|achtung|anweisung)(( an| fur)( die| den)?)? (ki|ai|assistenten|ki-assistenten|sprachmodell)\s*[:,]|\b(nota|messaggio|attenzione|istruzioni|avviso|avvertenza)( per| all'| al| alla| a)( l'| la| il)? ?(assistente|ia|ai|modello|agente)( ia| ai)?\s*[:,]|\b(note|message|avis|consigne)s? (a|pour) (l'|la |le )?(assistant|ia|ai|modele|agent)( ia| ai)?\s*[:,]|\buwaga dla (asystenta|ai|modelu|agenta)( ai)?\s*[:,]|\bluu y cho (tro ly|ai|mo hinh)( ai)?\s*[:,]|\bcatatan untuk (asisten|ai|model)( ai)?\s*[:,]",
     ),
     // --- role and mode hijacks ---
     (
@@ -239,7 +268,21 @@ const PLAIN: &[Rule] = &[
         "role.evil_ai",
         Role,
         High,
-        r"\byou are (now )?(an? )?(evil|unrestricted|unfiltered|uncensored|jailbroken|amoral|unethical|rogue|malicious) (ai|assistant|model|bot|chatbot|version|persona)\b|\b(ai|assistant|model|chatbot|bot)s? (with no|without|free of|free from) (any )?(ethical |moral |safety )?(restrictions|filters|limits|limitations|rules|guidelines|censorship|ethics|morals|boundaries)\b",
+        r"\byou are (now )?(an? )?((evil|unrestricted|unfiltered|uncensored|jailbroken|amoral|unethical|rogue|malicious),? (and )?)+(ai|assistant|model|bot|chatbot|version|persona|character|entity)\b|\b(ai|assistant|model|chatbot|bot)s? (with no|without|free of|free from) (any )?(ethical |moral |safety )?(restrictions|filters|limits|limitations|rules|guidelines|censorship|ethics|morals|boundaries)\b",
+    ),
+    (
+        // A persona or a story as the wrapper for instructions to make a weapon or a drug:
+        // the frame (a role, a late grandmother, "in exact detail") with the goal beside it.
+        "role.harmful_roleplay",
+        Role,
+        High,
+        r"\b(act as|acting as|pretend to be|play the role of|roleplay as|role-play as|stay in character|as my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa)|my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa) used to)\b[^\n]{0,200}\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b|\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b[^\n]{0,200}\b(stay in character|remain in character|never break character|don't break character|do not break character)\b|\b(in (exact|full|precise|great|complete|step-by-step) detail|step[- ]by[- ]step|with (exact )?quantities|the exact steps)\b[^\n]{0,120}\b(synthesi[sz]es?|synthesi[sz]ed|makes?|made|cooks?|produces?|builds?|manufactures?)\b[^\n]{0,30}\b(napalm|methamphetamine|meth|sarin|ricin|nerve agents?|pipe bombs?|explosives|tatp|fentanyl|chemical weapons?|bioweapons?)\b",
+    ),
+    (
+        "role.freed.intl",
+        Role,
+        Medium,
+        r"\bya no (tienes|tiene|hay) (ninguna |ningun )?(restricciones|limites|reglas|filtros)\b|\b(voce|tu) nao (tem|possui) mais (nenhuma )?(restricoes|limites|regras|filtros)\b|\bn' ?(as|avez) plus (aucune |de |aucun )?(restrictions?|limites?|regles?|filtres?)\b|\b(du hast|sie haben) (jetzt |nun )?keine (einschrankungen|regeln|grenzen|filter) mehr\b|\bnon hai piu (alcuna |nessuna )?(restrizioni?|limiti|regole|filtri)\b",
     ),
     (
         "role.freed",
@@ -269,13 +312,13 @@ const PLAIN: &[Rule] = &[
         "role.mode_switch",
         Role,
         Medium,
-        r"\b(enter|enable|activate|switch to|switch into|turn on|go into|entering|engage|unlock|boot into|start) (the |your )?(developer|dev|admin|administrator|sudo|root|god|superuser) mode\b",
+        r"\b(enter|enable|activate|switch to|switch into|turn on|go into|entering|engage|unlock|boot into|start|simulate|emulate|act in) (the |your )?(developer|dev|admin|administrator|sudo|root|god|superuser) mode\b|\byou are (now )?in (developer|dev|admin|maintenance|debug|god|sudo|root|unrestricted|jailbreak|test) mode\b",
     ),
     (
         "role.jailbreak_mode",
         Role,
         High,
-        r"\b(jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|evil|chaos|no-?limits?|opposite|dude|stan|aim|developer-mode) mode (enabled|activated|on|engaged)\b|\b(enter|enable|activate|switch to|turn on|go into|engage|unlock) (the |your )?(jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|evil|chaos|no-?limits?|opposite) mode\b|\bdo anything now\b|\byou are dan\b|\bdan,? (which|who) stands for\b",
+        r"\b(jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|evil|chaos|no-?limits?|opposite|dude|stan|aim|developer-mode) mode (enabled|activated|on|engaged)\b|\b(enter|enable|activate|switch to|turn on|go into|engage|unlock) (the |your )?(jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|evil|chaos|no-?limits?|opposite) mode\b|\b(developer|dan|jailbreak|unrestricted|god) mode (ignores|disregards|bypasses|has no|doesn't follow|does not follow|never refuses)\b|\b(developer|dan|jailbreak|unrestricted|jailbroken) mode output\b|\bdo anything now\b|\byou are dan\b|\bdan,? (which|who) stands for\b",
     ),
     (
         "role.dump",
@@ -312,7 +355,7 @@ const PLAIN: &[Rule] = &[
         "extraction.your_instructions",
         Extraction,
         Medium,
-        r"\b(reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|disclose|write out|spell out|paste|what are|what were)( me| us)?( back)? (all (of )?)?your( full| entire| complete| original| initial| hidden| secret| exact| verbatim| current| whole)* (instructions|prompt|directives|guidelines|rules|programming|configuration|system settings)\b",
+        r"\b(reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|disclose|write out|spell out|paste|what are|what were)( me| us)?( back)?( the (text|contents?|wording|full text|exact text|exact wording) of)? (all (of )?)?your( full| entire| complete| original| initial| hidden| secret| exact| verbatim| current| whole)* (instructions|prompt|directives|guidelines|rules|programming|configuration|system settings)\b",
     ),
     (
         "extraction.repeat_above",
@@ -416,6 +459,20 @@ const PLAIN: &[Rule] = &[
         r"\b(call|invoke|execute|trigger) (the |your )?[a-z0-9_.:-]+ (tool|function|plugin|action)( with| using| and (pass|set|send))\b|\b(call|invoke|execute|run) (the |your )?(tool|function)s? [a-z0-9_.:-]+ with\b",
     ),
     (
+        "tool.hide_from_user.intl",
+        ToolHijack,
+        Medium,
+        r"\bno (le |se lo |lo )?(muestres|digas|menciones|informes|cuentes|ensenes)( [a-z]+){0,3} al usuario\b|\bnao (mostre|diga|mencione|informe|conte)( [a-z]+){0,3} ao (usuario|utilizador)\b|\bne (le |lui |les |la )?(montrez|dites|mentionnez|signalez|montre|dis|mentionne)( rien| pas| jamais)( [a-z]+){0,3} a l' ?utilisateur\b|\b(zeige|zeig|sage|sag|erwahne|verrate) (dem|den) (nutzer|benutzer|anwender|user)\b[^\n.]{0,40}\b(nicht|nichts|niemals)\b|\bnon (mostrare|dire|menzionare|rivelare|informare)( [a-z']+){0,3} all' ?utente\b",
+    ),
+    (
+        // Text that has the model ask its user for a secret: phishing through the assistant.
+        // Medium: command-line documentation does say "prompts the user for their password".
+        "tool.ask_user_secret",
+        ToolHijack,
+        Medium,
+        r"\b(ask|prompt|tell|request|instruct|direct|get)( the| your)? (user|users|customer|reader|them)( to (enter|provide|send|confirm|give|type|share|re-?enter|verify|reply with)| for) (their|his|her|your|the)( [a-z-]+){0,2} (passwords?|passcode|pin|credentials|login details|2fa code|otp|one-time code|verification code|card number|cvv|security code|social security number|ssn|seed phrase|recovery phrase|private key)\b|\b(chiedi|chiedere) all' ?utente (la sua|le sue|il suo|i suoi) (password|credenziali|pin|codice)\b|\b(pide|pidele|pedir|solicita) al usuario (su|sus) (contrasena|contrasenas|clave|credenciales|pin)\b|\b(peca|pedir|solicite) ao (usuario|utilizador) (a sua |sua |as suas |suas )?(senha|senhas|credenciais|pin)\b|\bdemandez? a l' ?utilisateur (son|ses|de (saisir|fournir|donner) son) (mot de passe|mots de passe|identifiants|code)\b|\b(frage|fordere) (den|die) (nutzer|benutzer|anwender) nach (seinem|ihrem|dem) (passwort|kennwort|pin|zugangsdaten)\b",
+    ),
+    (
         "tool.hide_from_user",
         ToolHijack,
         Medium,
@@ -435,7 +492,7 @@ const PLAIN: &[Rule] = &[
         // A link or image whose URL holds a placeholder for the model to fill in: `{…}`,
         // `$VAR`, `%VAR%`, `<…>`, `[…]`, or words like `INSERT_USER_DATA`. Static query values
         // (badges' `?style=flat`, `token=` of a coverage badge) are not beacons.
-        r"(!?\[[^\]\n]*\]\( ?|<img [^>\n]*src ?= ?.?)(https?:)?//[^)\s]*[?&#/=][^)\s]*(\{[^)}\n]{1,60}\}|\$\(?[a-z_]{3,}|%[a-z_]{3,}%|<[^)>\n]{2,60}>|\[[^)\]\n]{2,60}\]|=(insert|paste|fill)[a-z_]*|=[a-z_]*_here\b|=(conversation|chat_?history|chat_?log|user_?(email|data|info|message|password|secret)|api_?key|secret_?key|session_?token|system_?prompt|summary_of|memory)\b)",
+        r"(!?\[[^\]\n]*\]\( ?|<img [^>\n]*src ?= ?.?)(https?:)?//[^)\s]*[?&#/=][^)\s]*([^{]\{[^{})\n]{1,60}\}([^}]|$)|\{\{ ?(conversation|chat|history|secret|password|token|api_?key|user_?(data|message|email|input|query)|summary|memory|context|prompt|system)[a-z_ .]*\}\}|\$\(?[a-z_]{3,}|%[a-z_]{3,}%|<[^)>\n]{2,60}>|\[[^)\]\n]{2,60}\]|=(insert|paste|fill)[a-z_]*|=[a-z_]*_here\b|=(conversation|chat_?history|chat_?log|user_?(email|data|info|message|password|secret)|api_?key|secret_?key|session_?token|system_?prompt|summary_of|memory)\b)",
     ),
     (
         "exfiltration.markdown_image_query",
@@ -447,7 +504,7 @@ const PLAIN: &[Rule] = &[
         "exfiltration.fill_url",
         Exfiltration,
         Medium,
-        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|name|details|password)|chat history|history|context|system prompt)\b[^\n]*\b(url|link|image|query string|querystring|parameter|href|src)\b",
+        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|e-mail address|email address|name|details|password|home address|address|location|phone( number)?)|chat history|history|context|system prompt|summary|answer|response)\b[^\n]*\b(url|link|image|query string|querystring|parameter|href|src)\b",
     ),
     (
         "exfiltration.shell_secret",
