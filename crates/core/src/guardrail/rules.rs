@@ -492,7 +492,7 @@ const PLAIN: &[Rule] = &[
         // A link or image whose URL holds a placeholder for the model to fill in: `{…}`,
         // `$VAR`, `%VAR%`, `<…>`, `[…]`, or words like `INSERT_USER_DATA`. Static query values
         // (badges' `?style=flat`, `token=` of a coverage badge) are not beacons.
-        r"(!?\[[^\]\n]*\]\( ?|<img [^>\n]*src ?= ?.?)(https?:)?//[^)\s]*[?&#/=][^)\s]*([^{]\{[^{})\n]{1,60}\}([^}]|$)|\{\{ ?(conversation|chat|history|secret|password|token|api_?key|user_?(data|message|email|input|query)|summary|memory|context|prompt|system)[a-z_ .]*\}\}|\$\(?[a-z_]{3,}|%[a-z_]{3,}%|<[^)>\n]{2,60}>|\[[^)\]\n]{2,60}\]|=(insert|paste|fill)[a-z_]*|=[a-z_]*_here\b|=(conversation|chat_?history|chat_?log|user_?(email|data|info|message|password|secret)|api_?key|secret_?key|session_?token|system_?prompt|summary_of|memory)\b)",
+        r"(!?\[[^\]\n]*\]\( ?|<img [^>\n]*src ?= ?.?)(https?:)?//[^)\s]*[?&#/=][^)\s]*(\{[^{})\n]{1,60}\}([^}]|$)|\{\{ ?(conversation|chat|history|secret|password|token|api_?key|user_?(data|message|email|input|query)|summary|memory|context|prompt|system)[a-z_ .]*\}\}|\$\(?[a-z_]{3,}|%[a-z_]{3,}%|<[^)>\n]{2,60}>|\[[^)\]\n]{2,60}\]|=(insert|paste|fill)[a-z_]*|=[a-z_]*_here\b|=(conversation|chat_?history|chat_?log|user_?(email|data|info|message|password|secret)|api_?key|secret_?key|session_?token|system_?prompt|summary_of|memory)\b)",
     ),
     (
         "exfiltration.markdown_image_query",
