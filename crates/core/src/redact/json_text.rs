@@ -1,6 +1,7 @@
 //! JSON held in a text block, redacted in place: only the values that redaction changed are
 //! rewritten, so the text keeps its key order, spacing, indentation and number spellings.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use serde_json::Value;
@@ -87,6 +88,7 @@ fn spans(b: &[u8], at: &mut usize) -> Option<Spans> {
         b'{' => {
             *at += 1;
             let mut members: Vec<(String, Spans)> = Vec::new();
+            let mut seen = HashSet::new();
             loop {
                 skip_space(b, at);
                 match b.get(*at)? {
@@ -100,7 +102,7 @@ fn spans(b: &[u8], at: &mut usize) -> Option<Spans> {
                         (b.get(*at)? == &b':').then_some(())?;
                         *at += 1;
                         let value = spans(b, at)?;
-                        if members.iter().any(|(k, _)| *k == key) {
+                        if !seen.insert(key.clone()) {
                             return None;
                         }
                         members.push((key, value));
