@@ -86,44 +86,29 @@ fn spans(b: &[u8], at: &mut usize) -> Option<Spans> {
     let start = *at;
     match b.get(*at)? {
         b'{' => {
-            *at += 1;
             let mut members: Vec<(String, Spans)> = Vec::new();
             let mut seen = HashSet::new();
-            loop {
+            delimited(b, at, b'}', |b, at| {
+                let key_start = *at;
+                string(b, at)?;
+                let key: String = serde_json::from_slice(b.get(key_start..*at)?).ok()?;
                 skip_space(b, at);
-                match b.get(*at)? {
-                    b'}' => break,
-                    b',' => *at += 1,
-                    _ => {
-                        let key_start = *at;
-                        string(b, at)?;
-                        let key: String = serde_json::from_slice(b.get(key_start..*at)?).ok()?;
-                        skip_space(b, at);
-                        (b.get(*at)? == &b':').then_some(())?;
-                        *at += 1;
-                        let value = spans(b, at)?;
-                        if !seen.insert(key.clone()) {
-                            return None;
-                        }
-                        members.push((key, value));
-                    }
-                }
-            }
-            *at += 1;
+                (b.get(*at)? == &b':').then_some(())?;
+                *at += 1;
+                let value = spans(b, at)?;
+                // A repeated key: parsing kept one of them, so the layout cannot be followed.
+                seen.insert(key.clone()).then_some(())?;
+                members.push((key, value));
+                Some(())
+            })?;
             Some(Spans::Object(start..*at, members))
         }
         b'[' => {
-            *at += 1;
             let mut items = Vec::new();
-            loop {
-                skip_space(b, at);
-                match b.get(*at)? {
-                    b']' => break,
-                    b',' => *at += 1,
-                    _ => items.push(spans(b, at)?),
-                }
-            }
-            *at += 1;
+            delimited(b, at, b']', |b, at| {
+                items.push(spans(b, at)?);
+                Some(())
+            })?;
             Some(Spans::Array(start..*at, items))
         }
         b'"' => {
@@ -140,6 +125,27 @@ fn spans(b: &[u8], at: &mut usize) -> Option<Spans> {
             Some(Spans::Leaf(start..*at))
         }
     }
+}
+
+/// Moves past the object or array that opens at `at` and ends with `close`, calling `item` at
+/// each member or element.
+fn delimited(
+    b: &[u8],
+    at: &mut usize,
+    close: u8,
+    mut item: impl FnMut(&[u8], &mut usize) -> Option<()>,
+) -> Option<()> {
+    *at += 1;
+    loop {
+        skip_space(b, at);
+        match *b.get(*at)? {
+            c if c == close => break,
+            b',' => *at += 1,
+            _ => item(b, at)?,
+        }
+    }
+    *at += 1;
+    Some(())
 }
 
 /// Moves past the string that starts at `at`.
