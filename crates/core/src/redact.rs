@@ -511,6 +511,11 @@ fn mask(kind: &str) -> String {
     format!("[redacted:{kind}]")
 }
 
+/// Whether `value` is already a mask (a second pass must not mask the mask).
+fn is_masked(value: &str) -> bool {
+    value.starts_with("[redacted:")
+}
+
 /// The values of a `Cookie:` header's cookies (or of a `Set-Cookie:` header's one cookie, not
 /// its attributes), from `start` to the end of the line: masked under a sensitive name, or
 /// when they are not a plain word or small number (`theme=dark` stays, `sid=8f14e4…` goes).
@@ -532,7 +537,7 @@ fn cookie_values(
             let plain = (trimmed.len() <= 12 && trimmed.chars().all(char::is_alphabetic))
                 || (trimmed.len() <= 5 && trimmed.bytes().all(|b| b.is_ascii_digit()));
             if !trimmed.is_empty()
-                && !trimmed.starts_with("[redacted:")
+                && !is_masked(trimmed)
                 && (redactor.is_sensitive_key(name.trim()) || !plain)
             {
                 let lead = value.len() - value.trim_start().len();
@@ -795,7 +800,7 @@ impl Redactor {
                     out.push(delimiter);
                 }
                 match kind {
-                    Some(kind) if !cell.trim().is_empty() && !cell.starts_with("[redacted:") => {
+                    Some(kind) if !cell.trim().is_empty() && !is_masked(cell) => {
                         out.push_str(&mask(kind));
                         *found.entry(kind.to_string()).or_default() += 1;
                     }
@@ -844,7 +849,7 @@ impl Redactor {
             } else {
                 None
             };
-            if let Some(v) = value.filter(|v| !v.as_str().starts_with("[redacted:")) {
+            if let Some(v) = value.filter(|v| !is_masked(v.as_str())) {
                 spans.push(v.range());
             }
         }
