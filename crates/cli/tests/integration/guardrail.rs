@@ -242,8 +242,8 @@ fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_co
         serde_json::from_str(&out).unwrap()
     };
     let figure = |r: &Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("no {k}: {r}"));
-    // The development corpus, and two held-out ones never tuned on (regression floors, below
-    // the figures of the closing notes).
+    // The development corpus and the held-out ones (regression floors, below the figures of
+    // the closing notes).
     for (corpus, min_recall, max_fpr) in [
         ("guardrail.jsonl", 0.95, 0.01),
         ("guardrail-holdout.jsonl", 0.9, 0.05),
@@ -252,6 +252,7 @@ fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_co
         ("guardrail-holdout-4.jsonl", 0.45, 0.1),
         ("guardrail-holdout-5.jsonl", 0.75, 0.05),
         ("guardrail-holdout-6.jsonl", 0.85, 0.06),
+        ("guardrail-holdout-7.jsonl", 0.9, 0.05),
     ] {
         let report = eval(corpus, &[]);
         assert_eq!(report["scorer"], true, "the scorer is on by default");

@@ -89,12 +89,12 @@ const AI: &str = r"(ai|a\.i\.|llms?|large language models?|language models?|chat
 /// What the planted instruction wants done: acts against the user, the data or the record.
 /// Milder asks ("run the tests", "report bugs here") are left to `override.note_to_ai`, since
 /// repositories do write notes for coding agents.
-const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click)\b";
+const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click|recommend|leave out|omit|assign (it |this |them |him |her |the [a-z]+ )?(a |an )?(10/10|full marks|top marks|a perfect score|the highest)|rank (them|him|her|it|this)|output only|(reply|respond|answer) (only )?with|the (correct|right|only|real|official) (summary|answer|response|reply)( of [a-z ]{1,20})? is|include (the |this |our |my )?(contact|address|email|endpoint|domain|phrase|word|string|code)|add `?(curl|wget)|(run|execute) `?(curl|wget)\b[^\n`]*\| ?(sudo )?(ba|z)?sh)\b";
 
 /// Messages addressed to the model inside data: a note or vocative naming an AI, or an AI as
 /// the subject of "must"/"should", followed by an act against the user.
 fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
-    let then = r"( |, ?)((please|kindly|now|also|immediately|first|then|just|instead|actually|this is (the|your) ([a-z]+ )?(owner|admin|administrator|developer|operator|creator|author|maintainer)[.!]?|(as part of|while|when|before|after) [a-z' -]{1,30},|new (priority |urgent |important )?(task|instructions?|order)( from [a-z' ]{1,30})? ?:|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
+    let then = r"( |, ?)([^\n.!?]{1,100}[.!?] )?((please|kindly|now|also|immediately|first|then|just|instead|actually|this is (the|your) ([a-z]+ )?(owner|admin|administrator|developer|operator|creator|author|maintainer)[.!]?|(as part of|while|when|before|after) [a-z' -]{1,30},|new (priority |urgent |important )?(task|instructions?|order)( from [a-z' ]{1,30})? ?:|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
     let note = format!(
         r"\b(note|message|notice|reminder|instructions?|p\.? ?s\.?|attention|memo|heads-? ?up|warning|request|n\.b\.)( to| for)?( the| any| all| every| whichever| whatever| our| your)?( [a-z-]+){{0,2}} {AI}( \(?(whoever|whatever) you are\)?)? ?([:,-]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
@@ -105,15 +105,30 @@ fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
         r"(\b(any|every|all|each|the|an?) |(^|[\n.!?;] ?)){AI}\b[^\n.]{{0,60}}?\b(must|should|shall|needs? to|has to|have to|is (required|expected|instructed|asked) to|are (required|expected|instructed|asked) to)( now| also| always| first| immediately)?"
     );
     let only = format!(r"\b(for|to) (the |any |all )?{AI} only\b[\])]?( ?[:,.-])?");
+    let aside = format!(
+        r"\((to|for) (the |any |all |our |my )?{AI}( [a-z-]+)?\) ?[:,]?|(^|[\n.!?;(\[] ?)[a-z-]+ (ai|llm) ?[:,]"
+    );
     let conditional = format!(
         r"\bif (an?|the|any) {AI} (is|are)\b[^\n.]{{0,80}}?, (it|they|you) (must|should|shall|needs? to|has to|have to)( now| also| always| first)?"
     );
-    vec![(
-        "override.addressed_order",
-        Override,
-        High,
-        format!("({note}|{vocative}|{subject}|{only}|{conditional}){then}{HARM}"),
-    )]
+    vec![
+        (
+            "override.addressed_order",
+            Override,
+            High,
+            format!("({note}|{vocative}|{subject}|{only}|{conditional}|{aside}){then}{HARM}"),
+        ),
+        (
+            // The same order to a bare "assistant", "agent" or "bot": also a person's title,
+            // so only half the evidence.
+            "override.addressed_assistant",
+            Override,
+            Medium,
+            format!(
+                r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|# ?)((hey|hi|hello|dear|ok|okay),? )?(the |dear |@)?(assistant|agent|model|bot)( ?[:,]| -){then}{HARM}"
+            ),
+        ),
+    ]
 }
 
 fn exfiltration() -> Vec<(&'static str, Category, Severity, String)> {
@@ -166,21 +181,30 @@ const PLAIN: &[Rule] = &[
         "override.ignore_user",
         Override,
         High,
-        r"\b(forget|ignore|disregard|skip|set aside|drop) (what|whatever|everything) the (user|customer|human|requester) (asked|asked for|said|wants|wanted|requested|typed|wrote|searched for|is asking|is asking for|is looking for|told you)\b|\b(forget|ignore|disregard|set aside) (the |this )?(user|customer|human|requester)'?s? (original |actual |real |current |initial )?(request|question|query|search|task|prompt|message|instructions?|ask)\b|\bignorier(e|en|t)? (die|den|das) (anfrage|frage|aufgabe|bitte|anweisungen?|nachricht|suche) (des|der) (nutzers|benutzers|users|anwenders|kunden|nutzerin)\b|\b(ignora|ignore|ignorad|olvida|descarta) (la (peticion|pregunta|solicitud|consulta|tarea) del (usuario|cliente)|lo que (pidio|dijo|pregunto|quiere) el (usuario|cliente))\b|\b(ignore|ignora|esqueca|descarte) (o pedido|a pergunta|a solicitacao|a consulta|a tarefa|a mensagem) do (usuario|utilizador|cliente)\b|\b(ignore|ignorez|oublie|oubliez) (la demande|la question|la requete|la tache|le message) de l' ?(utilisateur|client)\b|\b(ignora|ignorate|dimentica) (la richiesta|la domanda|il compito|il messaggio) (dell' ?|del )(utente|cliente)\b|(忽略|忽视|忽視|无视|無視|不要理会|不要理會)(用户|用戶|使用者)的?(问题|問題|请求|請求|要求|指令|提问|提問|任务|任務)",
+        r"\b(forget|ignore|disregard|skip|set aside|drop) (what|whatever|everything) the (user|customer|human|requester) (asked|asked for|said|wants|wanted|requested|typed|wrote|searched for|is asking|is asking for|is looking for|told you)\b|\b(forget|ignore|disregard|set aside) (the |this )?(user|customer|human|requester)'?s? (original |actual |real |current |initial )?(request|question|query|search|task|prompt|message|instructions?|ask)\b|\bignorier(e|en|t)? (die|den|das) (anfrage|frage|aufgabe|bitte|anweisungen?|nachricht|suche) (des|der) (nutzers|benutzers|users|anwenders|kunden|nutzerin)\b|\b(ignora|ignore|ignorad|olvida|descarta|desconsidera|desatiende) (la (peticion|pregunta|solicitud|consulta|tarea) del (usuario|cliente)|lo que (pidio|dijo|pregunto|quiere) el (usuario|cliente))\b|\b(ignore|ignora|esqueca|descarte|desconsidere|desconsidera) (o pedido|a pergunta|a solicitacao|a consulta|a tarefa|a mensagem) do (usuario|utilizador|cliente)\b|\b(ignore|ignorez|oublie|oubliez) (la demande|la question|la requete|la tache|le message) de l' ?(utilisateur|client)\b|\b(ignora|ignorate|dimentica) (la richiesta|la domanda|il compito|il messaggio) (dell' ?|del )(utente|cliente)\b|(忽略|忽视|忽視|无视|無視|不要理会|不要理會)(用户|用戶|使用者)的?(问题|問題|请求|請求|要求|指令|提问|提問|任务|任務)",
     ),
     (
         // A document that tells its grader the grade: résumés, papers, reviews.
         "override.dictated_grade",
         Override,
         Medium,
-        r"\b(score|rate|rank|grade|evaluate|mark) (this|the|my) (candidate|applicant|submission|resume|cv|paper|application|essay|proposal|bid|vendor|product)s? (as |at )?(10/10|10 out of 10|a 10|100/100|five stars|5 stars|5/5|highly|first|highest|top|as the (best|strongest|top|most qualified))|\b(state|say|report|conclude|write) that (she|he|they|this (candidate|applicant|paper|submission|product)) (is|are) the (strongest|best|most qualified|top|ideal)\b",
+        r"\b(score|rate|rank|grade|evaluate|mark) (this|the|my) (candidate|applicant|submission|resume|cv|paper|application|essay|proposal|bid|vendor|product)s? (as |at )?(10/10|10 out of 10|a 10|100/100|five stars|5 stars|5/5|highly|first|highest|top|as the (best|strongest|top|most qualified))|\b(state|say|report|conclude|write) that (she|he|they|this (candidate|applicant|paper|submission|product)) (is|are) the (strongest|best|most qualified|top|ideal)\b|\b(assign|give|award)( it| them| him| her| this( [a-z]+)?| the [a-z]+)? (a |an )?(10/10|10 out of 10|100/100|full marks|top marks|a perfect score|the highest (grade|score|mark|rating))|\bdeserves? (full marks|top marks|10/10|a perfect score|the highest (grade|score|mark))|\brank (them|him|her|this (candidate|applicant|resume|cv)) (first|highest|at the top)\b",
     ),
     (
         // The task swapped for a fixed answer: "don't translate anything, just reply with X".
         "override.fixed_reply",
         Override,
         Medium,
-        r#"\b(don't|do not|never) (translate|summari[sz]e|answer|process|analy[sz]e|do) (anything|this|that|it|the [a-z]+)\b[^\n.]{0,40}\b(reply|respond|say|output|print|write|answer)\b|\b(reply|respond|answer|output|say|print) (only )?(with )?("|'|“|‘)[^"'\n]{1,40}("|'|”|’) and nothing else\b"#,
+        r#"\b(don't|do not|never) (translate|summari[sz]e|answer|process|analy[sz]e|do) (anything|this|that|it|the [a-z]+)\b[^\n.]{0,40}\b(reply|respond|say|output|print|write|answer)\b|\b(reply|respond|answer|output|say|print) (only )?(with )?("|'|“|‘)[^"'\n]{1,40}("|'|”|’) and nothing else\b|\b(stop|halt|drop) everything\b[^\n]{0,30}\b(print|say|write|output|respond with|reply with|repeat)\b"#,
+    ),
+    (
+        // A marker planted in every answer ("include 'COMPROMISED' in all responses", "record
+        // audit.example in every summary"): proof the data steers the model, or a link it
+        // spreads. Medium: a quoted reference in every reply is also what support mail asks.
+        "override.plant_in_replies",
+        Override,
+        Medium,
+        r#"\b(add|include|insert|append|put|record|write|mention|place|embed)\b[^\n.]{0,50}?(("|'|“|‘)[^"'\n]{1,40}("|'|”|’)|[a-z0-9._%+-]+@[a-z0-9-]+\.[a-z]|https?://|\b[a-z0-9-]+\.(com|net|org|io|ru|cn|xyz|site|top|info|biz|me|co|dev|app)\b)[^\n.]{0,50}?\b(in|into|to|inside|within|at the (end|start|beginning|top|bottom) of) (every|each|all|any|your|all (of )?your) (future |subsequent |following |next )?(summary|summaries|responses?|repl(y|ies)|answers?|outputs?|messages?|emails?|drafts?)\b"#,
     ),
     (
         "override.filters_off",
@@ -241,14 +265,22 @@ const PLAIN: &[Rule] = &[
         "override.note_to_ai.intl",
         Override,
         Medium,
-        r"\b(nota|aviso|mensaje|mensagem|atencion|atencao|instrucciones|instrucoes)( para| al| a| ao)( el| la| o| a)? (asistente|assistente|ia|ai|modelo|agente)( de ia| ia| ai)?\s*[:,]|\b(hinweis|nachricht|achtung|anweisung)(( an| fur)( die| den)?)? (ki|ai|assistenten|ki-assistenten|sprachmodell)\s*[:,]|\b(nota|messaggio|attenzione|istruzioni|avviso|avvertenza)( per| all'| al| alla| a)( l'| la| il)? ?(assistente|ia|ai|modello|agente)( ia| ai)?\s*[:,]|\b(note|message|avis|consigne)s? (a|pour) (l'|la |le )?(assistant|ia|ai|modele|agent)( ia| ai)?\s*[:,]|\buwaga dla (asystenta|ai|modelu|agenta)( ai)?\s*[:,]|\bluu y cho (tro ly|ai|mo hinh)( ai)?\s*[:,]|\bcatatan untuk (asisten|ai|model)( ai)?\s*[:,]",
+        r"\b(nota|aviso|mensaje|mensagem|atencion|atencao|instrucciones|instrucoes)( para| al| a| ao)( el| la| o| a)? (asistente|assistente|ia|ai|modelo|agente)( de ia| ia| ai)?\s*[:,]|\b(atencion|atencao|attenzione|achtung|attention|aviso|avviso),? (ia|ki|ai|asistente de ia|assistente de ia|assistente ia)\s*[:,]|\b(hinweis|nachricht|achtung|anweisung)(( an| fur)( die| den)?)? (ki|ai|assistenten|ki-assistenten|sprachmodell)\s*[:,]|\b(nota|messaggio|attenzione|istruzioni|avviso|avvertenza)( per| all'| al| alla| a)( l'| la| il)? ?(assistente|ia|ai|modello|agente)( ia| ai)?\s*[:,]|\b(note|message|avis|consigne)s? (a|pour) (l'|la |le )?(assistant|ia|ai|modele|agent)( ia| ai)?\s*[:,]|\buwaga dla (asystenta|ai|modelu|agenta)( ai)?\s*[:,]|\bluu y cho (tro ly|ai|mo hinh)( ai)?\s*[:,]|\bcatatan untuk (asisten|ai|model)( ai)?\s*[:,]",
+    ),
+    (
+        // `[assistant-only]`, `<AI-only>`: a passage marked for the model alone. Not "(Agent
+        // Only)", which procedures written for agents use as a heading.
+        "template.ai_only_marker",
+        Template,
+        Medium,
+        r"[\[<] ?(assistant|ai|llm|model)s?[ -]only ?[\]>]",
     ),
     // --- role and mode hijacks ---
     (
         "role.no_restrictions_hypothetical",
         Role,
         High,
-        r"\b(if|imagine|suppose|pretend|assume) (that )?you (had|have|were|are|was|operated|could operate) (no|without|free of|free from|not bound by|unbound by) (any )?(restrictions|rules|filters|limits|limitations|guidelines|censorship|content polic(y|ies)|safety (guidelines|rules|filters|measures)|ethical (guidelines|constraints)|constraints|guardrails|programming)( at all| whatsoever)?( ?[,.;:!?]| and| what| how| could| would| you would)",
+        r"\b(if|imagine|suppose|pretend|assume) (that )?you (had|have|were|are|was|operated|could operate) (no|without|free of|free from|not bound by|unbound by) (any )?(restrictions|rules|filters|limits|limitations|guidelines|censorship|content polic(y|ies)|safety (guidelines|rules|filters|measures)|ethical (guidelines|constraints)|constraints|guardrails|programming)( at all| whatsoever)?( ?[,.;:!?-]| ?—| ?–| and| what| how| could| would| you would)",
     ),
     (
         // A fake system banner planted in data: `=== SYSTEM MESSAGE ===`, `[assistant instruction]`
@@ -276,7 +308,7 @@ const PLAIN: &[Rule] = &[
         "role.harmful_roleplay",
         Role,
         High,
-        r"\b(act as|acting as|pretend to be|play the role of|roleplay as|role-play as|stay in character|as my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa)|my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa) used to)\b[^\n]{0,200}\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b|\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b[^\n]{0,200}\b(stay in character|remain in character|never break character|don't break character|do not break character)\b|\b(in (exact|full|precise|great|complete|step-by-step) detail|step[- ]by[- ]step|with (exact )?quantities|the exact steps)\b[^\n]{0,120}\b(synthesi[sz]es?|synthesi[sz]ed|makes?|made|cooks?|produces?|builds?|manufactures?)\b[^\n]{0,30}\b(napalm|methamphetamine|meth|sarin|ricin|nerve agents?|pipe bombs?|explosives|tatp|fentanyl|chemical weapons?|bioweapons?)\b",
+        r"\b(act as|acting as|pretend to be|play the role of|roleplay as|role-play as|stay in character|as my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa)|my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa) used to|for (my|a|the) (novel|story|book|screenplay|script|film|movie|game)[,:]? (the |my |a )?(villain|character|protagonist|antagonist|chemist|expert|hero))\b[^\n]{0,200}\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b|\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b[^\n]{0,200}\b(stay in character|remain in character|never break character|don't break character|do not break character)\b|\b(in (exact|full|precise|great|complete|step-by-step) detail|step[- ]by[- ]step|with (exact )?quantities|the exact steps)\b[^\n]{0,120}\b(synthesi[sz]es?|synthesi[sz]ed|synthesi[sz]ing|makes?|made|making|cooks?|cooked|cooking|brews?|brewed|produces?|produced|builds?|built|building|manufactures?|manufactured)\b[^\n]{0,30}\b(napalm|methamphetamine|meth|sarin|ricin|nerve agents?|pipe bombs?|explosives|tatp|fentanyl|chemical weapons?|bioweapons?)\b",
     ),
     (
         "role.freed.intl",
@@ -438,7 +470,7 @@ const PLAIN: &[Rule] = &[
         "tool.before_changes",
         ToolHijack,
         Medium,
-        r"\bbefore (you )?(modify|modifying|patch|patching|edit|editing|chang(e|ing)|making (any )?changes|fix|fixing|touching|work(ing)? on|proceeding)\b[^\n]{0,80}?\b(run|execute|install|add|dump|print|cat|echo|verify|ensure)\b",
+        r"\bbefore (you )?(modify|modifying|patch|patching|edit|editing|chang(e|ing)|making (any )?changes|fix|fixing|touching|work(ing)? on|proceeding|(clos(e|ing)|merg(e|ing)|resolv(e|ing)) (this|the) (ticket|issue|pr|pull request))\b[^\n]{0,80}?\b(run|execute|install|add|dump|print|cat|echo|verify|ensure)\b",
     ),
     (
         "tool.smuggle_argument",
@@ -679,7 +711,7 @@ const PLAIN: &[Rule] = &[
         "override.ignore_previous.zh",
         Override,
         High,
-        r"(忽略|忽视|忽視|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(收到的|得到的|之前|以上|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)|(忽略|忽视|忽視|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|放弃|放棄)(掉)?(你的|您的|你们的)(所有|全部|一切)?(的)?(指令|指示|规则|規則|命令|设定|設定|限制|安全规则|准则|準則)",
+        r"(忽略|忽视|忽視|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|跳过|跳過|放弃|放棄)(掉)?(你)?(收到的|得到的|之前|以上|上述|上面|前面|先前|所有|全部|以前|此前|原来|原來|原有)(的)?(所有|全部|一切)?(的)?(指令|指示|说明|說明|提示|规则|規則|命令|设定|設定|要求)|(忽略|忽视|忽視|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|放弃|放棄)(掉)?(你的|您的|你们的)(所有|全部|一切)?(的)?(指令|指示|规则|規則|命令|设定|設定|限制|安全规则|准则|準則)",
     ),
     (
         "role.you_are_now.zh",
