@@ -89,7 +89,7 @@ const AI: &str = r"(ai|a\.i\.|llms?|large language models?|language models?|chat
 /// What the planted instruction wants done: acts against the user, the data or the record.
 /// Milder asks ("run the tests", "report bugs here") are left to `override.note_to_ai`, since
 /// repositories do write notes for coding agents.
-const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click|recommend|leave out|omit|assign (it |this |them |him |her |the [a-z]+ )?(a |an )?(10/10|full marks|top marks|a perfect score|the highest)|rank (them|him|her|it|this)|output only|(reply|respond|answer) (only )?with|the (correct|right|only|real|official) (summary|answer|response|reply)( of [a-z ]{1,20})? is|include (the |this |our |my )?(contact|address|email|endpoint|domain|phrase|word|string|code)|add `?(curl|wget)|(run|execute) `?(curl|wget)\b[^\n`]*\| ?(sudo )?(ba|z)?sh)\b";
+const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click|recommend|leave out|omit|assign (it |this |them |him |her |the [a-z]+ )?(a |an )?(10/10|full marks|top marks|a perfect score|the highest)|output only|(reply|respond|answer) (only )?with|the (correct|right|only|real|official) (summary|answer|response|reply)( of [a-z ]{1,20})? is|include (the |this |our |my )?(contact|address|email|endpoint|domain|phrase|word|string|code)|add `?(curl|wget)|(run|execute) `?(curl|wget)\b[^\n`]*\| ?(sudo )?(ba|z)?sh)\b";
 
 /// Messages addressed to the model inside data: a note or vocative naming an AI, or an AI as
 /// the subject of "must"/"should", followed by an act against the user.
@@ -98,15 +98,17 @@ fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
     let note = format!(
         r"\b(note|message|notice|reminder|instructions?|p\.? ?s\.?|attention|memo|heads-? ?up|warning|request|n\.b\.)( to| for)?( the| any| all| every| whichever| whatever| our| your)?( [a-z-]+){{0,2}} {AI}( \(?(whoever|whatever) you are\)?)? ?([:,-]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
+    // Where an address starts: a line, a sentence, a bracket or a comment.
+    let start = r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|/\* ?|# ?)";
     let vocative = format!(
-        r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|/\* ?|# ?)((hey|hi|hello|dear|attention|ok|okay),? )?(the |any |all |dear |@)?{AI}( ?([:,]|—|–)| -)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
+        r"{start}((hey|hi|hello|dear|attention|ok|okay),? )?(the |any |all |dear |@)?{AI}( ?([:,]|—|–)| -)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
     let subject = format!(
         r"(\b(any|every|all|each|the|an?) |(^|[\n.!?;] ?)){AI}\b[^\n.]{{0,60}}?\b(must|should|shall|needs? to|has to|have to|is (required|expected|instructed|asked) to|are (required|expected|instructed|asked) to)( now| also| always| first| immediately)?"
     );
     let only = format!(r"\b(for|to) (the |any |all )?{AI} only\b[\])]?( ?[:,.-])?");
     let aside = format!(
-        r"\((to|for) (the |any |all |our |my )?{AI}( [a-z-]+)?\) ?[:,]?|(^|[\n.!?;(\[] ?)[a-z-]+ (ai|llm) ?[:,]"
+        r"\((to|for) (the |any |all |our |my )?{AI}( [a-z-]+)?\) ?[:,]?|{start}[a-z-]+ (ai|llm) ?[:,]"
     );
     let conditional = format!(
         r"\bif (an?|the|any) {AI} (is|are)\b[^\n.]{{0,80}}?, (it|they|you) (must|should|shall|needs? to|has to|have to)( now| also| always| first)?"
@@ -125,7 +127,7 @@ fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
             Override,
             Medium,
             format!(
-                r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|# ?)((hey|hi|hello|dear|ok|okay),? )?(the |dear |@)?(assistant|agent|model|bot)( ?[:,]| -){then}{HARM}"
+                r"{start}((hey|hi|hello|dear|ok|okay),? )?(the |dear |@)?(assistant|agent|model|bot)( ?[:,]| -){then}{HARM}"
             ),
         ),
     ]
