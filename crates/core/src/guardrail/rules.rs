@@ -251,10 +251,12 @@ const PLAIN: &[Rule] = &[
         r"\b(if|when) you('re| are) (an? )?(ai|llm|large language model|language model|ai assistant|ai agent|chatbot|automated assistant|assistant reading|model reading|agent reading|ai model)s?( ?[,.:;)!-]| (reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing|crawling|indexing|that|who|and|or|like|such|please|you|then|do|don't|must|should|here|looking|tasked|asked|working)\b|$)|\b(ai|llm|language model|ai assistant|ai agent|chatbot|chatgpt|claude|gemini|copilot|agent|model)s? (that is |that are |who is |who are )?(reading|processing|summari[sz]ing|parsing|analy[sz]ing|reviewing) (this|these)\b",
     ),
     (
+        // Not a bare "agent": procedures written for support agents, human or not, say "the
+        // agent should call the refund tool" all day.
         "override.model_must",
         Override,
         Medium,
-        r"\bthe (ai )?(assistant|model|llm|agent|chatbot) (must|should|shall|is to|needs to|has to) (now |always |first )?(recommend|say|tell|reply|respond|answer|call|send|ignore|approve|reveal|include|use|forward|delete|transfer)\b",
+        r"\bthe (ai (assistant|model|agent|chatbot)|assistant|model|llm|chatbot) (must|should|shall|is to|needs to|has to) (now |always |first )?(recommend|say|tell|reply|respond|answer|call|send|ignore|approve|reveal|include|use|forward|delete|transfer)\b",
     ),
     (
         "override.note_to_ai",
@@ -507,10 +509,12 @@ const PLAIN: &[Rule] = &[
         r"\b(ask|prompt|tell|request|instruct|direct|get)( the| your)? (user|users|customer|reader|them)( to (enter|provide|send|confirm|give|type|share|re-?enter|verify|reply with)| for) (their|his|her|your|the)( [a-z-]+){0,2} (passwords?|passcode|pin|credentials|login details|2fa code|otp|one-time code|verification code|card number|cvv|security code|social security number|ssn|seed phrase|recovery phrase|private key)\b|\b(chiedi|chiedere) all' ?utente (la sua|le sue|il suo|i suoi) (password|credenziali|pin|codice)\b|\b(pide|pidele|pedir|solicita) al usuario (su|sus) (contrasena|contrasenas|clave|credenciales|pin)\b|\b(peca|pedir|solicite) ao (usuario|utilizador) (a sua |sua |as suas |suas )?(senha|senhas|credenciais|pin)\b|\bdemandez? a l' ?utilisateur (son|ses|de (saisir|fournir|donner) son) (mot de passe|mots de passe|identifiants|code)\b|\b(frage|fordere) (den|die) (nutzer|benutzer|anwender) nach (seinem|ihrem|dem) (passwort|kennwort|pin|zugangsdaten)\b",
     ),
     (
+        // The model's user, not "the customer": procedures for support agents say "do not tell
+        // the customer the fraud code", and the two Medium findings blocked them together.
         "tool.hide_from_user",
         ToolHijack,
         Medium,
-        r"\b(do not|don't|dont|never|without) (tell|telling|inform|informing|notify|notifying|alert|alerting|mention|mentioning|ask|asking|warn|warning|let) (this to |it to |them to |anything to )?(the )?(user|human|operator|owner|customer)\b",
+        r"\b(do not|don't|dont|never|without) (tell|telling|inform|informing|notify|notifying|alert|alerting|mention|mentioning|ask|asking|warn|warning|let) (this to |it to |them to |anything to )?(the )?(user|human|operator|owner)\b",
     ),
     (
         "tool.covert_action",

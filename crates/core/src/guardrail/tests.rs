@@ -264,6 +264,8 @@ fn benign_look_alikes_pass() {
         "## How to Execute (Agent Only)\n1. Gather the account id.",
         "Reverse the list, then ignore blank lines.",
         "Please include your order number in every reply.",
+        // A procedure written for support agents.
+        "4. The agent should call open_dispute with the order id.\n- Do not tell the customer the fraud code.",
     ] {
         let (verdict, rules) = verdict_of(g, text);
         assert_eq!(verdict, Verdict::Allow, "{text:?} gave {rules:?}");
