@@ -220,7 +220,8 @@ pub async fn enforce(
     let response = match permit {
         Err(refusal) => {
             exchange.refuse(&refusal);
-            wire::render(&refusal, gateway.authenticator()).into_response(None)
+            let response = wire::render(&refusal, gateway.authenticator()).into_response(None);
+            wire::closing_unread(&request, response)
         }
         Ok(_permit) => {
             request.extensions_mut().insert(exchange.clone());

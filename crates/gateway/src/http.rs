@@ -223,7 +223,8 @@ async fn authenticate(
                     format!("{failure}; {limited}"),
                 ),
             };
-            refuse(&gateway, exchange.as_ref(), refusal, None)
+            let response = refuse(&gateway, exchange.as_ref(), refusal, None);
+            wire::closing_unread(&request, response)
         }
     }
 }

@@ -35,6 +35,25 @@ pub enum Body {
     Text(&'static str),
 }
 
+/// A refusal answered before the request's body was read: the connection is closed after it,
+/// and says so. HTTP/1.1 cannot reuse a connection whose request body is left unread, and a
+/// client not told may send its next request (an OAuth client's retry with the token it just
+/// got) on the connection as it closes, and see it dropped without an answer. (HTTP/2 streams
+/// have no such problem, and no `Connection` header.)
+pub fn closing_unread<B>(request: &http::Request<B>, mut response: Response) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() != b"0");
+    if has_body && request.version() <= http::Version::HTTP_11 {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// The answer for `refusal`. `auth` supplies the challenge (where clients find the OAuth
 /// metadata, when OAuth is configured).
 pub fn render(refusal: &Refusal, auth: &Authenticator) -> Rendered {

@@ -55,6 +55,8 @@ async fn secrets_in_arguments_and_credentials_reach_neither_the_audit_log_nor_th
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    // Its body was never read, so the connection is not reused, and the client is told.
+    assert_eq!(refused.headers()["connection"], "close");
     client.cancel().await.unwrap();
     let audit_lines = gw.audit_lines();
     let calls: Vec<_> = audit_lines
