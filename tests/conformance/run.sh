@@ -81,4 +81,14 @@ run_suite 0.2 "$UPSTREAM" "$WORK/0.2-direct" --spec-version 2026-07-28
 run_suite 0.2 "$GATEWAY" "$WORK/0.2-gateway" --spec-version 2026-07-28
 
 "$TOOLS/venv/bin/python" "$ROOT/tests/conformance/compare.py" \
-  "$ROOT/tests/conformance/expected-failures.txt" "$WORK" 0.1 0.2
+  "$ROOT/tests/conformance/expected-failures.txt" "$WORK" 0.1 0.2 || {
+  status=$?
+  # What a failure needs to be understood once the work directory is gone: the failing
+  # checks through the gateway, and what the gateway logged above INFO.
+  for checks in "$WORK"/0.*-gateway/*/checks.json; do
+    grep -q '"FAILURE"' "$checks" && { echo "== $checks" >&2; cat "$checks" >&2; }
+  done
+  echo "== gateway warnings and errors" >&2
+  grep -E 'WARN|ERROR' "$WORK/gateway.log" | tail -n 50 >&2 || true
+  exit "$status"
+}
