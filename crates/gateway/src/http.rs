@@ -260,7 +260,8 @@ async fn serve_group(
         .any(|g| g == group);
     if !configured {
         let refusal = Refusal::edge(404, "no such group", None);
-        return refuse(&mcp.gateway, exchange_of(&request).as_ref(), refusal, None);
+        let response = refuse(&mcp.gateway, exchange_of(&request).as_ref(), refusal, None);
+        return wire::closing_unread(&request, response);
     }
     let rmcp = mcp
         .groups
@@ -339,11 +340,11 @@ async fn serve_mcp(
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) => {
             let refusal = Refusal::edge(413, "request body too large", None);
-            return refuse(&mcp.gateway, exchange, refusal, None);
+            return wire::closing(parts.version, refuse(&mcp.gateway, exchange, refusal, None));
         }
         Err(_) => {
             let refusal = Refusal::edge(408, "request body too slow", None);
-            return refuse(&mcp.gateway, exchange, refusal, None);
+            return wire::closing(parts.version, refuse(&mcp.gateway, exchange, refusal, None));
         }
     };
     if let Some(exchange) = exchange {

@@ -40,13 +40,23 @@ pub enum Body {
 /// client not told may send its next request (an OAuth client's retry with the token it just
 /// got) on the connection as it closes, and see it dropped without an answer. (HTTP/2 streams
 /// have no such problem, and no `Connection` header.)
-pub fn closing_unread<B>(request: &http::Request<B>, mut response: Response) -> Response {
+pub fn closing_unread<B>(request: &http::Request<B>, response: Response) -> Response {
     let headers = request.headers();
     let has_body = headers.contains_key(http::header::TRANSFER_ENCODING)
         || headers
             .get(http::header::CONTENT_LENGTH)
             .is_some_and(|len| len.as_bytes() != b"0");
-    if has_body && request.version() <= http::Version::HTTP_11 {
+    if has_body {
+        closing(request.version(), response)
+    } else {
+        response
+    }
+}
+
+/// A refusal answered with the request's body read only in part (too large, too slow): the
+/// connection is closed after it, and says so (see [`closing_unread`]).
+pub fn closing(version: http::Version, mut response: Response) -> Response {
+    if version <= http::Version::HTTP_11 {
         response
             .headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));

@@ -252,26 +252,36 @@ async fn malformed_and_oversized_requests_get_clear_errors_and_the_gateway_keeps
                     .header("mcp-name", "demo_echo");
             }
             let response = r.body(body).send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
+            let closes = response
+                .headers()
+                .get("connection")
+                .is_some_and(|c| c == "close");
+            (
+                response.status().as_u16(),
+                response.text().await.unwrap(),
+                closes,
+            )
         }
     };
     for direct in [false, true] {
-        let (status, body) = post(b"{not json".to_vec(), direct).await;
+        let (status, body, _) = post(b"{not json".to_vec(), direct).await;
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("-32700"), "{body}");
-        let (status, body) = post(vec![0xff, 0xfe, b'{'], direct).await;
+        let (status, body, _) = post(vec![0xff, 0xfe, b'{'], direct).await;
         assert_eq!(status, 400);
         assert!(body.contains("-32700"), "{body}");
-        let (status, body) = post(b"[]".to_vec(), direct).await;
+        let (status, body, _) = post(b"[]".to_vec(), direct).await;
         assert_eq!(status, 400);
         assert!(body.contains("-32600"), "{body}");
         let mut big = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo_echo","arguments":{"text":""#.to_vec();
         big.extend(std::iter::repeat_n(b'a', 10_000));
         big.extend(br#""}}}"#);
-        let (status, _) = post(big, direct).await;
+        let (status, _, closes) = post(big, direct).await;
         assert_eq!(status, 413);
+        // Its body was not read to the end: the connection is not reused, and says so.
+        assert!(closes, "a 413 without Connection: close");
         let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes();
-        let (status, _) = post(deep, direct).await;
+        let (status, _, _) = post(deep, direct).await;
         assert!(status == 400 || status == 413, "{status}");
     }
     let (answer, _) = gw
