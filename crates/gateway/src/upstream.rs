@@ -514,9 +514,14 @@ impl Upstream {
             mut child,
             mut updated,
         } = live;
-        // List once on connecting, then each time the upstream says a list changed.
+        // List once on connecting, then each time the upstream says a list changed, and again
+        // after a growing pause while a listing failed (a list that timed out under load must
+        // not stay empty until the upstream next changes it).
+        let mut retry = FIRST_BACKOFF;
         loop {
-            if let Some(offers) = self.list_offers(&connection).await {
+            let mut failed = false;
+            if let Some((offers, complete)) = self.list_offers(&connection).await {
+                failed = !complete;
                 catalogue.update_offers(offers);
             }
             match self.list_tools(&connection).await {
@@ -530,11 +535,22 @@ impl Upstream {
                     self.listed.store(true, Ordering::Release);
                     self.listed_notify.notify_waiters();
                 }
-                Err(e) => tracing::error!(upstream = %name, error = %e, "cannot list tools"),
+                Err(e) => {
+                    failed = true;
+                    tracing::error!(upstream = %name, error = %e, "cannot list tools");
+                }
             }
+            let again = tokio::time::sleep(retry);
+            tokio::pin!(again);
+            retry = if failed {
+                (retry * 2).min(MAX_BACKOFF)
+            } else {
+                FIRST_BACKOFF
+            };
             // Wait for a reason to list again, passing on resource updates meanwhile.
             let relist = loop {
                 tokio::select! {
+                    () = &mut again, if failed => break true,
                     Some(uri) = updated.recv() => {
                         let offers = &catalogue.current().offers;
                         self.subscriptions.updated(name, &uri, offers).await;
@@ -575,9 +591,9 @@ impl Upstream {
     }
 
     /// Its resources, templates and prompts, when the config publishes some of them and the
-    /// upstream serves them; `None` when nothing is to be listed. A list that fails is empty
-    /// (and logged).
-    async fn list_offers(&self, connection: &Arc<Connection>) -> Option<OfferListing> {
+    /// upstream serves them, and whether every list was read; `None` when nothing is to be
+    /// listed. A list that fails is empty (and logged).
+    async fn list_offers(&self, connection: &Arc<Connection>) -> Option<(OfferListing, bool)> {
         let (resources, prompts) = self.wants;
         if !resources && !prompts {
             return None;
@@ -610,6 +626,7 @@ impl Upstream {
                 &mut listing.prompts,
             ),
         ];
+        let mut complete = true;
         for (wanted, capability, method, field, into) in lists {
             if !wanted || !self.declares(capability) {
                 continue;
@@ -617,11 +634,12 @@ impl Upstream {
             match self.list(connection, method, field).await {
                 Ok(items) => *into = items,
                 Err(e) => {
+                    complete = false;
                     tracing::error!(upstream = %self.spec.name, error = %e, "cannot list {field}")
                 }
             }
         }
-        Some(listing)
+        Some((listing, complete))
     }
 
     /// Every page of one list method.

@@ -139,6 +139,27 @@ async fn upstream_stderr_goes_to_the_gateway_log() {
 }
 
 #[tokio::test]
+async fn a_listing_that_failed_is_tried_again() {
+    let config = raw_upstream_config(&["plain"], "")
+        .replace("raw_upstream.py\"]", "raw_upstream.py\", \"--flaky-list\"]");
+    assert!(config.contains("--flaky-list"), "{config}");
+    let gw = Gateway::start(&config);
+    let client = gw.rmcp_client().await;
+    let mut names = Vec::new();
+    for _ in 0..100 {
+        names = client.list_all_tools().await.unwrap();
+        if !names.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let names: Vec<_> = names.into_iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, ["raw_plain"]);
+    assert!(gw.log().contains("cannot list tools"), "{}", gw.log());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_tool_that_appears_later_stays_hidden_unless_named() {
     let config = raw_upstream_config(
         &["*"],
