@@ -49,8 +49,14 @@ pub const SELF_COMMAND: &str = "$PORTCULLIS";
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// The next pause after one that did not help: twice as long, at most [`MAX_BACKOFF`].
+fn doubled(pause: Duration) -> Duration {
+    (pause * 2).min(MAX_BACKOFF)
+}
 
 /// One upstream server and its live connection.
 pub struct Upstream {
@@ -458,7 +464,7 @@ impl Upstream {
                 () = tokio::time::sleep(backoff) => {}
                 () = shutdown.cancelled() => break,
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff = doubled(backoff);
         }
     }
 
@@ -488,7 +494,7 @@ impl Upstream {
                 Err(e) => {
                     self.health.failed(&e);
                     tracing::error!(upstream = %name, error = %e, "cannot load the OpenAPI document");
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = doubled(backoff);
                     backoff
                 }
             };
@@ -543,7 +549,7 @@ impl Upstream {
             let again = tokio::time::sleep(retry);
             tokio::pin!(again);
             retry = if failed {
-                (retry * 2).min(MAX_BACKOFF)
+                doubled(retry)
             } else {
                 FIRST_BACKOFF
             };
