@@ -5,8 +5,8 @@
 //! in version control, what `serve` reads at start. A change is made to the file's text with
 //! `toml_edit`, so its comments and layout stay; the new text must pass the checks a start
 //! makes (else the file is left as it was, and the command says why); it replaces the file
-//! atomically, under a lock, and is audited. A running gateway reads the file again within a
-//! second and swaps the new config in (see `serve::watch_config`).
+//! atomically, under a lock, and is audited. A running gateway reads the file again within two
+//! seconds and swaps the new config in (see `serve::watch_config`).
 
 use std::fs::File;
 
@@ -547,7 +547,9 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn tell_running() {
-    eprintln!("a gateway serving this file applies the change within a second, without a restart");
+    eprintln!(
+        "a gateway serving this file applies the change within two seconds, without a restart"
+    );
 }
 
 fn upstream_names(doc: &DocumentMut) -> Vec<String> {

@@ -176,7 +176,9 @@ const CONFIG_POLL: Duration = Duration::from_secs(1);
 
 /// Reloads the config on SIGHUP and whenever its file changes (an edit, `portcullis upstreams
 /// add`): a config that fails the checks a start makes is refused, logged and audited, and the
-/// running one stays.
+/// running one stays. A change found by polling is applied once the file reads the same at two
+/// looks in a row, so that a file caught while an editor writes it in place (truncated, half
+/// written, perhaps still valid) is never applied.
 async fn watch_config(
     gateway: Arc<Gateway>,
     path: PathBuf,
@@ -191,6 +193,7 @@ async fn watch_config(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The text last refused, so that a broken file is reported once, not every second.
     let mut refused: Option<String> = None;
+    let mut settling = Settling::default();
     loop {
         #[cfg(unix)]
         let hup = async {
@@ -217,8 +220,13 @@ async fn watch_config(
         };
         let unchanged = text == gateway.config().source.text();
         if !asked && (unchanged || refused.as_deref() == Some(text.as_str())) {
+            settling = Settling::default();
             continue;
         }
+        if !asked && !settling.settled(&text) {
+            continue;
+        }
+        settling = Settling::default();
         match validated(&text, &path, dev).await {
             Ok(config) => {
                 refused = None;
@@ -232,6 +240,23 @@ async fn watch_config(
                 refused = Some(text);
             }
         }
+    }
+}
+
+/// A changed config file as polling sees it: settled once it reads the same twice in a row.
+#[derive(Default)]
+struct Settling {
+    last: Option<String>,
+}
+
+impl Settling {
+    /// Whether `text`, just read, is what the previous look read too.
+    fn settled(&mut self, text: &str) -> bool {
+        if self.last.as_deref() == Some(text) {
+            return true;
+        }
+        self.last = Some(text.to_string());
+        false
     }
 }
 
@@ -492,4 +517,18 @@ pub(crate) async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settling;
+
+    #[test]
+    fn a_polled_change_settles_only_once_two_looks_read_the_same() {
+        let mut settling = Settling::default();
+        assert!(!settling.settled("[upstreams.demo]\n"));
+        assert!(!settling.settled("[upstreams.demo]\ncommand = \"x\"\n"));
+        assert!(settling.settled("[upstreams.demo]\ncommand = \"x\"\n"));
+        assert!(!settling.settled("[upstreams.demo]\n"));
+    }
 }
