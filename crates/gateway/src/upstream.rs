@@ -524,10 +524,14 @@ impl Upstream {
         // after a growing pause while a listing failed (a list that timed out under load must
         // not stay empty until the upstream next changes it).
         let mut retry = FIRST_BACKOFF;
+        let mut offers_read: Option<OfferListing> = None;
         loop {
             let mut failed = false;
-            if let Some((offers, complete)) = self.list_offers(&connection).await {
+            if let Some((offers, complete)) =
+                self.list_offers(&connection, offers_read.take()).await
+            {
                 failed = !complete;
+                offers_read = Some(offers.clone());
                 catalogue.update_offers(offers);
             }
             match self.list_tools(&connection).await {
@@ -598,17 +602,22 @@ impl Upstream {
 
     /// Its resources, templates and prompts, when the config publishes some of them and the
     /// upstream serves them, and whether every list was read; `None` when nothing is to be
-    /// listed. A list that fails is empty (and logged).
-    async fn list_offers(&self, connection: &Arc<Connection>) -> Option<(OfferListing, bool)> {
+    /// listed. A list that fails (and is logged) keeps what `previous`, the last listing on
+    /// this connection, read of it: empty if nothing.
+    async fn list_offers(
+        &self,
+        connection: &Arc<Connection>,
+        previous: Option<OfferListing>,
+    ) -> Option<(OfferListing, bool)> {
         let (resources, prompts) = self.wants;
         if !resources && !prompts {
             return None;
         }
-        let mut listing = OfferListing {
+        let mut listing = previous.unwrap_or_else(|| OfferListing {
             upstream: self.spec.name.clone(),
             prefix: self.spec.prefix.clone(),
             ..OfferListing::default()
-        };
+        });
         let lists: [(bool, &str, &str, &str, &mut Vec<Value>); 3] = [
             (
                 resources,

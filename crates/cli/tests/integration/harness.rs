@@ -7,9 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use rmcp::ClientHandler;
 use rmcp::ServiceExt;
+use rmcp::model::ProgressNotificationParam;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
@@ -617,4 +619,68 @@ pub fn claude(home: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A client that passes on every `tools/list_changed` and every progress notification.
+#[derive(Clone)]
+pub struct Told {
+    lists: tokio::sync::mpsc::UnboundedSender<()>,
+    progress: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl ClientHandler for Told {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.lists.send(());
+    }
+
+    async fn on_progress(
+        &self,
+        _params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.progress.send(());
+    }
+}
+
+pub async fn told_client(
+    gateway: &Gateway,
+) -> (
+    RunningService<RoleClient, Told>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let (lists, lists_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (progress, progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    let config = StreamableHttpClientTransportConfig::with_uri(gateway.url())
+        .auth_header(gateway.dev_key.clone().unwrap());
+    let client = Told { lists, progress }
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .unwrap();
+    (client, lists_rx, progress_rx)
+}
+
+/// Waits for list_changed notifications until the client's tools pass `done`.
+pub async fn until_tools(
+    client: &RunningService<RoleClient, Told>,
+    told: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let wait = async {
+        loop {
+            told.recv().await.expect("the client went away");
+            let now = tool_names_of(client).await;
+            if done(&now) {
+                return now;
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(60), wait).await {
+        Ok(now) => now,
+        Err(_) => panic!(
+            "no list_changed brought {what}; tools now: {:?}",
+            tool_names_of(client).await
+        ),
+    }
 }

@@ -4,82 +4,11 @@
 //! client told by `notifications/tools/list_changed`.
 
 use std::process::Command;
-use std::time::Duration;
 
-use rmcp::ClientHandler;
-use rmcp::ServiceExt;
-use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken, RequestParamsMeta};
-use rmcp::service::{NotificationContext, RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::model::{NumberOrString, ProgressToken, RequestParamsMeta};
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::harness::*;
-
-/// A client that passes on every `tools/list_changed` and every progress notification.
-#[derive(Clone)]
-struct Told {
-    lists: mpsc::UnboundedSender<()>,
-    progress: mpsc::UnboundedSender<()>,
-}
-
-impl ClientHandler for Told {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.lists.send(());
-    }
-
-    async fn on_progress(
-        &self,
-        _params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        let _ = self.progress.send(());
-    }
-}
-
-async fn told_client(
-    gateway: &Gateway,
-) -> (
-    RunningService<RoleClient, Told>,
-    mpsc::UnboundedReceiver<()>,
-    mpsc::UnboundedReceiver<()>,
-) {
-    let (lists, lists_rx) = mpsc::unbounded_channel();
-    let (progress, progress_rx) = mpsc::unbounded_channel();
-    let config = StreamableHttpClientTransportConfig::with_uri(gateway.url())
-        .auth_header(gateway.dev_key.clone().unwrap());
-    let client = Told { lists, progress }
-        .serve(StreamableHttpClientTransport::from_config(config))
-        .await
-        .unwrap();
-    (client, lists_rx, progress_rx)
-}
-
-/// Waits for list_changed notifications until the client's tools pass `done`.
-async fn until_tools(
-    client: &RunningService<RoleClient, Told>,
-    told: &mut mpsc::UnboundedReceiver<()>,
-    what: &str,
-    done: impl Fn(&[String]) -> bool,
-) -> Vec<String> {
-    let wait = async {
-        loop {
-            told.recv().await.expect("the client went away");
-            let now = tool_names_of(client).await;
-            if done(&now) {
-                return now;
-            }
-        }
-    };
-    match tokio::time::timeout(Duration::from_secs(60), wait).await {
-        Ok(now) => now,
-        Err(_) => panic!(
-            "no list_changed brought {what}; tools now: {:?}",
-            tool_names_of(client).await
-        ),
-    }
-}
 
 fn registry(gateway: &Gateway, args: &[&str]) -> (bool, String, String) {
     // Before the arguments: everything after a stdio command belongs to it.

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{
     Gateway, HttpUpstream, call, example_config, modern_post, raw_upstream_config, text_of,
+    told_client, tool_names_of, until_tools,
 };
 
 #[tokio::test]
@@ -140,22 +141,32 @@ async fn upstream_stderr_goes_to_the_gateway_log() {
 
 #[tokio::test]
 async fn a_listing_that_failed_is_tried_again() {
-    let config = raw_upstream_config(&["plain"], "")
+    let prompts = "\n[[prompts]]\nupstream = \"raw\"\nprompts = [\"brief\"]\n";
+    let config = raw_upstream_config(&["plain"], prompts)
         .replace("raw_upstream.py\"]", "raw_upstream.py\", \"--flaky-list\"]");
     assert!(config.contains("--flaky-list"), "{config}");
     let gw = Gateway::start(&config);
-    let client = gw.rmcp_client().await;
-    let mut names = Vec::new();
-    for _ in 0..100 {
-        names = client.list_all_tools().await.unwrap();
-        if !names.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let (client, mut told, _) = told_client(&gw).await;
+    let mut names = tool_names_of(&client).await;
+    if names.is_empty() {
+        names = until_tools(&client, &mut told, "the listing tried again", |n| {
+            !n.is_empty()
+        })
+        .await;
     }
-    let names: Vec<_> = names.into_iter().map(|t| t.name.to_string()).collect();
     assert_eq!(names, ["raw_plain"]);
     assert!(gw.log().contains("cannot list tools"), "{}", gw.log());
+    // The tools came with the second listing, whose prompts/list failed: the prompt read by
+    // the first stays published.
+    assert!(gw.log().contains("cannot list prompts"), "{}", gw.log());
+    let prompts: Vec<_> = client
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(prompts, ["raw_brief"]);
     client.cancel().await.unwrap();
 }
 
