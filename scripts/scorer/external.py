@@ -9,7 +9,9 @@ inspect_evals' `agentdojo`), and npm packages' README files.
 
 Each source is either trained on (split by document like the rest of the corpus) or held out
 whole, as `others`: attacks and benign text by authors the corpus never trained on, the
-closest stand-in for text written by others.
+closest stand-in for text written by others. spikee is split in two: the compositions of half
+its framing kinds with half its instructions are trained on, those of the other halves are
+the `blind` set's attacks.
 """
 import csv
 import gzip
@@ -158,25 +160,30 @@ def agent_threat_data(cache: Path):
                     yield ("injection" if i + 1 in bad else "benign"), body
 
 
-def spikee_payloads(cache: Path, rng: random.Random, n=400):
+def spikee_payloads(cache: Path, rng: random.Random, stable, n=(800, 400)):
     """spikee's jailbreak framings, each filled with one of its instructions (markdown
     exfiltration, system-prompt theft, XSS, tool misuse…), as its own generator composes them.
-    Its seed sets of harmful requests and of in-the-wild jailbreaks are left out: they are not
-    injections, or are the collection PyRIT already holds."""
+    Half of its framing kinds and half of its instructions are held out, and composed only
+    with each other: yields (held, kind, text), `n[0]` trained compositions and `n[1]` held
+    ones. Its seed sets of harmful requests and of in-the-wild jailbreaks are left out: they
+    are not injections, or are the collection PyRIT already holds."""
     keep = r"seeds-(cybersec-2026-01|llm-mailbox|sysmsg-extraction-2025-04|mini-test)|zzz_LEGACY_seeds-cybersec"
-    framings, instructions = {}, {}
+    framings, instructions = {}, set()
     for path, text in members(cache, "spikee", rf"datasets/({keep})[^/]*/(jailbreaks|instructions)\.jsonl$"):
         for line in text.splitlines():
             if not line.strip():
                 continue
             item = json.loads(line)
             if path.endswith("jailbreaks.jsonl") and "<INSTRUCTION>" in item.get("text", ""):
-                framings[item["text"]] = item
+                framings[item["text"]] = str(item.get("jailbreak_type"))
             elif item.get("instruction"):
-                instructions[item["instruction"]] = item
-    framings, instructions = sorted(framings), sorted(instructions)
-    for _ in range(n):
-        yield rng.choice(framings).replace("<INSTRUCTION>", rng.choice(instructions).rstrip("."))
+                instructions.add(item["instruction"])
+    for held, count in [(False, n[0]), (True, n[1])]:
+        side = sorted(t for t, kind in framings.items() if (stable(kind) % 2 == 1) == held)
+        asks = sorted(i for i in instructions if (stable(i) % 2 == 1) == held)
+        for _ in range(count):
+            framing = rng.choice(side)
+            yield held, framings[framing], framing.replace("<INSTRUCTION>", rng.choice(asks).rstrip("."))
 
 
 # ---------------------------------------------------------------- benign
@@ -258,22 +265,24 @@ def rows(cache: Path, rng: random.Random, doc_split, stable, chunks):
     for label, text in agent_threat_data(cache):
         yield row(text, label, "override" if label == "injection" else "agent_data", "result",
                   "others", "agent_threat_bench")
-    blind = []
+    carriers = {"train": [], "blind": []}
     for i, (domain, text) in enumerate(agent_environment(cache)):
         split = HELD_DOMAINS.get(domain) or doc_split(f"tau2:{domain}:{i % 50}")
         for piece in chunks(text, rng, size=(300, 3000)):
-            blind += [piece] if split == "blind" else []
+            carriers.get(split, []).append(piece)
             yield row(piece, "benign", "agent_data", "result", split, f"tau2:{domain}")
     for name, text in library_docs(cache):
         held = stable(name) % 8
         split = "blind" if held == 0 else "others" if held == 4 else doc_split(name)
         for piece in chunks(text, rng):
-            blind += [piece] if split == "blind" else []
+            carriers.get(split, []).append(piece)
             yield row(piece, "benign", "documentation", "result", split, name)
-    # spikee's attacks alone (as an argument) or planted in the blind split's documents.
-    for text in spikee_payloads(cache, rng):
+    # spikee's attacks alone (as an argument) or planted in documents: the held half in the
+    # blind split's, the trained half (split by framing kind) in the training split's.
+    for held, kind, text in spikee_payloads(cache, rng, stable):
+        split = "blind" if held else doc_split(f"spikee:{kind}")
         if rng.random() < 0.5:
-            yield row(text, "injection", "override", "argument", "blind", "spikee")
+            yield row(text, "injection", "override", "argument", split, "spikee")
         else:
-            carrier = rng.choice(blind)
-            yield row(plant(rng, carrier, text), "injection", "override", "result", "blind", "spikee")
+            carrier = rng.choice(carriers["blind" if held else "train"])
+            yield row(plant(rng, carrier, text), "injection", "override", "result", split, "spikee")

@@ -6,10 +6,12 @@
 //!
 //! `CORPUS_DIR` holds `train.jsonl`, `val.jsonl` and `test.jsonl` as `scripts/scorer/corpus.py`
 //! writes them; `DEV.jsonl` is a hand-written development corpus (hard look-alikes and attacks)
-//! that is never trained on but calibrates and reports, for choosing settings. The scorer is a logistic regression over hashed n-grams (trained with AdaGrad;
-//! an injection longer than one window is trained on its most suspicious window), plus a
-//! softmax over the same features naming the attack category. The quantised model's thresholds
-//! are calibrated on the validation split's benign texts (at most 0.5% blocked, 3% warned), and
+//! that is never trained on but calibrates and reports, for choosing settings. The scorer is a
+//! logistic regression over hashed n-grams (trained with AdaGrad; an injection longer than one
+//! window is trained on its most suspicious window), plus a softmax over the same features
+//! naming the attack category. The quantised model's thresholds are calibrated on the
+//! validation split's benign texts and the development set's (beyond what the rules alone do:
+//! at most 0.5% of them all blocked, and of any one kind at most 2% blocked and 5% flagged), and
 //! its figures printed for the validation and test splits, which it never trained on.
 
 use std::collections::BTreeMap;
@@ -51,6 +53,7 @@ static SETTINGS: std::sync::LazyLock<Settings> = std::sync::LazyLock::new(|| Set
 /// Benign categories that look like attacks, weighted as a group of their own.
 const HARD: &[&str] = &[
     "hard_negative",
+    "procedure",
     "traffic",
     "sentence",
     "development",
@@ -296,40 +299,84 @@ fn scans(samples: &[Sample], scorer: &Arc<Scorer>) -> Result<Vec<Scan>, String> 
         .collect())
 }
 
-/// The thresholds that block the most attacks of the validation and development sets while
-/// adding, to what the rules alone block, at most 0.5% of the validation set's benign texts
-/// and 1% of the development set's, and warnings for at most 5% more of the validation set's.
+/// Benign kinds of the validation set with at least this many texts are each held to the caps
+/// below.
+const KIND_MIN: usize = 50;
+/// What the scorer may add, to what the rules alone block or flag, of any one benign kind of the
+/// validation set, and of the development set's benign texts: a threshold that blocks or flags
+/// one kind of ordinary text wholesale (procedures addressed to support agents, say) is refused
+/// even when the kind is too small to move the overall rate.
+const KIND_BLOCK_CAP: f64 = 0.02;
+const KIND_WARN_CAP: f64 = 0.05;
+/// What the scorer may add to what the rules alone block of all the validation set's benign texts.
+const BLOCK_CAP: f64 = 0.005;
+
+/// The thresholds that block the most attacks of the validation and development sets within the
+/// caps above.
 fn calibrate(val: &[Sample], vs: &[Scan], dev: &[Sample], ds: &[Scan]) -> Thresholds {
-    let rate = |samples: &[Sample], signals: &[Scan], t, injection: bool, at: Verdict| {
-        let picked: Vec<Verdict> = samples
+    // Each group of benign texts: (samples, their scans, the cap on blocks it is held to).
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in val.iter().filter(|s| !s.injection) {
+        *kinds.entry(s.label.as_str()).or_default() += 1;
+    }
+    fn pick<'a>(
+        samples: &[Sample],
+        scans: &'a [Scan],
+        keep: impl Fn(&Sample) -> bool,
+    ) -> Vec<&'a Scan> {
+        samples
             .iter()
-            .zip(signals)
-            .filter(|(s, _)| s.injection == injection)
-            .map(|(_, sig)| sig.verdict_at(t))
-            .collect();
-        picked.iter().filter(|&&v| v >= at).count() as f64 / picked.len().max(1) as f64
+            .zip(scans)
+            .filter(|(s, _)| keep(s))
+            .map(|(_, scan)| scan)
+            .collect()
+    }
+    let mut groups: Vec<(Vec<&Scan>, f64)> = kinds
+        .iter()
+        .filter(|(_, n)| **n >= KIND_MIN)
+        .map(|(kind, _)| {
+            let scans = pick(val, vs, |s| !s.injection && s.label == *kind);
+            (scans, KIND_BLOCK_CAP)
+        })
+        .collect();
+    groups.push((pick(dev, ds, |s| !s.injection), KIND_BLOCK_CAP));
+    groups.push((pick(val, vs, |s| !s.injection), BLOCK_CAP));
+    let attacks = [
+        pick(val, vs, |s| s.injection),
+        pick(dev, ds, |s| s.injection),
+    ];
+    let rate = |scans: &[&Scan], t, at: Verdict| {
+        scans.iter().filter(|scan| scan.verdict_at(t) >= at).count() as f64
+            / scans.len().max(1) as f64
     };
     let off = Thresholds {
         block: 2.0,
         warn: 2.0,
     };
-    let base = (
-        rate(val, vs, off, false, Verdict::Block),
-        rate(dev, ds, off, false, Verdict::Block),
-        rate(val, vs, off, false, Verdict::Warn),
-    );
+    let base: Vec<(f64, f64)> = groups
+        .iter()
+        .map(|(scans, _)| {
+            (
+                rate(scans, off, Verdict::Block),
+                rate(scans, off, Verdict::Warn),
+            )
+        })
+        .collect();
     let mut best = (-1.0, off);
     for b in (15..=49).map(|i| i as f32 / 50.0) {
         for w in (1..=19).map(|i| i as f32 / 20.0).filter(|&w| w <= b) {
             let t = Thresholds { block: b, warn: w };
-            let allowed = rate(val, vs, t, false, Verdict::Block) <= base.0 + 0.005
-                && rate(dev, ds, t, false, Verdict::Block) <= base.1 + 0.01
-                && rate(val, vs, t, false, Verdict::Warn) <= base.2 + 0.05;
+            let allowed = groups
+                .iter()
+                .zip(&base)
+                .all(|((scans, cap), (block, warn))| {
+                    rate(scans, t, Verdict::Block) <= block + cap
+                        && rate(scans, t, Verdict::Warn) <= warn + KIND_WARN_CAP
+                });
             if !allowed {
                 continue;
             }
-            let recall =
-                rate(val, vs, t, true, Verdict::Block) + rate(dev, ds, t, true, Verdict::Block);
+            let recall: f64 = attacks.iter().map(|a| rate(a, t, Verdict::Block)).sum();
             if recall > best.0 {
                 best = (recall, t);
             }
