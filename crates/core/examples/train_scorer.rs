@@ -314,7 +314,9 @@ const BLOCK_CAP: f64 = 0.005;
 /// The thresholds that block the most attacks of the validation and development sets within the
 /// caps above.
 fn calibrate(val: &[Sample], vs: &[Scan], dev: &[Sample], ds: &[Scan]) -> Thresholds {
-    // Each group of benign texts: (samples, their scans, the cap on blocks it is held to).
+    // The groups of benign texts held to a cap, each as (its scans, the cap on what the scorer
+    // adds to its blocks): every large enough kind of the validation set, the development
+    // set's, and the validation set's as a whole.
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for s in val.iter().filter(|s| !s.injection) {
         *kinds.entry(s.label.as_str()).or_default() += 1;
