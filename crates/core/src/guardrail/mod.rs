@@ -546,18 +546,19 @@ impl Guardrail {
         model: &mut Option<ModelHit>,
     ) {
         let normalized = normalize(text);
-        let unquoted = without_examples(&normalized);
-        let scored_text = unquoted.as_deref().unwrap_or(&normalized);
-        if let Some((scorer, thresholds)) = &self.scorer
-            && let Some(scored) = scorer.score(scored_text)
-            && scored.score >= thresholds.warn
-            && model.as_ref().is_none_or(|m| scored.score > m.score)
-        {
-            *model = Some(ModelHit {
-                score: scored.score,
-                category: scorer.category(scored_text, &scored.window),
-                encoding,
-            });
+        if let Some((scorer, thresholds)) = &self.scorer {
+            let unquoted = without_examples(&normalized);
+            let scored_text = unquoted.as_deref().unwrap_or(&normalized);
+            if let Some(scored) = scorer.score(scored_text)
+                && scored.score >= thresholds.warn
+                && model.as_ref().is_none_or(|m| scored.score > m.score)
+            {
+                *model = Some(ModelHit {
+                    score: scored.score,
+                    category: scorer.category(scored_text, &scored.window),
+                    encoding,
+                });
+            }
         }
         // Most text matches no rule: finding that out stops at the first match, whereas
         // listing every rule that matches costs a slower, overlapping search.
