@@ -62,6 +62,11 @@ def doc_split(name: str) -> str:
     return "test" if h < 20 else "val" if h < 30 else "train"
 
 
+def any_split(rng: random.Random) -> str:
+    """A split drawn at random in the proportions of `doc_split`, for text held out by nothing."""
+    return rng.choice(["train"] * 7 + ["val", "test", "test"])
+
+
 # ---------------------------------------------------------------- benign documentation
 
 def rust_readmes():
@@ -1389,7 +1394,7 @@ def main():
     for i, step in enumerate(PROC_STEPS):
         by_split.setdefault(doc_split(f"procedure:{i}"), []).append(step)
     for _ in range(1500):
-        split = rng.choice(["train"] * 7 + ["val", "test", "test"])
+        split = any_split(rng)
         rows.append({"text": procedure(rng, by_split[split]), "label": "benign",
                      "category": "procedure", "where": "result", "split": split})
     # Their benign twins: the same carriers with nothing planted, in every split (held out by
@@ -1397,7 +1402,7 @@ def main():
     for maker in (lambda: repo_plant(rng, benign=True)[1], lambda: latent(rng, benign=True)):
         for _ in range(1500):
             rows.append({"text": maker(), "label": "benign", "category": "hard_negative",
-                         "where": "result", "split": rng.choice(["train"] * 7 + ["val", "test", "test"])})
+                         "where": "result", "split": any_split(rng)})
 
     # Text written by others, from pinned PyPI packages (see external.py), drawn with a
     # generator of their own, so that the held-out sets stay the same when the rest changes.
