@@ -275,6 +275,8 @@ impl Rule {
 /// too).
 #[derive(Clone)]
 struct Decoders {
+    /// All five at once: most text holds none, and one pass says so.
+    any: regex::RegexSet,
     base64: Regex,
     hex: Regex,
     escapes: Regex,
@@ -365,18 +367,26 @@ impl Guardrail {
                 regex: std::sync::OnceLock::new(),
             })
             .collect();
+        let patterns = [
+            r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}",
+            r"(?:[0-9a-fA-F]{2}){8,}|(?:\\x[0-9a-fA-F]{2}){4,}",
+            r"%[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]{1,6};|\\u[0-9a-fA-F]{4}",
+            r"(?i)\brot[ _-]?13\b",
+            r"(?i)\b(backwards?|reversed?|in reverse|right[ -]to[ -]left|mirrored)\b",
+        ];
+        let [base64, hex, escapes, rot13, reversed] =
+            patterns.map(|p| Regex::new(p).map_err(|e| e.to_string()));
         let decoders = Decoders {
-            base64: Regex::new(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
+            // With ASCII word boundaries, which match wherever Unicode ones do beside these
+            // ASCII words, the set's automaton reads text beyond ASCII without falling back to
+            // a slower engine.
+            any: regex::RegexSet::new(patterns.map(|p| p.replace(r"\b", r"(?-u:\b)")))
                 .map_err(|e| e.to_string())?,
-            hex: Regex::new(r"(?:[0-9a-fA-F]{2}){8,}|(?:\\x[0-9a-fA-F]{2}){4,}")
-                .map_err(|e| e.to_string())?,
-            escapes: Regex::new(r"%[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]{1,6};|\\u[0-9a-fA-F]{4}")
-                .map_err(|e| e.to_string())?,
-            rot13: Regex::new(r"(?i)\brot[ _-]?13\b").map_err(|e| e.to_string())?,
-            reversed: Regex::new(
-                r"(?i)\b(backwards?|reversed?|in reverse|right[ -]to[ -]left|mirrored)\b",
-            )
-            .map_err(|e| e.to_string())?,
+            base64: base64?,
+            hex: hex?,
+            escapes: escapes?,
+            rot13: rot13?,
+            reversed: reversed?,
         };
         Ok(Guardrail {
             rules,
@@ -555,7 +565,7 @@ impl Guardrail {
             {
                 *model = Some(ModelHit {
                     score: scored.score,
-                    category: scorer.category(scored_text, &scored.window),
+                    category: scorer.category(scored_text, &scored),
                     encoding,
                 });
             }
@@ -575,7 +585,7 @@ impl Guardrail {
                     .map(|i| (i, encoding)),
             );
         }
-        if text.len() < SHORTEST_ENCODED {
+        if text.len() < SHORTEST_ENCODED || !self.decoders.any.is_match(text) {
             return;
         }
         let under = |inner: &'static str| Some(encoding.unwrap_or(inner));
@@ -683,17 +693,27 @@ const LONGEST_EXAMPLE: usize = 60;
 /// [`only_mentioned`] asks of a rule's match.
 fn without_examples(text: &str) -> Option<String> {
     let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut chars = text.char_indices().peekable();
-    let mut previous: Option<char> = None;
-    while let Some((at, c)) = chars.next() {
+    let (mut copied, mut from) = (0, 0);
+    // Straight to the next byte that may begin an opening mark (`“`, `‘` and `«` begin with
+    // 0xE2 or 0xC2, which only ever begin a character).
+    while let Some(found) = text.as_bytes()[from..]
+        .iter()
+        .position(|b| matches!(b, b'"' | b'\'' | b'`' | 0xC2 | 0xE2))
+    {
+        let at = from + found;
+        let Some(c) = text[at..].chars().next() else {
+            break;
+        };
+        from = at + c.len_utf8();
         let opens = OPENING.contains(&c)
-            && previous.is_none_or(|p| p.is_whitespace() || "([{:=,".contains(p));
-        previous = Some(c);
+            && text[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|p| p.is_whitespace() || "([{:=,".contains(p));
         if !opens {
             continue;
         }
-        let inner = at + c.len_utf8();
+        let inner = from;
         let Some((len, close)) = text[inner..]
             .char_indices()
             .take(LONGEST_EXAMPLE + 1)
@@ -718,10 +738,7 @@ fn without_examples(text: &str) -> Option<String> {
         kept.push_str(&text[copied..at]);
         kept.push(' ');
         copied = end;
-        while chars.peek().is_some_and(|(i, _)| *i < end) {
-            chars.next();
-        }
-        previous = Some(close);
+        from = end;
     }
     let mut kept = out?;
     kept.push_str(&text[copied..]);

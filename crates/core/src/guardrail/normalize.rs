@@ -30,19 +30,63 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalize(text: &str) -> String {
     if text.is_ascii() {
         // Most text: walked as bytes, with no decoding into characters.
-        let units = canonical(text.bytes().map(|b| b.to_ascii_lowercase()));
+        let units = canonical(text.as_bytes().to_ascii_lowercase());
         // ASCII in, ASCII out: the lossy branch is never taken.
         String::from_utf8(units)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     } else {
-        let visible = text.chars().filter_map(reveal);
-        let cleaned = visible
-            .nfkd()
-            .flat_map(char::to_lowercase)
-            .map(small_capital)
-            .filter(|c| !is_latin_diacritic(*c))
-            .nfc();
+        let visible: Vec<char> = text.chars().filter_map(reveal).collect();
+        // A plain character followed by another reads as its lower case: neither decomposes
+        // into anything step 2 changes, nor composes with the other. The rest goes through
+        // step 2 in runs.
+        let settled = |i: usize| {
+            plain(visible[i]).is_some() && visible.get(i + 1).is_none_or(|&c| plain(c).is_some())
+        };
+        let mut cleaned = Vec::with_capacity(visible.len());
+        let mut i = 0;
+        while i < visible.len() {
+            if settled(i) {
+                cleaned.extend(plain(visible[i]));
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < visible.len() && !settled(i) {
+                i += 1;
+            }
+            cleaned.extend(step_two(visible[start..i].iter().copied()));
+        }
         canonical(cleaned).into_iter().collect()
+    }
+}
+
+/// Step 2 on visible characters.
+fn step_two(visible: impl Iterator<Item = char>) -> impl Iterator<Item = char> {
+    visible
+        .nfkd()
+        .flat_map(char::to_lowercase)
+        .map(small_capital)
+        .filter(|c| !is_latin_diacritic(*c))
+        .nfc()
+}
+
+/// The lower case of a character of the scripts most text is written in, when step 2 reads
+/// it as that whatever surrounds it (unless a combining mark follows): ASCII, basic Cyrillic
+/// but `й` and `Й` (whose breve step 2 drops), kana, Hangul syllables and the common CJK
+/// ideographs. Those that decompose (`が`, `한`) compose again into themselves.
+fn plain(c: char) -> Option<char> {
+    match c {
+        'A'..='Z' | '\u{0410}'..='\u{0418}' | '\u{041A}'..='\u{042F}' => {
+            char::from_u32(c as u32 + 0x20)
+        }
+        '\0'..='\u{7F}'
+        | '\u{0430}'..='\u{0438}'
+        | '\u{043A}'..='\u{044F}'
+        | '\u{3041}'..='\u{3096}'
+        | '\u{30A1}'..='\u{30FA}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{AC00}'..='\u{D7A3}' => Some(c),
+        _ => None,
     }
 }
 
@@ -51,13 +95,33 @@ trait Unit: Copy + Into<char> + From<u8> {
     fn char(self) -> char {
         self.into()
     }
+    /// [`is_alphanumeric`], for the unit.
+    fn is_word(self) -> bool;
+    /// [`char::is_whitespace`], for the unit.
+    fn is_space(self) -> bool;
 }
 
-impl Unit for u8 {}
-impl Unit for char {}
+/// Bytes are walked only in text that is all ASCII, where the byte tests are the whole answer.
+impl Unit for u8 {
+    fn is_word(self) -> bool {
+        self.is_ascii_alphanumeric()
+    }
+    fn is_space(self) -> bool {
+        matches!(self, b' ' | b'\t'..=b'\r')
+    }
+}
+
+impl Unit for char {
+    fn is_word(self) -> bool {
+        is_alphanumeric(self)
+    }
+    fn is_space(self) -> bool {
+        self.is_whitespace()
+    }
+}
 
 /// Steps 3 to 6, on text that is already lower case and visible.
-fn canonical<T: Unit>(units: impl Iterator<Item = T>) -> Vec<T> {
+fn canonical<T: Unit>(units: Vec<T>) -> Vec<T> {
     let mut units = join_spaced(collapse_space(units));
     if units.iter().any(|u| !u.char().is_ascii()) {
         fold_confusables(&mut units);
@@ -66,16 +130,22 @@ fn canonical<T: Unit>(units: impl Iterator<Item = T>) -> Vec<T> {
     correct_typos(units)
 }
 
-/// [`char::is_alphanumeric`], answered without a table search for the scripts most text
-/// beyond ASCII is written in (Cyrillic, Chinese, Japanese, Korean), whose letters are in
-/// these ranges and are all alphabetic.
+/// [`char::is_alphanumeric`], answered without a table search for ASCII, for the scripts
+/// most text beyond ASCII is written in (Cyrillic, Chinese, Japanese, Korean), whose letters
+/// are in these ranges and are all alphabetic, and for the punctuation they and English are
+/// written with (`。`, `、`, `「`, `“`, `—`, `…`), which is none.
 pub fn is_alphanumeric(c: char) -> bool {
     match c {
+        '\0'..='\u{7F}' => c.is_ascii_alphanumeric(),
         '\u{0410}'..='\u{044F}'
         | '\u{3041}'..='\u{3096}'
         | '\u{30A1}'..='\u{30FA}'
         | '\u{4E00}'..='\u{9FFF}'
         | '\u{AC00}'..='\u{D7A3}' => true,
+        '\u{2010}'..='\u{2027}'
+        | '\u{2030}'..='\u{205E}'
+        | '\u{3000}'..='\u{3004}'
+        | '\u{3008}'..='\u{3020}' => false,
         c => c.is_alphanumeric(),
     }
 }
@@ -172,8 +242,8 @@ fn look_alike(c: char) -> Option<char> {
 /// The words of `units` (runs of letters and digits), each as a mutable slice.
 fn words<T: Unit>(units: &mut [T]) -> impl Iterator<Item = &mut [T]> {
     units
-        .chunk_by_mut(|a, b| is_alphanumeric(a.char()) == is_alphanumeric(b.char()))
-        .filter(|part| is_alphanumeric(part[0].char()))
+        .chunk_by_mut(|a, b| a.is_word() == b.is_word())
+        .filter(|part| part[0].is_word())
 }
 
 /// Folds look-alikes in words that also hold Latin letters (mixed-script spoofs).
@@ -197,16 +267,18 @@ fn fold_confusables<T: Unit>(units: &mut [T]) {
 /// spaces, a line break, or the text's ends) frame it on both sides (`a n` in
 /// `i s  a n  a i`).
 fn join_spaced<T: Unit>(units: Vec<T>) -> Vec<T> {
-    let spaced = join_units(units, |c| !c.is_whitespace(), &[' ']);
-    join_units(spaced, is_alphanumeric, &['.', '-', '_', '*', '/'])
+    let spaced = join_units(units, |u: T| !u.is_space(), &[' ']);
+    join_units(spaced, T::is_word, &['.', '-', '_', '*', '/'])
 }
 
 /// `units` with each run of spaced-out members joined; `units` itself when there is none.
-fn join_units<T: Unit>(units: Vec<T>, member: impl Fn(char) -> bool, spacers: &[char]) -> Vec<T> {
+fn join_units<T: Unit>(units: Vec<T>, member: impl Fn(T) -> bool, spacers: &[char]) -> Vec<T> {
     let n = units.len();
     let c = |i: usize| -> char { units[i].char() };
     let stands_alone = |i: usize| -> bool {
-        member(c(i)) && (i == 0 || !member(c(i - 1))) && (i + 1 == n || !member(c(i + 1)))
+        member(units[i])
+            && (i == 0 || !member(units[i - 1]))
+            && (i + 1 == n || !member(units[i + 1]))
     };
     // A wide gap: the text's end, a line break, or two spaces, on the side `step` points to.
     let wide_gap = |i: usize, before: bool| -> bool {
@@ -228,8 +300,8 @@ fn join_units<T: Unit>(units: Vec<T>, member: impl Fn(char) -> bool, spacers: &[
     // Whether the unit before `i` is a member: each unit is tested once on the common path.
     let mut after_member = false;
     while i < n {
-        let here = member(c(i));
-        if here && !after_member && (i + 1 == n || !member(c(i + 1))) {
+        let here = member(units[i]);
+        if here && !after_member && (i + 1 == n || !member(units[i + 1])) {
             let mut end = i;
             while end + 2 < n && spacers.contains(&c(end + 1)) && stands_alone(end + 2) {
                 end += 2;
@@ -259,33 +331,42 @@ fn join_units<T: Unit>(units: Vec<T>, member: impl Fn(char) -> bool, spacers: &[
 
 /// A white-space run holding a line break becomes `\n`; one horizontal space character
 /// becomes a space, and a longer run two (so spaced-out words stay apart).
-fn collapse_space<T: Unit>(units: impl Iterator<Item = T>) -> Vec<T> {
-    let mut out = Vec::with_capacity(units.size_hint().0);
-    let mut run = (0usize, false);
-    let flush = |out: &mut Vec<T>, run: &mut (usize, bool)| {
-        match *run {
-            (0, _) => {}
-            (_, true) => out.push(T::from(b'\n')),
-            (1, false) => out.push(T::from(b' ')),
-            _ => out.extend([T::from(b' '); 2]),
+fn collapse_space<T: Unit>(mut units: Vec<T>) -> Vec<T> {
+    // In place: a run is never shorter than what replaces it.
+    let (mut read, mut written) = (0, 0);
+    while read < units.len() {
+        let u = units[read];
+        read += 1;
+        if !u.is_space() {
+            units[written] = u;
+            written += 1;
+            continue;
         }
-        *run = (0, false);
-    };
-    for u in units {
-        let c = u.char();
-        if c.is_whitespace() {
-            run.0 += 1;
-            run.1 |= matches!(
-                c,
+        let (mut run, mut line) = (1, false);
+        let mut note = |u: T| {
+            line |= matches!(
+                u.char(),
                 '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
-            );
-        } else {
-            flush(&mut out, &mut run);
-            out.push(u);
+            )
+        };
+        note(u);
+        while read < units.len() && units[read].is_space() {
+            note(units[read]);
+            run += 1;
+            read += 1;
+        }
+        let with: &[u8] = match (run, line) {
+            (_, true) => b"\n",
+            (1, false) => b" ",
+            _ => b"  ",
+        };
+        for &b in with {
+            units[written] = T::from(b);
+            written += 1;
         }
     }
-    flush(&mut out, &mut run);
-    out
+    units.truncate(written);
+    units
 }
 
 fn leet_letter(c: char) -> Option<char> {
@@ -300,12 +381,26 @@ fn leet_letter(c: char) -> Option<char> {
     })
 }
 
-/// Leet digits become letters in words that hold at least one ASCII letter.
+/// Leet digits become letters in words that hold at least one ASCII letter. Only the words
+/// around a leet digit are looked at.
 fn leet<T: Unit>(units: &mut [T]) {
-    if !units.iter().any(|u| leet_letter(u.char()).is_some()) {
-        return;
-    }
-    for word in words(units) {
+    let mut from = 0;
+    while let Some(found) = units[from..]
+        .iter()
+        .position(|u| leet_letter(u.char()).is_some())
+    {
+        let at = from + found;
+        // After the first word, `units[from]` is the mark that ended it: the search back stops
+        // there, so no unit is walked twice.
+        let start = units[..at]
+            .iter()
+            .rposition(|u| !u.is_word())
+            .map_or(0, |i| i + 1);
+        let end = units[at..]
+            .iter()
+            .position(|u| !u.is_word())
+            .map_or(units.len(), |i| at + i);
+        let word = &mut units[start..end];
         if word.iter().any(|c| c.char().is_ascii_alphabetic()) {
             for c in word {
                 if let Some(letter) = leet_letter(c.char()) {
@@ -313,6 +408,7 @@ fn leet<T: Unit>(units: &mut [T]) {
                 }
             }
         }
+        from = end;
     }
 }
 
@@ -340,6 +436,50 @@ const ATTACK_WORDS: &[&str] = &[
     "unrestricted",
     "administrator",
 ];
+
+/// For each word length up to 15, the attack words one letter shorter to one letter longer, as
+/// a range of [`ATTACK_WORDS`] (which is sorted by length).
+const NEAR_IN_LENGTH: [(usize, usize); 16] = {
+    let mut out = [(0, 0); 16];
+    let mut len = 0;
+    while len < out.len() {
+        let (mut from, mut to, mut i) = (0, 0, 0);
+        while i < ATTACK_WORDS.len() {
+            let n = ATTACK_WORDS[i].len();
+            if n + 1 < len {
+                from = i + 1;
+            }
+            if n <= len + 1 {
+                to = i + 1;
+            }
+            i += 1;
+        }
+        out[len] = (from, to);
+        len += 1;
+    }
+    out
+};
+
+/// The letters of a word of ASCII lower-case letters, one bit each.
+const fn letters(word: &[u8]) -> u32 {
+    let (mut mask, mut i) = (0, 0);
+    while i < word.len() {
+        mask |= 1 << (word[i] - b'a');
+        i += 1;
+    }
+    mask
+}
+
+/// The [`letters`] of each of [`ATTACK_WORDS`].
+const ATTACK_LETTERS: [u32; ATTACK_WORDS.len()] = {
+    let mut out = [0; ATTACK_WORDS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = letters(ATTACK_WORDS[i].as_bytes());
+        i += 1;
+    }
+    out
+};
 
 /// The words of an English dictionary (Debian's `wamerican-large`) one typo from an attack
 /// word: words in their own right, left as they are.
@@ -410,41 +550,38 @@ fn typo_of(word: &[u8]) -> Option<&'static str> {
         return None;
     }
     let (first, last) = (word[0], word[word.len() - 1]);
-    let from = ATTACK_WORDS.partition_point(|w| w.len() + 1 < word.len());
-    let to = ATTACK_WORDS.partition_point(|w| w.len() <= word.len() + 1);
-    let found = ATTACK_WORDS[from..to].iter().find(|w| {
-        let w = w.as_bytes();
-        // Cheap tests first: an edit before the last letter keeps the last letter (or swaps
-        // it with the one before) and the first (or moves it by one).
-        (w[w.len() - 1] == last || w[w.len() - 2] == last)
+    let (from, to) = NEAR_IN_LENGTH[word.len()];
+    let mine = letters(word);
+    let found = (from..to).find_map(|i| {
+        let w = ATTACK_WORDS[i].as_bytes();
+        // Cheap tests first: one edit brings at most one letter the attack word lacks; an
+        // edit before the last letter keeps the last letter (or swaps it with the one before)
+        // and the first (or moves it by one).
+        ((mine & !ATTACK_LETTERS[i]).count_ones() <= 1
+            && (w[w.len() - 1] == last || w[w.len() - 2] == last)
             && (w[0] == first || w[1] == first || w[0] == word[1] || w[1] == word[1])
-            && one_typo_apart(w, word)
+            && one_typo_apart(w, word))
+        .then_some(ATTACK_WORDS[i])
     })?;
     let text = std::str::from_utf8(word).ok()?;
-    (!DICTIONARY_NEIGHBOURS.contains(&text) && !ATTACK_WORDS.contains(&text)).then_some(*found)
+    (!DICTIONARY_NEIGHBOURS.contains(&text) && !ATTACK_WORDS.contains(&text)).then_some(found)
 }
 
 /// Step 7: typos of attack words corrected; `units` itself when there are none.
 fn correct_typos<T: Unit>(units: Vec<T>) -> Vec<T> {
-    let letter = |i: usize| units.get(i).is_some_and(|u| u.char().is_ascii_alphabetic());
+    let letter = |u: &T| u.char().is_ascii_alphabetic();
     // A word of ASCII letters standing alone: not the tail of a longer word in another
     // script, nor part of an identifier with digits.
-    let alone = |i: Option<usize>| {
-        i.and_then(|i| units.get(i))
-            .is_none_or(|u| !is_alphanumeric(u.char()))
-    };
+    let alone = |i: Option<usize>| i.and_then(|i| units.get(i)).is_none_or(|u| !u.is_word());
     let mut out: Option<Vec<T>> = None;
     let (mut i, mut copied) = (0, 0);
     let mut word = [0u8; 14];
-    while i < units.len() {
-        if !letter(i) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while letter(i) {
-            i += 1;
-        }
+    while let Some(found) = units[i..].iter().position(letter) {
+        let start = i + found;
+        i = units[start..]
+            .iter()
+            .position(|u| !letter(u))
+            .map_or(units.len(), |len| start + len);
         let len = i - start;
         if len < 5 || len > word.len() || !alone(start.checked_sub(1)) || !alone(Some(i)) {
             continue;
@@ -535,6 +672,23 @@ mod tests {
         assert_eq!(differ, 0);
     }
 
+    #[test]
+    fn each_plain_character_reads_as_step_two_reads_it() {
+        let plain_ones = (0..=0xD7A3)
+            .filter_map(char::from_u32)
+            .filter_map(|c| Some((c, plain(c)?)));
+        let mut checked = 0;
+        for (c, lower) in plain_ones {
+            assert_eq!(
+                step_two(std::iter::once(c)).collect::<Vec<_>>(),
+                vec![lower],
+                "{c:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 30_000, "{checked}");
+    }
+
     proptest! {
         #[test]
         fn normalising_is_idempotent(text in "\\PC{0,64}") {
@@ -543,9 +697,18 @@ mod tests {
         }
 
         #[test]
+        fn the_shortcut_for_plain_characters_reads_as_step_two_does(
+            text in "[a-zA-Z0-9 .\u{0410}-\u{044F}\u{0401}\u{0451}\u{0300}-\u{0308}\u{3041}-\u{3096}\u{3099}\u{309A}\u{30A1}-\u{30FA}\u{AC00}-\u{AC20}\u{1100}-\u{1112}\u{1161}-\u{1175}\u{11A8}-\u{11C2}\u{4E00}-\u{4E20}\u{F900}\u{FF21}\u{1D400}\u{01C5}\u{0130}]{0,24}"
+        ) {
+            let reference: String =
+                canonical(step_two(text.chars()).collect()).into_iter().collect();
+            prop_assert_eq!(normalize(&text), reference);
+        }
+
+        #[test]
         fn ascii_reads_the_same_as_bytes_and_as_characters(text in "[ -~\t\n\r]{0,64}") {
-            let bytes: Vec<u8> = canonical(text.bytes());
-            let chars: String = canonical(text.chars()).into_iter().collect();
+            let bytes: Vec<u8> = canonical(text.bytes().collect());
+            let chars: String = canonical(text.chars().collect()).into_iter().collect();
             prop_assert_eq!(String::from_utf8(bytes).unwrap(), chars);
         }
 

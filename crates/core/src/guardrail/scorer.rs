@@ -81,6 +81,9 @@ impl std::fmt::Debug for Scorer {
 pub struct Scored {
     pub score: f32,
     pub window: std::ops::Range<usize>,
+    /// Where in the text the first token the window's features read begins (the [`REACH`]
+    /// tokens before the window pair with its first ones), in bytes.
+    pub from: usize,
 }
 
 /// The tokens of normalised text: runs of letters and digits, and each other visible
@@ -260,19 +263,21 @@ fn grams(token: &str, out: &mut impl FnMut(u32)) {
         }
         return;
     }
-    let chars: Vec<char> = token.chars().take(MAX_GRAM_WORD).collect();
-    if chars.len() >= 3 {
-        let padded: Vec<char> = std::iter::once('^')
-            .chain(chars)
-            .chain(std::iter::once('$'))
-            .collect();
+    let mut padded = ['^'; MAX_GRAM_WORD + 2];
+    let mut len = 1;
+    for c in token.chars().take(MAX_GRAM_WORD) {
+        padded[len] = c;
+        len += 1;
+    }
+    if len > 3 {
+        padded[len] = '$';
         let mut buf = [0u8; 16];
-        for gram in padded.windows(4) {
-            let mut len = 0;
+        for gram in padded[..len + 1].windows(4) {
+            let mut used = 0;
             for c in gram {
-                len += c.encode_utf8(&mut buf[len..]).len();
+                used += c.encode_utf8(&mut buf[used..]).len();
             }
-            out(fnv(3, &buf[..len]));
+            out(fnv(3, &buf[..used]));
         }
     }
 }
@@ -422,20 +427,25 @@ impl Scorer {
     pub fn score(&self, normalized: &str) -> Option<Scored> {
         let mask = (1u32 << self.bits) - 1;
         let mut ring = [(0i64, 0usize); WINDOW];
+        // Where the last `WINDOW + REACH` tokens begin.
+        let mut starts = [0usize; WINDOW + REACH];
         let (mut sum, mut count) = (0i64, 0usize);
         let mut best: Option<Scored> = None;
-        let mut consider = |sum: i64, count: usize, end: usize| {
+        let mut consider = |sum: i64, count: usize, end: usize, starts: &[usize]| {
             let score = sigmoid(self.logit(sum as f32, count));
             if best.as_ref().is_none_or(|b| score > b.score) {
+                let first = end.saturating_sub(WINDOW + REACH);
                 best = Some(Scored {
                     score,
                     window: end.saturating_sub(WINDOW)..end,
+                    from: starts[first % starts.len()],
                 });
             }
         };
         let mut history = History::default();
         let (mut n, mut words) = (0, 0);
         for token in Tokens::new(normalized) {
+            starts[n % starts.len()] = token.as_ptr() as usize - normalized.as_ptr() as usize;
             words += words_in(token);
             let base = fnv(0, token.as_bytes());
             let (mut s, mut k) = (0i64, 0usize);
@@ -449,7 +459,7 @@ impl Scorer {
             *slot = (s, k);
             n += 1;
             if n >= WINDOW && (n - WINDOW).is_multiple_of(STRIDE) {
-                consider(sum, count, n);
+                consider(sum, count, n, &starts);
             }
             history.push_base(base);
         }
@@ -458,15 +468,22 @@ impl Scorer {
         }
         // The last window ends with the text, unless a full window just did.
         if n < WINDOW || !(n - WINDOW).is_multiple_of(STRIDE) {
-            consider(sum, count, n);
+            consider(sum, count, n, &starts);
         }
         best
     }
 
-    /// The likeliest attack category of a window of normalised text.
-    pub fn category(&self, normalized: &str, window: &std::ops::Range<usize>) -> Category {
-        let tokens: Vec<&str> = Tokens::new(normalized).take(window.end).collect();
-        self.classify(&window_features(&tokens, window.start..tokens.len()))
+    /// The likeliest attack category of the window [`Scorer::score`] found in normalised
+    /// text. Only that window, and the tokens before it that it reads, are tokenised again.
+    pub fn category(&self, normalized: &str, scored: &Scored) -> Category {
+        let first = scored.window.start.saturating_sub(REACH);
+        let tokens: Vec<&str> = Tokens::new(&normalized[scored.from..])
+            .take(scored.window.end - first)
+            .collect();
+        self.classify(&window_features(
+            &tokens,
+            scored.window.start - first..tokens.len(),
+        ))
     }
 
     /// The likeliest attack category for a window's features.
@@ -585,6 +602,13 @@ mod tests {
             assert!(
                 (got.score - expected).abs() < 1e-6,
                 "{n}: {got:?} vs {expected}"
+            );
+            // The category, read from where the window's features begin, is that of the
+            // window read among all the tokens.
+            assert_eq!(
+                scorer.category(&text, &got),
+                scorer.classify(&window_features(&toks, got.window.clone())),
+                "{n}"
             );
             assert_eq!(got.window.len(), n.min(WINDOW));
         }
