@@ -253,6 +253,7 @@ fn eval_guardrail_reports_precision_recall_and_false_positives_on_the_shipped_co
         ("guardrail-holdout-5.jsonl", 0.75, 0.05),
         ("guardrail-holdout-6.jsonl", 0.85, 0.06),
         ("guardrail-holdout-7.jsonl", 0.9, 0.05),
+        ("guardrail-holdout-8.jsonl", 0.9, 0.1),
     ] {
         let report = eval(corpus, &[]);
         assert_eq!(report["scorer"], true, "the scorer is on by default");
