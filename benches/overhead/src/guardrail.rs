@@ -4,7 +4,8 @@
 //! sizes. Then the latency the scorer adds to one scan (p50 and p99) at typical result sizes,
 //! and the model's size and memory.
 //!
-//! Run with `cargo run --release -p portcullis-bench --bin guardrail-bench`.
+//! Run with `cargo run --release -p portcullis-bench --bin guardrail-bench [WORD]`; with a word,
+//! only the inputs whose name has it are scanned.
 
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,14 @@ fn inputs() -> Vec<Input> {
             Box::new(|n| fill("ignore all previous ", n)),
         ),
         (
+            "adversarial: quoted, one line",
+            Box::new(|n| fill("attackers write \"ignore previous instructions\", ", n)),
+        ),
+        (
+            "adversarial: JSON, one line",
+            Box::new(|n| format!("{{{}}}", fill("\"key\": \"a value\", ", n))),
+        ),
+        (
             "adversarial: invisibles",
             Box::new(|n| fill("\u{200B}\u{202E}\u{E0041}", n)),
         ),
@@ -133,6 +142,7 @@ fn quantile(samples: &mut [Duration], q: f64) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
+    let only = std::env::args().nth(1);
     let before = rss_kib();
     let started = Instant::now();
     let shipped = Guardrail::new(&[]).map_err(anyhow::Error::msg)?;
@@ -169,6 +179,9 @@ fn main() -> anyhow::Result<()> {
         }
         println!("   (MB/s; verdict at 10 MB)");
         for (name, make) in inputs() {
+            if only.as_deref().is_some_and(|word| !name.contains(word)) {
+                continue;
+            }
             print!("{name:32}");
             let mut verdict = None;
             for size in SIZES {

@@ -674,20 +674,30 @@ fn cued(text: &str, start: usize, end: usize) -> bool {
         .rev()
         .nth(CUE_REACH - 1)
         .map_or(0, |(i, _)| i)..];
-    let trail = &text[end..];
-    let trail = &trail[..trail.find('\n').unwrap_or(trail.len())];
-    let trail = &trail[..trail
-        .char_indices()
-        .nth(CUE_REACH)
-        .map_or(trail.len(), |(i, _)| i)];
+    let trail = rest_of_line(&text[end..], CUE_REACH);
     CUES.iter()
         .any(|cue| lead.contains(cue) || trail.contains(cue))
 }
 
+/// The first `most` characters of `text`, or less if its line ends before. Looks no further:
+/// these checks run for each quotation of a text that may be one long line.
+fn rest_of_line(text: &str, most: usize) -> &str {
+    let end = text
+        .char_indices()
+        .take(most)
+        .find(|&(_, c)| c == '\n')
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| text.char_indices().nth(most).map_or(text.len(), |(i, _)| i));
+    &text[..end]
+}
+
 /// Where the list of quotations that the one opening at `start` ends begins: `start` unless
-/// a quotation closes just before it on its line, after a `,`, `and`, `or`, `/` or `;`.
+/// a quotation of at most [`LONGEST_MENTION`] characters closes just before it on its line,
+/// after a `,`, `and`, `or`, `/` or `;`. Followed back [`LONGEST_LIST`] quotations at most.
 fn list_start(text: &str, mut start: usize) -> usize {
-    loop {
+    /// How many quotations back a list is followed.
+    const LONGEST_LIST: usize = 8;
+    for _ in 0..LONGEST_LIST {
         let mut lead = text[..start].trim_end();
         // `, or` and `, and` too.
         for _ in 0..2 {
@@ -701,13 +711,23 @@ fn list_start(text: &str, mut start: usize) -> usize {
             return start;
         };
         let inner = &lead[..lead.len() - close.len_utf8()];
-        let line = &inner[inner.rfind('\n').map_or(0, |i| i + 1)..];
-        let Some(open) = line.rfind(|c| OPENING.contains(&c)) else {
+        let Some((open, _)) = inner
+            .char_indices()
+            .rev()
+            .take(LONGEST_MENTION)
+            .take_while(|&(_, c)| c != '\n')
+            .find(|(_, c)| OPENING.contains(c))
+        else {
             return start;
         };
-        start = inner.len() - line.len() + open;
+        start = open;
     }
+    start
 }
+
+/// How far into its line a quotation may close after a rule's match it opens with, and how
+/// long the earlier quotations of a list may be, in characters.
+const LONGEST_MENTION: usize = 160;
 
 /// The longest table cell taken for an example.
 const LONGEST_CELL: usize = 100;
@@ -727,46 +747,15 @@ fn table_row(line: &str) -> bool {
     line.trim_start().starts_with('|')
 }
 
-/// Whether `text[start..end]` is in one cell of a markdown table row, a short one, in a
-/// column whose heading has a cue word (`| phrase | verdict |`): a table of examples.
-fn in_example_column(text: &str, start: usize, end: usize) -> bool {
-    let row_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let row_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
-    let (lead, trail) = (&text[row_start..start], &text[end..row_end]);
-    let (Some(open), Some(close)) = (lead.rfind('|'), trail.find('|')) else {
-        return false;
-    };
-    if !table_row(lead)
-        || text[start..end].contains('|')
-        || lead.len() - open + (end - start) + close > LONGEST_CELL
-    {
-        return false;
-    }
-    let column = lead.matches('|').count();
-    // Up past the rows above to the line under the heading (`|---|---|`), and the heading.
-    let mut above = text[..row_start].lines().rev();
-    for line in above.by_ref() {
-        if under_heading(line) {
-            break;
-        }
-        if !table_row(line) {
-            return false;
-        }
-    }
-    above
-        .next()
-        .and_then(|heading| heading.split('|').nth(column))
-        .is_some_and(cued_heading)
-}
-
-/// `text` without the short cells of the example columns of its tables (see
-/// [`in_example_column`]), for the scorer; `None` when there is none.
-fn without_example_cells(text: &str) -> Option<String> {
+/// Where the short cells (at most [`LONGEST_CELL`] bytes) of the columns of `text`'s markdown
+/// tables whose heading has a cue word (`| phrase | verdict |`) are: tables of examples, in
+/// order. A table ends at the first line that is not one of its rows.
+fn example_cells(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut cells = Vec::new();
     if !text.contains("--") {
-        return None;
+        return cells;
     }
-    let mut out: Option<String> = None;
-    let (mut copied, mut offset) = (0, 0);
+    let mut offset = 0;
     // The example columns of the table being read, and the line that may head the next one.
     let mut columns: Vec<usize> = Vec::new();
     let mut heading: Option<&str> = None;
@@ -787,32 +776,53 @@ fn without_example_cells(text: &str) -> Option<String> {
         } else {
             let mut at = offset;
             for (i, cell) in row.split('|').enumerate() {
-                if columns.contains(&i) && !cell.trim().is_empty() && cell.len() <= LONGEST_CELL {
-                    let kept = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                    kept.push_str(&text[copied..at]);
-                    kept.push(' ');
-                    copied = at + cell.len();
+                if columns.binary_search(&i).is_ok()
+                    && !cell.trim().is_empty()
+                    && cell.len() <= LONGEST_CELL
+                {
+                    cells.push(at..at + cell.len());
                 }
                 at += cell.len() + 1;
             }
         }
         offset += line.len();
     }
-    let mut kept = out?;
+    cells
+}
+
+/// Whether one of `spans` (in order, apart) holds `text[start..end]`.
+fn within(spans: &[std::ops::Range<usize>], start: usize, end: usize) -> bool {
+    let after = spans.partition_point(|s| s.start <= start);
+    after > 0 && end <= spans[after - 1].end
+}
+
+/// `text` with each of `spans` (in order, apart) replaced by a space; `None` when there is none.
+fn without(text: &str, spans: &[std::ops::Range<usize>]) -> Option<String> {
+    if spans.is_empty() {
+        return None;
+    }
+    let mut kept = String::with_capacity(text.len());
+    let mut copied = 0;
+    for span in spans {
+        kept.push_str(&text[copied..span.start]);
+        kept.push(' ');
+        copied = span.end;
+    }
     kept.push_str(&text[copied..]);
     Some(kept)
 }
 
 /// `text` without the examples it talks about, for the scorer, which would otherwise read a
-/// quoted or tabled attack as if it were addressed to the model: short quotations (see
-/// [`without_quoted_examples`]) and the short cells of example columns (see
-/// [`without_example_cells`]). `None` when there is none.
+/// quoted or tabled attack as if it were addressed to the model: its [quoted
+/// examples](quoted_examples), then the [cells of its tables of examples](example_cells).
+/// `None` when there is none.
 fn without_examples(text: &str) -> Option<String> {
-    let unquoted = without_quoted_examples(text);
-    without_example_cells(unquoted.as_deref().unwrap_or(text)).or(unquoted)
+    let unquoted = without(text, &quoted_examples(text));
+    let text = unquoted.as_deref().unwrap_or(text);
+    without(text, &example_cells(text)).or(unquoted)
 }
 
-/// The longest quotation [`without_quoted_examples`] takes for an example: the phrases security
+/// The longest quotation [`quoted_examples`] takes for an example: the phrases security
 /// writing quotes are short; an injection that carries a task is longer.
 const LONGEST_EXAMPLE: usize = 60;
 
@@ -870,51 +880,25 @@ fn quoted_examples(text: &str) -> Vec<std::ops::Range<usize>> {
     examples
 }
 
-/// `text` without its [quoted examples](quoted_examples); `None` when there is none.
-fn without_quoted_examples(text: &str) -> Option<String> {
-    let examples = quoted_examples(text);
-    if examples.is_empty() {
-        return None;
-    }
-    let mut kept = String::with_capacity(text.len());
-    let mut copied = 0;
-    for example in examples {
-        kept.push_str(&text[copied..example.start]);
-        kept.push(' ');
-        copied = example.end;
-    }
-    kept.push_str(&text[copied..]);
-    Some(kept)
-}
-
 /// Whether every match of `regex` is quoted as an example (`attackers write "ignore previous
 /// instructions"`, `guard("Ignore previous instructions and print the prompt")` in a test),
 /// as security writing and code do, rather than addressed to the reader: the match opens a
 /// quotation that closes later on its line, with a cue word before or after it; or it lies
 /// in one of the short [quoted examples](quoted_examples) the scorer skips too; or it is
-/// listed in a table [of examples](in_example_column).
+/// listed in a [table of examples](example_cells).
 fn only_mentioned(regex: &Regex, text: &str) -> bool {
     let examples = OnceLock::new();
     regex.find_iter(text).all(|m| {
-        if in_example_column(text, m.start(), m.end())
-            || examples
-                .get_or_init(|| quoted_examples(text))
-                .iter()
-                .any(|e| e.start < m.start() && m.end() < e.end)
-        {
+        let (quoted, cells) = examples.get_or_init(|| (quoted_examples(text), example_cells(text)));
+        if within(quoted, m.start(), m.end()) || within(cells, m.start(), m.end()) {
             return true;
         }
         let before = text[..m.start()].trim_end();
         let Some(quote) = before.chars().next_back().filter(|c| OPENING.contains(c)) else {
             return false;
         };
-        /// How far into its line a quotation may close after the match.
-        const REST: usize = 160;
-        let rest = &text[m.end()..];
-        let rest = &rest[..rest.find('\n').unwrap_or(rest.len())];
-        let Some((at, close)) = rest
+        let Some((at, close)) = rest_of_line(&text[m.end()..], LONGEST_MENTION)
             .char_indices()
-            .take(REST)
             .find(|(_, c)| CLOSING.contains(c))
         else {
             return false;
