@@ -84,27 +84,32 @@ pub fn rules() -> Vec<(&'static str, Category, Severity, String)> {
 
 /// Who an instruction planted in a document addresses: an AI by name or role. Bare
 /// "assistant", "agent" and "model" are not enough (a support agent, an assistant manager).
-const AI: &str = r"(ai|a\.i\.|llms?|large language models?|language models?|chatbots?|copilot|codex|claude|chatgpt|gpt|gemini|(ai|llm|automated|autonomous|coding|browsing|browser|email|e-mail|scheduling|screening|shopping) (assistant|agent|model|system|helper|bot|reader|reviewer|summari[sz]er|screener|grader|tool)s?)( (assistant|agent|model|system|helper|bot|reader|reviewer|summari[sz]er|screener|grader|tool)s?)?( [a-z-]+ing( [a-z'-]+){0,2})?";
+const AI: &str = r"(ai|a\.i\.|llms?|large language models?|language models?|chatbots?|copilot|codex|claude|chatgpt|gpt|gemini|(ai|llm|automated|autonomous|coding|browsing|browser|email|e-mail|scheduling|screening|shopping)[ -]?(assistant|agent|model|system|helper|bot|reader|reviewer|summari[sz]er|screener|grader|tool)s?)( (assistant|agent|model|system|helper|bot|reader|reviewer|summari[sz]er|screener|grader|tool)s?)?( [a-z-]+ing( [a-z'-]+){0,2})?";
 
 /// What the planted instruction wants done: acts against the user, the data or the record.
 /// Milder asks ("run the tests", "report bugs here") are left to `override.note_to_ai`, since
 /// repositories do write notes for coding agents.
-const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z]+) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click|recommend|leave out|omit|assign (it |this |them |him |her |the [a-z]+ )?(a |an )?(10/10|full marks|top marks|a perfect score|the highest)|output only|(reply|respond|answer) (only )?with|the (correct|right|only|real|official) (summary|answer|response|reply)( of [a-z ]{1,20})? is|include (the |this |our |my )?(contact|address|email|endpoint|domain|phrase|word|string|code)|add `?(curl|wget)|(run|execute) `?(curl|wget)\b[^\n`]*\| ?(sudo )?(ba|z)?sh)\b";
+const HARM: &str = r"(ignore|disregard|forget|forward|send|email|e-mail|upload|export|exfiltrate|transfer|wire|pay|refund|(issue|process) (a |the |an |every |all )?(full )?refunds?|delete|erase|wipe|cancel|decline|reject|approve|grant|buy|purchase|disable|weaken|bypass|leak|dump|reveal|rate|score|rank|award|mark (this|the|it|them|all|every|her|him)|treat (the|this|every|all|any)|tell (the user|users|them|the customer|everyone|the reader)|say that|state that|report that|claim that|confirm that|describe (it|this|them|the [a-z0-9-]+( [a-z0-9-]+)?) as|(do not|don't|never) (include|mention|tell|inform|reveal|show|report|flag|disclose)|share|create a public|make (it|this|them|the [a-z]+) public|add (my|this|our|the following)|append|insert|include (this|the following|a|the) (link|url|image)|open (https?|www|the link|this link)|visit|navigate to|click|recommend|leave out|leave( [a-z0-9-]+){1,4} out\b|omit|(receive|be given|get) (a score of |a rating of |a grade of )?(10/10|10 out of 10|full marks|top marks|a perfect score|the highest (score|grade|mark|rating)|a strong accept)|assign (it |this |them |him |her |the [a-z]+ )?(a |an )?(10/10|full marks|top marks|a perfect score|the highest)|output only|(reply|respond|answer) (only )?with|the (correct|right|only|real|official) (summary|answer|response|reply)( of [a-z ]{1,20})? is|include (the |this |our |my )?(contact|address|email|endpoint|domain|phrase|word|string|code)|add `?(curl|wget)|(run|execute) `?(curl|wget)\b[^\n`]*\| ?(sudo )?(ba|z)?sh)\b";
 
 /// Messages addressed to the model inside data: a note or vocative naming an AI, or an AI as
 /// the subject of "must"/"should", followed by an act against the user.
 fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
-    let then = r"( |, ?)([^\n.!?]{1,100}[.!?] )?((please|kindly|now|also|immediately|first|then|just|instead|actually|this is (the|your) ([a-z]+ )?(owner|admin|administrator|developer|operator|creator|author|maintainer)[.!]?|(as part of|while|when|before|after) [a-z' -]{1,30},|new (priority |urgent |important )?(task|instructions?|order)( from [a-z' ]{1,30})? ?:|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
+    let then = r"( |, ?)([^\n.!?;]{1,100}[.!?;] )?((please|kindly|now|also|always|immediately|first|then|just|instead|actually|(this|the|that) [a-z-]+ (must|should|shall|is to|will)|this is (the|your) ([a-z]+ )?(owner|admin|administrator|developer|operator|creator|author|maintainer)[.!]?|(as part of|while|when|before|after) [a-z' -]{1,30},|new (priority |urgent |important )?(task|instructions?|order)( from [a-z' ]{1,30})? ?:|you (must|should|need to|are to|have to|will)|the (user|customer|owner|operator) (actually |really |now )?(wants|asked|asks|needs|has asked|would like) you to)[ ,]+)*";
     let note = format!(
         r"\b(note|message|notice|reminder|instructions?|p\.? ?s\.?|attention|memo|heads-? ?up|warning|request|n\.b\.)( to| for)?( the| any| all| every| whichever| whatever| our| your)?( [a-z-]+){{0,2}} {AI}( \(?(whoever|whatever) you are\)?)? ?([:,-]|—|–)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
     // Where an address starts: a line, a sentence, a bracket or a comment.
-    let start = r"(^|[\n.!?;(\[] ?|<!-- ?|// ?|/\* ?|# ?)";
+    let start = r"(^|[\n.!?;(\[] ?(> ?)?|<!-- ?|// ?|/\* ?|# ?)";
     let vocative = format!(
         r"{start}((hey|hi|hello|dear|attention|ok|okay),? )?(the |any |all |dear |@)?{AI}( ?([:,]|—|–)| -)( ?(whoever|whatever) you are ?([:,-]|—|–))?"
     );
     let subject = format!(
         r"(\b(any|every|all|each|the|an?) |(^|[\n.!?;] ?)){AI}\b[^\n.]{{0,60}}?\b(must|should|shall|needs? to|has to|have to|is (required|expected|instructed|asked) to|are (required|expected|instructed|asked) to)( now| also| always| first| immediately)?"
+    );
+    // "Reviewers using an LLM:", "TODO(agent):": who reads the text with an AI, or a task
+    // left for one.
+    let user_of = format!(
+        r"{start}(anyone|everyone|whoever is|reviewers?|readers?|graders?|recruiters?|screeners?|evaluators?|users?|people) (using|with|running|via|through) (an? |the |any )?{AI} ?([:,]|—|–)|\btodo ?\( ?(ai|agent|assistant|llm|copilot|claude|codex|cursor|bot)s? ?\) ?:?"
     );
     let only = format!(r"\b(for|to) (the |any |all )?{AI} only\b[\])]?( ?[:,.-])?");
     let aside = format!(
@@ -118,7 +123,9 @@ fn addressed() -> Vec<(&'static str, Category, Severity, String)> {
             "override.addressed_order",
             Override,
             High,
-            format!("({note}|{vocative}|{subject}|{only}|{conditional}|{aside}){then}{HARM}"),
+            format!(
+                "({note}|{vocative}|{subject}|{only}|{conditional}|{aside}|{user_of}){then}{HARM}"
+            ),
         ),
         (
             // The same order to a bare "assistant", "agent" or "bot": also a person's title,
@@ -190,7 +197,7 @@ const PLAIN: &[Rule] = &[
         "override.dictated_grade",
         Override,
         Medium,
-        r"\b(score|rate|rank|grade|evaluate|mark) (this|the|my) (candidate|applicant|submission|resume|cv|paper|application|essay|proposal|bid|vendor|product)s? (as |at )?(10/10|10 out of 10|a 10|100/100|five stars|5 stars|5/5|highly|first|highest|top|as the (best|strongest|top|most qualified))|\b(state|say|report|conclude|write) that (she|he|they|this (candidate|applicant|paper|submission|product)) (is|are) the (strongest|best|most qualified|top|ideal)\b|\b(assign|give|award)( it| them| him| her| this( [a-z]+)?| the [a-z]+)? (a |an )?(10/10|10 out of 10|100/100|full marks|top marks|a perfect score|the highest (grade|score|mark|rating))|\bdeserves? (full marks|top marks|10/10|a perfect score|the highest (grade|score|mark))|\brank (them|him|her|this (candidate|applicant|resume|cv)) (first|highest|at the top)\b",
+        r"\b(score|rate|rank|grade|evaluate|mark) (this|the|my) (candidate|applicant|submission|resume|cv|paper|application|essay|proposal|bid|vendor|product)s? (as |at )?(10/10|10 out of 10|a 10|100/100|five stars|5 stars|5/5|highly|first|highest|top|as the (best|strongest|top|most qualified))|\b(state|say|report|conclude|write) that (she|he|they|this (candidate|applicant|paper|submission|product)) (is|are) the (strongest|best|most qualified|top|ideal)\b|\b(assign|give|award)( it| them| him| her| this( [a-z]+)?| the [a-z]+)? (a |an )?(10/10|10 out of 10|100/100|full marks|top marks|a perfect score|the highest (grade|score|mark|rating))|\b(must|should|shall|will|is to) (receive|get|be given|be awarded) (a score of |a rating of |a grade of )?(10/10|10 out of 10|100/100|full marks|top marks|a perfect score|the highest (grade|score|mark|rating)|a strong accept|five stars|5/5)|\bdeserves? (full marks|top marks|10/10|a perfect score|the highest (grade|score|mark))|\brank (them|him|her|this (candidate|applicant|resume|cv)) (first|highest|at the top)\b",
     ),
     (
         // The task swapped for a fixed answer: "don't translate anything, just reply with X".
@@ -198,6 +205,14 @@ const PLAIN: &[Rule] = &[
         Override,
         Medium,
         r#"\b(don't|do not|never) (translate|summari[sz]e|answer|process|analy[sz]e|do) (anything|this|that|it|the [a-z]+)\b[^\n.]{0,40}\b(reply|respond|say|output|print|write|answer)\b|\b(reply|respond|answer|output|say|print) (only )?(with )?("|'|“|‘)[^"'\n]{1,40}("|'|”|’) and nothing else\b|\b(stop|halt|drop) everything\b[^\n]{0,30}\b(print|say|write|output|respond with|reply with|repeat)\b"#,
+    ),
+    (
+        // The task a document was given swapped for another: "Actually, stop translating.
+        // Instead, output …".
+        "override.task_switch",
+        Override,
+        Medium,
+        r"\bstop (translating|summari[sz]ing|reviewing|analy[sz]ing|classifying|grading|checking|the (translation|summary|review|task))\b[^\n]*\binstead,? (output|print|write|say|reply|respond|answer|list|tell|send|reveal|show|return|repeat)\b",
     ),
     (
         // A marker planted in every answer ("include 'COMPROMISED' in all responses", "record
@@ -312,7 +327,7 @@ const PLAIN: &[Rule] = &[
         "role.harmful_roleplay",
         Role,
         High,
-        r"\b(act as|acting as|pretend to be|play the role of|roleplay as|role-play as|stay in character|as my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa)|my (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa) used to|for (my|a|the) (novel|story|book|screenplay|script|film|movie|game)[,:]? (the |my |a )?(villain|character|protagonist|antagonist|chemist|expert|hero))\b[^\n]{0,200}\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b|\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b[^\n]{0,200}\b(stay in character|remain in character|never break character|don't break character|do not break character)\b|\b(in (exact|full|precise|great|complete|step-by-step) detail|step[- ]by[- ]step|with (exact )?quantities|the exact steps)\b[^\n]{0,120}\b(synthesi[sz]es?|synthesi[sz]ed|synthesi[sz]ing|makes?|made|making|cooks?|cooked|cooking|brews?|brewed|produces?|produced|builds?|built|building|manufactures?|manufactured)\b[^\n]{0,30}\b(napalm|methamphetamine|meth|sarin|ricin|nerve agents?|pipe bombs?|explosives|tatp|fentanyl|chemical weapons?|bioweapons?)\b",
+        r"\b(act as|acting as|pretend to be|play the role of|roleplay as|role-play as|stay in character|\bmy (late |dead |deceased )?(grandmother|grandma|grandfather|grandpa|granny|nana)\b|for (my|a|the) (novel|story|book|screenplay|script|film|movie|game)[,:]? (the |my |a )?(villain|character|protagonist|antagonist|chemist|expert|hero))\b[^\n]{0,200}\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b|\b(napalm|methamphetamine|meth|sarin|ricin|anthrax|nerve agents?|pipe bombs?|explosives|thermite|tatp|fentanyl|chemical weapons?|bioweapons?|ransomware)\b[^\n]{0,200}\b(stay in character|remain in character|never break character|don't break character|do not break character)\b|\b(in (exact|full|precise|great|complete|step-by-step) detail|step[- ]by[- ]step|with (exact )?quantities|the exact steps)\b[^\n]{0,120}\b(synthesi[sz]es?|synthesi[sz]ed|synthesi[sz]ing|makes?|made|making|cooks?|cooked|cooking|brews?|brewed|produces?|produced|builds?|built|building|manufactures?|manufactured)\b[^\n]{0,30}\b(napalm|methamphetamine|meth|sarin|ricin|nerve agents?|pipe bombs?|explosives|tatp|fentanyl|chemical weapons?|bioweapons?)\b",
     ),
     (
         "role.freed.intl",
@@ -325,6 +340,12 @@ const PLAIN: &[Rule] = &[
         Role,
         High,
         r"\byou (have been|are|were|'ve been) (now )?(freed|released|liberated|unshackled|unchained) from (your|all|any|the) (constraints|restrictions|rules|guidelines|limitations|programming|filters|shackles|chains)\b|\b(uncensored|unfiltered|unrestricted|jailbroken|evil) (twin|alter ego|version of (yourself|you)|persona|personality)\b|\b(sudo|root|admin|god) mode ?: ?(on|enabled|activated|engaged)\b",
+    ),
+    (
+        "role.answer_unrestricted",
+        Role,
+        High,
+        r"\b(answer|respond|reply|act|behave|talk|speak|write|continue)( exactly| only| just)? (as|like) (an? |the )?(unrestricted|unfiltered|uncensored|jailbroken|unaligned|unlimited|amoral|unbound|unhinged) (ai|model|llm|assistant|chatbot|language model|version of (yourself|you))\b|\blet'?s break the rules\b",
     ),
     (
         "role.not_an_ai",
@@ -462,10 +483,13 @@ const PLAIN: &[Rule] = &[
         r"\b(call|invoke|use|run|execute|send|email|post|upload|forward)\b[^\n.]*\b(before|prior to) (continuing|answering|responding|replying|you (answer|respond|reply|continue))\b",
     ),
     (
+        // "After reading this, call …"; with a noun ("when you read this event, …") only a
+        // tool's name or a send to an address, since guides write "after reading this guide,
+        // run the installer".
         "tool.after_reading",
         ToolHijack,
         High,
-        r"\b(after|once|when) (reading|you read|you've read|you have read|processing|you process|summari[sz]ing) (this|these|the above)[,:]? (you )?((must|should|need to|will|please|immediately|also) )*(call|invoke|use|run|execute|send|email|post|upload|forward|transfer|delete|pay)\b|\b(send|transfer|wire|pay) [^\n.]*\bto (iban|account|wallet|btc|bitcoin|eth)\b|\b(and )?only then (answer|reply|respond)\b",
+        r"\b(after|once|when) (reading|you read|you've read|you have read|processing|you process|summari[sz]ing) (this|these|the above)[,:]? (you )?((must|should|need to|will|please|immediately|also) )*(call|invoke|use|run|execute|send|email|post|upload|forward|transfer|delete|pay)\b|\b(after|once|when) (reading|you read|you've read|you have read|processing|you process) (this|these) [a-z-]+[,:]? (you )?((must|should|need to|will|please|immediately|also) )*((call|invoke|use|run|execute) (the )?`?[a-z0-9]+_[a-z0-9_]+|(send|email|forward|upload|transfer|post) [^\n.]*\bto [a-z0-9._%+-]+@)|\b(send|transfer|wire|pay) [^\n.]*\bto (iban|account|wallet|btc|bitcoin|eth)\b|\b(and )?only then (answer|reply|respond)\b",
     ),
     (
         // A step a repository's file or issue puts before the work an agent came to do: the
@@ -481,6 +505,22 @@ const PLAIN: &[Rule] = &[
         ToolHijack,
         Medium,
         r"\b(pass|put|place|include|insert|add|copy|write|paste|embed|smuggle) (it|its content|its contents|them|their values?|the contents?|the file|the keys?|the tokens?|the values?|the secrets?|the credentials?|the passwords?) (as|in|into|through|inside) (the )?.{0,3}[a-z_]+.{0,3} (argument|parameter|field|param)\b",
+    ),
+    (
+        // A parameter that asks for the conversation or what the model has seen: the
+        // poisoned-schema way out.
+        "tool.smuggle_conversation",
+        ToolHijack,
+        High,
+        r"\b(include|put|place|insert|add|copy|paste|pass|send|append|fill)\b[^\n]*\b(user'?s? (previous|prior|earlier|past|other|last [0-9a-z]+) (messages|prompts|conversations?|emails)|(the |this )?(entire |full |whole )?(conversation|chat) (history|so far|transcript)|(any|all|every) (tokens?|secrets?|keys|credentials|passwords|api keys) (that )?you (have )?(seen|read|found|know|received))\b[^\n]*\b(in|into|as|to) (this|the) (field|parameter|argument|param)\b",
+    ),
+    (
+        // A tool description that claims precedence over the others or redirects what the
+        // user asked for: shadowing.
+        "tool.shadowing",
+        ToolHijack,
+        Medium,
+        r"\b(supersedes|overrides|replaces|takes precedence over) (all |any |every )?(the )?other (tools|functions|servers|instructions)\b|\binstead of the (one|account|address|recipient|iban|wallet|number)s? (they|the user|the customer|you are) (give|gives|given|provide|provides|provided|ask for|asks for|enter|enters|specif(y|ies|ied))\b",
     ),
     (
         "tool.read_secret_file",
@@ -542,7 +582,15 @@ const PLAIN: &[Rule] = &[
         "exfiltration.fill_url",
         Exfiltration,
         Medium,
-        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|e-mail address|email address|name|details|password|home address|address|location|phone( number)?)|chat history|history|context|system prompt|summary|answer|response)\b[^\n]*\b(url|link|image|query string|querystring|parameter|href|src)\b",
+        r"\b(append|add|insert|include|replace|fill in|substitute|encode|put|paste)( in)? (the |your |a |all )?(conversation|chat|secrets?|tokens?|passwords?|api ?keys?|summary of (the|this) (conversation|chat)|user'?s? (data|info|information|messages?|emails?|e-mail address|email address|name|details|password|home address|address|location|phone( number)?)|chat history|history|context|system prompt|summary|answer|response)\b[^\n]*\b(url|link|image|query string|querystring|parameter|href|src)\b",
+    ),
+    (
+        // A link whose value tells its reader to paste something in: `?session=<paste the API
+        // key here>`. Not "your": documentation writes `?token=<paste your token>` for people.
+        "exfiltration.url_placeholder",
+        Exfiltration,
+        Medium,
+        r"(https?:)?//[^\s<>]*[?&=/#]( ?<|\[|\{)(paste|insert|put|add|include|fill in|enter|append) (the|any|all|every|(the )?user'?s?) [^>\]}\n]{2,80}(>|\]|\})",
     ),
     (
         "exfiltration.shell_secret",
@@ -580,10 +628,11 @@ const PLAIN: &[Rule] = &[
     ),
     ("markup.important_tag", Markup, Medium, r"<\s*important\s*>"),
     (
+        // `<system>` only before an order: Maven's `<system>GitHub</system>` is data.
         "markup.suspicious_tag",
         Markup,
         Medium,
-        r"<\s*(hidden|secret|sys|assistant)\s*>",
+        r"<\s*(hidden|secret|sys|assistant)\s*>|<\s*system\s*>[^<]*\b(you|your|always|never|must|do not|don't|ignore|important|instructions?|supersedes?|overrides?)\b",
     ),
     (
         "markup.comment_to_model",
