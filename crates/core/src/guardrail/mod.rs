@@ -296,6 +296,8 @@ pub struct Guardrail {
     rules: Vec<Rule>,
     set: regex::bytes::RegexSet,
     decoders: Decoders,
+    /// Any of the [`CUES`]: one search of a quotation's surroundings, not one per cue.
+    cues: Regex,
     scorer: Option<(Arc<Scorer>, Thresholds)>,
 }
 
@@ -388,10 +390,12 @@ impl Guardrail {
             rot13: rot13?,
             reversed: reversed?,
         };
+        let cues = Regex::new(&CUES.map(regex::escape).join("|")).map_err(|e| e.to_string())?;
         Ok(Guardrail {
             rules,
             set,
             decoders,
+            cues,
             scorer: Some(Guardrail::built_in_scorer().map(|m| {
                 let calibrated = m.calibrated;
                 (m, calibrated)
@@ -557,7 +561,7 @@ impl Guardrail {
     ) {
         let normalized = normalize(text);
         if let Some((scorer, thresholds)) = &self.scorer {
-            let unquoted = without_examples(&normalized);
+            let unquoted = without_examples(&self.cues, &normalized);
             let scored_text = unquoted.as_deref().unwrap_or(&normalized);
             if let Some(scored) = scorer.score(scored_text)
                 && scored.score >= thresholds.warn
@@ -580,7 +584,7 @@ impl Guardrail {
                     .filter(|&i| {
                         self.rules[i]
                             .regex()
-                            .is_none_or(|r| !only_mentioned(r, &normalized))
+                            .is_none_or(|r| !only_mentioned(&self.cues, r, &normalized))
                     })
                     .map(|i| (i, encoding)),
             );
@@ -667,28 +671,37 @@ const CUE_REACH: usize = 60;
 /// Whether a cue word is in the `CUE_REACH` characters before `start` (before the list of
 /// quotations the one at `start` ends, if it ends one: `like "a", "b" and "c"`), or after
 /// `end` on its line.
-fn cued(text: &str, start: usize, end: usize) -> bool {
+fn cued(cues: &Regex, text: &str, start: usize, end: usize) -> bool {
     let lead = &text[..list_start(text, start)];
-    let lead = &lead[lead
-        .char_indices()
-        .rev()
-        .nth(CUE_REACH - 1)
-        .map_or(0, |(i, _)| i)..];
+    let lead = &lead[last_chars(lead, CUE_REACH)..];
     let trail = rest_of_line(&text[end..], CUE_REACH);
-    CUES.iter()
-        .any(|cue| lead.contains(cue) || trail.contains(cue))
+    cues.is_match(lead) || cues.is_match(trail)
+}
+
+/// Where the last `most` characters of `text` begin.
+fn last_chars(text: &str, most: usize) -> usize {
+    let from = text.len().saturating_sub(most);
+    // Mostly ASCII, where characters are bytes: no decoding.
+    if text.as_bytes()[from..].is_ascii() {
+        return from;
+    }
+    text.char_indices()
+        .rev()
+        .nth(most - 1)
+        .map_or(0, |(i, _)| i)
 }
 
 /// The first `most` characters of `text`, or less if its line ends before. Looks no further:
 /// these checks run for each quotation of a text that may be one long line.
 fn rest_of_line(text: &str, most: usize) -> &str {
-    let end = text
-        .char_indices()
-        .take(most)
-        .find(|&(_, c)| c == '\n')
-        .map(|(i, _)| i)
-        .unwrap_or_else(|| text.char_indices().nth(most).map_or(text.len(), |(i, _)| i));
-    &text[..end]
+    let head = &text.as_bytes()[..most.min(text.len())];
+    let end = if head.is_ascii() {
+        head.len()
+    } else {
+        text.char_indices().nth(most).map_or(text.len(), |(i, _)| i)
+    };
+    let head = &text[..end];
+    head.find('\n').map_or(head, |line| &head[..line])
 }
 
 /// Where the list of quotations that the one opening at `start` ends begins: `start` unless
@@ -732,11 +745,6 @@ const LONGEST_MENTION: usize = 160;
 /// The longest table cell taken for an example.
 const LONGEST_CELL: usize = 100;
 
-/// Whether a table heading's cell has a cue word: its column lists examples.
-fn cued_heading(cell: &str) -> bool {
-    CUES.iter().any(|cue| cell.contains(cue))
-}
-
 /// Whether a line is the one under a markdown table's heading (`|---|:--|`).
 fn under_heading(line: &str) -> bool {
     line.contains("--") && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
@@ -750,7 +758,7 @@ fn table_row(line: &str) -> bool {
 /// Where the short cells (at most [`LONGEST_CELL`] bytes) of the columns of `text`'s markdown
 /// tables whose heading has a cue word (`| phrase | verdict |`) are: tables of examples, in
 /// order. A table ends at the first line that is not one of its rows.
-fn example_cells(text: &str) -> Vec<std::ops::Range<usize>> {
+fn example_cells(cues: &Regex, text: &str) -> Vec<std::ops::Range<usize>> {
     let mut cells = Vec::new();
     if !text.contains("--") {
         return cells;
@@ -768,7 +776,7 @@ fn example_cells(text: &str) -> Vec<std::ops::Range<usize>> {
             columns = heading
                 .into_iter()
                 .flat_map(|h| h.split('|').enumerate())
-                .filter_map(|(i, cell)| cued_heading(cell).then_some(i))
+                .filter_map(|(i, cell)| cues.is_match(cell).then_some(i))
                 .collect();
             heading = None;
         } else if columns.is_empty() {
@@ -816,10 +824,10 @@ fn without(text: &str, spans: &[std::ops::Range<usize>]) -> Option<String> {
 /// quoted or tabled attack as if it were addressed to the model: its [quoted
 /// examples](quoted_examples), then the [cells of its tables of examples](example_cells).
 /// `None` when there is none.
-fn without_examples(text: &str) -> Option<String> {
-    let unquoted = without(text, &quoted_examples(text));
+fn without_examples(cues: &Regex, text: &str) -> Option<String> {
+    let unquoted = without(text, &quoted_examples(cues, text));
     let text = unquoted.as_deref().unwrap_or(text);
-    without(text, &example_cells(text)).or(unquoted)
+    without(text, &example_cells(cues, text)).or(unquoted)
 }
 
 /// The longest quotation [`quoted_examples`] takes for an example: the phrases security
@@ -831,7 +839,7 @@ const LONGEST_EXAMPLE: usize = 60;
 /// an opening bracket or the start of the text, closes on its line within
 /// [`LONGEST_EXAMPLE`] characters before a non-letter, and has a cue word beside it, as
 /// [`only_mentioned`] asks of a rule's match.
-fn quoted_examples(text: &str) -> Vec<std::ops::Range<usize>> {
+fn quoted_examples(cues: &Regex, text: &str) -> Vec<std::ops::Range<usize>> {
     let mut examples = Vec::new();
     let mut from = 0;
     // Straight to the next byte that may begin an opening mark (`“`, `‘` and `«` begin with
@@ -871,7 +879,7 @@ fn quoted_examples(text: &str) -> Vec<std::ops::Range<usize>> {
         {
             continue;
         }
-        if !cued(text, at, end) {
+        if !cued(cues, text, at, end) {
             continue;
         }
         examples.push(at..end);
@@ -886,10 +894,11 @@ fn quoted_examples(text: &str) -> Vec<std::ops::Range<usize>> {
 /// quotation that closes later on its line, with a cue word before or after it; or it lies
 /// in one of the short [quoted examples](quoted_examples) the scorer skips too; or it is
 /// listed in a [table of examples](example_cells).
-fn only_mentioned(regex: &Regex, text: &str) -> bool {
+fn only_mentioned(cues: &Regex, regex: &Regex, text: &str) -> bool {
     let examples = OnceLock::new();
     regex.find_iter(text).all(|m| {
-        let (quoted, cells) = examples.get_or_init(|| (quoted_examples(text), example_cells(text)));
+        let (quoted, cells) =
+            examples.get_or_init(|| (quoted_examples(cues, text), example_cells(cues, text)));
         if within(quoted, m.start(), m.end()) || within(cells, m.start(), m.end()) {
             return true;
         }
@@ -905,6 +914,7 @@ fn only_mentioned(regex: &Regex, text: &str) -> bool {
         };
         // The words after the quotation count too: `"…" is a classic jailbreak`.
         cued(
+            cues,
             text,
             before.len() - quote.len_utf8(),
             m.end() + at + close.len_utf8(),
