@@ -724,16 +724,14 @@ fn list_start(text: &str, mut start: usize) -> usize {
             return start;
         };
         let inner = &lead[..lead.len() - close.len_utf8()];
-        let Some((open, _)) = inner
-            .char_indices()
-            .rev()
-            .take(LONGEST_MENTION)
-            .take_while(|&(_, c)| c != '\n')
-            .find(|(_, c)| OPENING.contains(c))
-        else {
+        let from = last_chars(inner, LONGEST_MENTION);
+        let from = inner[from..]
+            .rfind('\n')
+            .map_or(from, |line| from + line + 1);
+        let Some(open) = inner[from..].rfind(|c| OPENING.contains(&c)) else {
             return start;
         };
-        start = open;
+        start = from + open;
     }
     start
 }
